@@ -1,0 +1,11 @@
+/* cmd_models.c - placeholder until this subcommand is written: it says so plainly. */
+#include <stdio.h>
+#include "app/commands.h"
+
+int cmd_models(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "musicgen-tui: 'models' is not built yet\n");
+	return 1;
+}
