@@ -1,0 +1,34 @@
+/* linear.h - weight matrices in the compute format and the products the
+ * model needs: Y[n, rows] = X[n, cols] . W^T (+ bias), W row-major
+ * [rows, cols] as PyTorch nn.Linear stores it. */
+#ifndef MG_LINEAR_H
+#define MG_LINEAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/mg.h"
+#include "engine/pool.h"
+#include "engine/safetensors.h"
+
+typedef struct mg_mat {
+	int fmt;        /* MG_WEIGHTS_F32 / F16 / Q8 */
+	int rows, cols;
+	void *data;     /* owned, 64-byte aligned; layout depends on fmt */
+	float *scales;  /* q8: per-block scales (owned), else NULL */
+	size_t bytes;   /* bytes of data + scales (what one full product reads) */
+} mg_mat;
+
+/* From a tensor of shape [rows, cols] (any float dtype), converted to fmt. */
+int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t errlen);
+/* From row-major float32 w[rows * cols] (copied and converted). */
+int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen);
+void mg_mat_free(mg_mat *m);
+
+/* Y[n, rows] = X[n, cols] W^T + bias (bias may be NULL). Multi-threaded on
+ * pool; no allocation. */
+void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y);
+
+const char *mg_weights_name(int fmt);
+
+#endif

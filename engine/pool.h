@@ -1,0 +1,23 @@
+/* pool.h - a fixed set of worker threads for data-parallel loops. Workers are
+ * created once (at model load) and sleep between jobs, so the decode loop
+ * never creates threads. */
+#ifndef MG_POOL_H
+#define MG_POOL_H
+
+typedef struct mg_pool mg_pool;
+
+/* fn(arg, ith, nth) is called once per thread, ith in [0, nth). */
+typedef void (*mg_pool_fn)(void *arg, int ith, int nth);
+
+/* n_threads <= 0: one per online core. NULL on failure. */
+mg_pool *mg_pool_new(int n_threads);
+void mg_pool_free(mg_pool *p);
+int mg_pool_size(const mg_pool *p);
+/* Runs fn on every thread (the caller is thread 0) and returns when all are
+ * done. p may be NULL: fn(arg, 0, 1). */
+void mg_pool_run(mg_pool *p, mg_pool_fn fn, void *arg);
+
+/* [begin, end) of n items for thread ith of nth, in chunks of `align`. */
+void mg_pool_range(int n, int ith, int nth, int align, int *begin, int *end);
+
+#endif
