@@ -1,9 +1,8 @@
 /* linear.c - weight matrices and matrix products on the CPU. Large batches
- * go to OpenBLAS; one- and two-row products (the decode step) use threaded
- * dot-product loops that stream each weight row once. */
+ * Every output row is computed by the same loop whatever n is, so a take's
+ * result never depends on what else is in the batch. */
 #include "autoconfig.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,15 +96,6 @@ void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X
 {
 	if (n <= 0)
 		return;
-	if (n >= 4) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W->rows, W->cols, 1.0f, X, W->cols,
-		            (const float *)W->data, W->cols, 0.0f, Y, W->rows);
-		if (bias)
-			for (int i = 0; i < n; i++)
-				for (int r = 0; r < W->rows; r++)
-					Y[(size_t)i * W->rows + r] += bias[r];
-		return;
-	}
 	struct rows_job j = {W, bias, X, n, Y};
 	mg_pool_run(pool, rows_f32, &j);
 }

@@ -26,7 +26,8 @@ int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char
 void mg_mat_free(mg_mat *m);
 
 /* Y[n, rows] = X[n, cols] W^T + bias (bias may be NULL). Multi-threaded on
- * pool; no allocation. */
+ * pool; no allocation. Contract: row i of Y depends only on row i of X and
+ * on W, bit for bit, whatever n is (batch invariance of takes). */
 void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y);
 
 const char *mg_weights_name(int fmt);
