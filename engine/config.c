@@ -262,6 +262,12 @@ static void parse_encodec(struct ctx *c, json_t *o, mg_encodec_config *e)
 		return;
 	}
 	double b = json_number_value(json_array_get(bw, json_array_size(bw) - 1));
+	json_t *b0 = json_array_get(bw, 0);
+	if (!json_is_number(b0) || !(json_number_value(b0) > 0)) {
+		cfail(c, "audio_encoder.target_bandwidths[0] must be a positive number");
+		return;
+	}
+	e->encode_bandwidth = json_number_value(b0);
 	/* HF: int(1000 * target_bandwidths[-1] // (frame_rate * 10)) */
 	double nq = floor(1000.0 * b / (e->frame_rate * 10.0));
 	if (!(nq >= 1 && nq <= 64))
