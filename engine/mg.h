@@ -128,6 +128,7 @@ typedef struct mg_take {
 	float *pcm;         /* [B][channels][n_samples] */
 	double t5_seconds, decode_seconds, encodec_seconds;
 	int steps;          /* decoder steps run */
+	uint64_t *seeds;    /* [B]: the seed of each take's random stream (take i of a run: seed + i) */
 } mg_take;
 
 int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb,
