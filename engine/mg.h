@@ -93,7 +93,7 @@ typedef struct mg_params {
 	float guidance;    /* classifier-free guidance scale; <= 1 disables it */
 	float temperature; /* > 0 */
 	int top_k;         /* 0 = off */
-	float top_p;       /* (0, 1]; 1 = off */
+	double top_p;      /* (0, 1]; 1 = off (double: HF compares with 1 - top_p in double) */
 	uint64_t seed;
 	int greedy;        /* argmax instead of sampling */
 	int threads;       /* <= 0: the model's */

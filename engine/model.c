@@ -307,18 +307,25 @@ static int set_threads(mg_model *m, int threads, char *err, size_t errlen)
 	return MG_OK;
 }
 
-/* Token choice for one take: greedy argmax, or a draw from the take's own
- * random stream (sampler.h), so a take never depends on the others. */
+/* Token choice for one take: greedy argmax, or the processors of
+ * sampler.h and a draw from the take's own random stream (seed + take
+ * index), so a take never depends on the other takes of the batch. top-k 1
+ * keeps only the best code: it is greedy decoding (lowest index on ties). */
 struct chooser {
-	const mg_params *p;
+	mg_sampling s;
+	mg_rng *rng;    /* [B] */
+	void *scratch;  /* mg_sampler_scratch_size(V) */
 };
 
-static int choose_greedy(void *ctx, int take, float *scores, int K, int V, int32_t *next)
+static int choose(void *ctx, int take, float *scores, int K, int V, int32_t *next)
 {
-	(void)ctx;
-	(void)take;
-	for (int k = 0; k < K; k++)
-		next[k] = mg_argmax(scores + (size_t)k * V, V);
+	struct chooser *c = ctx;
+	for (int k = 0; k < K; k++) {
+		float *row = scores + (size_t)k * V;
+		if (!c->s.greedy)
+			mg_logits_process(row, V, &c->s, c->scratch);
+		next[k] = mg_sample_row(row, V, &c->s, &c->rng[take], c->scratch);
+	}
 	return 0;
 }
 
@@ -331,10 +338,6 @@ int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, cons
 		return rc;
 	if (p->n_prompts > 0 && (!ids || !mask || S < 1)) {
 		snprintf(err, errlen, "prompts without token ids");
-		return MG_ERR_PARAM;
-	}
-	if (!p->greedy) {
-		snprintf(err, errlen, "sampling is not available in this build yet; use greedy decoding");
 		return MG_ERR_PARAM;
 	}
 	if ((rc = set_threads(m, p->threads, err, errlen)))
@@ -393,17 +396,33 @@ int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, cons
 	}
 	t->t5_seconds = now() - t0;
 
-	struct chooser ch_ctx = {p};
+	struct chooser ch_ctx = {0};
+	ch_ctx.s.guidance = p->guidance;
+	ch_ctx.s.temperature = p->temperature;
+	ch_ctx.s.top_k = p->top_k;
+	ch_ctx.s.top_p = p->top_p;
+	ch_ctx.s.greedy = p->greedy || p->top_k == 1;
+	ch_ctx.rng = malloc((size_t)B * sizeof *ch_ctx.rng);
+	ch_ctx.scratch = malloc(mg_sampler_scratch_size(dc->vocab_size));
+	if (!ch_ctx.rng || !ch_ctx.scratch) {
+		free(ch_ctx.rng), free(ch_ctx.scratch);
+		snprintf(err, errlen, "out of memory");
+		rc = MG_ERR_NOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < B; i++)
+		mg_rng_seed(&ch_ctx.rng[i], t->seeds[i]);
 	mg_gen_request r = {
 		.B = B, .steps = steps, .enc = enc, .mask = emask, .S = np > 0 ? S : 1,
 		.guidance = np > 0 ? p->guidance : 1.0f,
-		.choose = choose_greedy, .choose_ctx = &ch_ctx,
+		.choose = choose, .choose_ctx = &ch_ctx,
 		.on_progress = cb ? cb->on_progress : NULL, .on_frame = cb ? cb->on_frame : NULL,
 		.should_abort = cb ? cb->should_abort : NULL, .user_data = cb ? cb->user_data : NULL,
 	};
 	t0 = now();
 	rc = mg_musicgen_generate(&m->dec, m->pool, &r, t->codes, err, errlen);
 	t->decode_seconds = now() - t0;
+	free(ch_ctx.rng), free(ch_ctx.scratch);
 	t->steps = steps;
 	if (rc)
 		goto fail;

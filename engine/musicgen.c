@@ -366,15 +366,6 @@ void mg_delay_pattern(const int32_t *seq0, int B, int K, int channels, int L0, i
 	*first = fst < L ? fst : L0;
 }
 
-int mg_argmax(const float *x, int n)
-{
-	int best = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = i;
-	return best;
-}
-
 int mg_frames_for_steps(int steps, int K, int channels)
 {
 	int Kc = K / channels, L = steps + 1;
@@ -467,12 +458,10 @@ int mg_musicgen_generate(const mg_decoder *d, mg_pool *pool, const mg_gen_reques
 			for (int k = 0; k < K; k++) {
 				const float *cz = logits + (((size_t)b * K + k) * T + T - 1) * V;
 				float *sc = scores + (size_t)k * V;
-				if (cfg) {
-					const float *uz = logits + (((size_t)(B + b) * K + k) * T + T - 1) * V;
-					float g = r->guidance;
-					for (int v = 0; v < V; v++)
-						sc[v] = uz[v] + (cz[v] - uz[v]) * g;
-				} else
+				if (cfg)
+					mg_cfg_combine(cz, logits + (((size_t)(B + b) * K + k) * T + T - 1) * V, r->guidance,
+					               (size_t)V, sc);
+				else
 					memcpy(sc, cz, (size_t)V * sizeof(float));
 			}
 			if (r->scores_out)

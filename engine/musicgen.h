@@ -18,6 +18,7 @@
 #include "engine/linear.h"
 #include "engine/pool.h"
 #include "engine/safetensors.h"
+#include "engine/sampler.h"
 
 typedef struct mg_dec_layer {
 	float *ln_self_w, *ln_self_b, *ln_cross_w, *ln_cross_b, *ln_ff_w, *ln_ff_b;
@@ -92,9 +93,6 @@ void mg_delay_pattern(const int32_t *seq0, int B, int K, int channels, int L0, i
 /* Token choice for take b: scores[K][vocab] (after guidance) -> next[K]. */
 typedef int (*mg_choose_fn)(void *ctx, int take, float *scores, int K, int V, int32_t *next);
 
-/* Greedy argmax, lowest index on exact ties. */
-int mg_argmax(const float *x, int n);
-
 typedef struct mg_gen_request {
 	int B;                       /* takes */
 	int steps;                   /* decoder steps (HF max_new_tokens) */
@@ -102,7 +100,7 @@ typedef struct mg_gen_request {
 	const int32_t *mask;         /* [B][S] */
 	int S;
 	float guidance;              /* > 1 (and enc set): CFG with the null rows in the same pass */
-	mg_choose_fn choose;         /* NULL: greedy */
+	mg_choose_fn choose;         /* NULL: greedy (mg_argmax) */
 	void *choose_ctx;
 	void (*on_progress)(int step, int total, void *user_data);
 	void (*on_frame)(int frame, const int32_t *codes, int n_takes, int n_codebooks, void *user_data);
