@@ -560,7 +560,7 @@ int cmd_generate(int argc, char **argv)
 	if (o.have_top_k)
 		p.top_k = (int)o.top_k;
 	if (o.have_top_p)
-		p.top_p = (float)o.top_p;
+		p.top_p = o.top_p;
 	if (o.greedy)
 		p.greedy = 1;
 	else if (o.have_temperature || o.have_top_k || o.have_top_p)
