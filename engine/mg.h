@@ -89,7 +89,7 @@ typedef struct mg_params {
 	const char *const *prompts; /* n_prompts texts; n_prompts 0 = unconditional */
 	int n_prompts;
 	int count;         /* takes per prompt (or unconditional takes), >= 1 */
-	int frames;        /* audio frames per take, >= num_codebooks - 1 */
+	int frames;        /* audio frames per take, >= num_codebooks / audio_channels - 1 */
 	float guidance;    /* classifier-free guidance scale; <= 1 disables it */
 	float temperature; /* > 0 */
 	int top_k;         /* 0 = off */

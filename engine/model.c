@@ -489,7 +489,7 @@ int mg_model_time_steps(mg_model *m, int n_takes, int guidance, int text_len, in
 		}
 	mg_dec_set_cross(&m->dec, m->pool, &st, enc, mask);
 	for (int i = 0; i < N * K; i++)
-		ids[i] = c->bos_token_id;
+		ids[i] = m->dec.start_id;
 	double t0 = 0;
 	for (int i = 0; i < L; i++) {
 		if (i == past)

@@ -77,6 +77,18 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 	const mg_decoder_config *c = &d->c;
 	int D = c->hidden_size, F = c->ffn_dim, K = c->num_codebooks, V = c->vocab_size;
 	d->text_dim = cfg->t5.d_model;
+	/* HF starts every row with generation_config.decoder_start_token_id and
+	 * pads the delay pattern with its pad_token_id; both index the extra
+	 * embedding row(s), so they must lie in 0..vocab_size. */
+	d->start_id = cfg->gen.decoder_start_token_id;
+	d->pad_id = cfg->gen.pad_token_id;
+	if (d->start_id < 0 || d->start_id > V || d->pad_id < 0 || d->pad_id > V) {
+		snprintf(err, errlen,
+		         "generation_config.json: decoder_start_token_id %d / pad_token_id %d must be in 0..%d "
+		         "(decoder.vocab_size)",
+		         d->start_id, d->pad_id, V);
+		goto fail;
+	}
 	d->has_proj = cfg->has_enc_to_dec_proj || st_find(st, "enc_to_dec_proj.weight") != NULL;
 	if (d->has_proj) {
 		if (mg_bind_mat(st, &d->proj, D, d->text_dim, fmt, err, errlen, "enc_to_dec_proj.weight") ||
@@ -390,7 +402,7 @@ int mg_musicgen_generate(const mg_decoder *d, mg_pool *pool, const mg_gen_reques
 	int K = c->num_codebooks, V = c->vocab_size, D = c->hidden_size, ch = c->audio_channels, Kc = K / ch;
 	int B = r->B, steps = r->steps, L = steps + 1, cfg = r->enc && r->guidance > 1.0f;
 	int N = cfg ? 2 * B : B, S = r->enc ? r->S : 1;
-	int pad = c->pad_token_id;
+	int pad = d->pad_id;
 	if (B < 1 || steps < 1) {
 		snprintf(err, errlen, "nothing to generate (%d takes, %d steps)", B, steps);
 		return MG_ERR_PARAM;
@@ -414,7 +426,7 @@ int mg_musicgen_generate(const mg_decoder *d, mg_pool *pool, const mg_gen_reques
 		goto out;
 	}
 	for (int i = 0; i < B * K; i++)
-		seq0[i] = c->bos_token_id;
+		seq0[i] = d->start_id;
 	mg_delay_pattern(seq0, B, K, ch, 1, L, pad, pattern, &first);
 	/* Conditioning: the takes' states, then (CFG) as many null rows of zeros
 	 * with a zero mask; unconditional: one zero position with a zero mask. */

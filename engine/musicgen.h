@@ -39,6 +39,7 @@ typedef struct mg_decoder {
 	mg_dec_layer *layers;
 	float *ln_w, *ln_b;          /* final LayerNorm */
 	mg_mat *heads;               /* K heads [vocab, hidden] */
+	int start_id, pad_id;        /* generation_config decoder_start_token_id / pad_token_id */
 } mg_decoder;
 
 /* Binds enc_to_dec_proj.* and decoder.* of st (which must outlive d). */
