@@ -1,0 +1,56 @@
+/* kernels.h - the matrix-product kernels behind mg_linear, one set per
+ * instruction set (portable C, AVX2 + FMA + F16C, AVX-512), chosen at run
+ * time. Internal to the engine (linear.c, tests, bench).
+ *
+ * Every kernel computes Y[i, r] = X[i, :] . W[r, :] (+ bias[r]) for the
+ * output rows r in [r0, r1) and all n rows of X. It walks the weight rows
+ * once and reuses each weight row for a group of X rows, but the arithmetic
+ * of one output element (its accumulators, their order, the final
+ * reduction) is the same whatever group it falls in, so a row of Y never
+ * depends on n (batch invariance). Kernels of different instruction sets
+ * may round differently; one process always uses one set. */
+#ifndef MG_KERNELS_H
+#define MG_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/linear.h"
+
+/* q8: symmetric absmax int8 with one float scale per block of MG_Q8_BLOCK
+ * columns. Rows are padded with zeros to a multiple of the block (ld). */
+#define MG_Q8_BLOCK 32
+
+enum mg_isa {
+	MG_ISA_GENERIC = 0,
+	MG_ISA_AVX2 = 1,
+	MG_ISA_AVX512 = 2,
+	MG_ISA_COUNT
+};
+
+typedef void (*mg_rows_fn)(const mg_mat *W, const float *bias, const float *X, int n, float *Y, int r0,
+                           int r1);
+
+typedef struct mg_kernels {
+	const char *name;
+	mg_rows_fn rows[4]; /* indexed by MG_WEIGHTS_F32 / F16 / Q8 (0 unused) */
+	/* dst[i] = f16(src[i]), round to nearest even. */
+	void (*to_f16)(const float *src, uint16_t *dst, size_t n);
+} mg_kernels;
+
+/* The kernels of one instruction set; NULL when this build or this CPU
+ * lacks it. */
+const mg_kernels *mg_kernels_for(int isa);
+/* The set mg_linear uses: the best the CPU supports, or the one named by the
+ * environment variable MG_KERNELS (generic, avx2, avx512) when supported. */
+const mg_kernels *mg_kernels_active(void);
+
+/* Per-set tables (kernels_generic.c, kernels_avx2.c, kernels_avx512.c). */
+extern const mg_kernels mg_kernels_generic;
+#if defined(__x86_64__) || defined(__i386__)
+#define MG_KERNELS_X86 1
+extern const mg_kernels mg_kernels_avx2;
+extern const mg_kernels mg_kernels_avx512;
+#endif
+
+#endif

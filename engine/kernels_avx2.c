@@ -1,0 +1,150 @@
+/* kernels_avx2.c - AVX2 + FMA + F16C kernels: 8 floats per vector, one
+ * weight row x up to 4 rows of X per pass over the columns, two
+ * accumulators per output element (even / odd 8-column chunks). f16 weights
+ * are widened with F16C, q8 weights widened to float and multiplied by their
+ * block scale in registers. Compiled for AVX2 function by function; only
+ * called when the CPU has it. */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "engine/kernels.h"
+
+#ifdef MG_KERNELS_X86
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx2,fma,f16c")))
+#define UNROLL _Pragma("GCC unroll 4")
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+/* 8 weights from column c as floats; cols - c >= 8 or, for q8, anything
+ * inside the zero-padded row. */
+INLINE __m256 wload(int F, const void *w, const float *sc, int c)
+{
+	if (F == MG_WEIGHTS_F32)
+		return _mm256_loadu_ps((const float *)w + c);
+	if (F == MG_WEIGHTS_F16)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + c)));
+	__m128i q = _mm_loadl_epi64((const __m128i *)((const int8_t *)w + c));
+	return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(sc[c / MG_Q8_BLOCK]));
+}
+
+/* The last, partial chunk of t < 8 columns, zero beyond. */
+INLINE __m256 wload_tail(int F, const void *w, const float *sc, int c, int t, __m256i m)
+{
+	if (F == MG_WEIGHTS_F32)
+		return _mm256_maskload_ps((const float *)w + c, m);
+	if (F == MG_WEIGHTS_F16) {
+		uint16_t h[8] = {0};
+		memcpy(h, (const uint16_t *)w + c, (size_t)t * sizeof *h);
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+	}
+	return wload(F, w, sc, c); /* padded with zeros */
+}
+
+INLINE float hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* Output row r for X rows i .. i+NX-1. */
+INLINE void tile(int F, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
+{
+	const int cols = W->cols, ld = W->ld;
+	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : F == MG_WEIGHTS_F16 ? 2 : 1;
+	const void *w = (const char *)W->data + (size_t)r * (size_t)ld * esz;
+	const float *sc = F == MG_WEIGHTS_Q8 ? W->scales + (size_t)r * (size_t)(ld / MG_Q8_BLOCK) : NULL;
+	const float *x[4];
+	__m256 a0[4], a1[4];
+	UNROLL
+	for (int j = 0; j < NX; j++) {
+		x[j] = X + (size_t)(i + j) * (size_t)cols;
+		a0[j] = a1[j] = _mm256_setzero_ps();
+	}
+
+	int c = 0;
+	for (; c + 16 <= cols; c += 16) {
+		__m256 wa = wload(F, w, sc, c), wb = wload(F, w, sc, c + 8);
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			a0[j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[j]);
+			a1[j] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x[j] + c + 8), a1[j]);
+		}
+	}
+	if (c + 8 <= cols) {
+		__m256 wa = wload(F, w, sc, c);
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			a0[j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[j]);
+		c += 8;
+	}
+	if (c < cols) {
+		int t = cols - c;
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		__m256 wa = wload_tail(F, w, sc, c, t, m);
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			a1[j] = _mm256_fmadd_ps(wa, _mm256_maskload_ps(x[j] + c, m), a1[j]);
+	}
+	UNROLL
+	for (int j = 0; j < NX; j++)
+		Y[(size_t)(i + j) * (size_t)W->rows + (size_t)r] =
+			hsum(_mm256_add_ps(a0[j], a1[j])) + (bias ? bias[r] : 0.0f);
+}
+
+INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, int n, float *Y, int r0, int r1)
+{
+	for (int r = r0; r < r1; r++) {
+		int i = 0;
+		for (; i + 4 <= n; i += 4)
+			tile(F, 4, W, bias, X, Y, r, i);
+		switch (n - i) {
+		case 3: tile(F, 3, W, bias, X, Y, r, i); break;
+		case 2: tile(F, 2, W, bias, X, Y, r, i); break;
+		case 1: tile(F, 1, W, bias, X, Y, r, i); break;
+		default: break;
+		}
+	}
+}
+
+static TARGET void rows_f32(const mg_mat *W, const float *bias, const float *X, int n, float *Y, int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_F32, W, bias, X, n, Y, r0, r1);
+}
+
+static TARGET void rows_f16(const mg_mat *W, const float *bias, const float *X, int n, float *Y, int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_F16, W, bias, X, n, Y, r0, r1);
+}
+
+static TARGET void rows_q8(const mg_mat *W, const float *bias, const float *X, int n, float *Y, int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_Q8, W, bias, X, n, Y, r0, r1);
+}
+
+static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(dst + i),
+		                 _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	if (i < n) {
+		float f[8] = {0};
+		uint16_t h[8];
+		memcpy(f, src + i, (n - i) * sizeof *f);
+		_mm_storeu_si128((__m128i *)h, _mm256_cvtps_ph(_mm256_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		memcpy(dst + i, h, (n - i) * sizeof *h);
+	}
+}
+
+const mg_kernels mg_kernels_avx2 = {
+	.name = "avx2",
+	.rows = {NULL, rows_f32, rows_f16, rows_q8},
+	.to_f16 = to_f16,
+};
+
+#endif
