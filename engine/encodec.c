@@ -66,10 +66,62 @@ static const st_tensor *need(const st_set *st, const char *name, int ndim, const
 	return t;
 }
 
+/* Where weights come from: a set, or (make != NULL) random weights added to
+ * `make` as they are asked for, for benchmarks of a given shape. */
+struct wsrc {
+	const st_set *st;
+	st_set *make;
+	uint64_t rng;
+};
+
+static float rand_uniform(uint64_t *s)
+{
+	/* splitmix64 -> [-1, 1) */
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	z ^= z >> 31;
+	return (float)((double)(z >> 40) / (double)(1ull << 23) - 1.0);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* A random tensor of this shape with values that keep activations O(1). */
+static int make_random(struct wsrc *src, const char *name, int ndim, const int64_t *shape, char *err,
+                       size_t errlen)
+{
+	int64_t n = 1;
+	for (int i = 0; i < ndim; i++)
+		n *= shape[i];
+	float *d = malloc((size_t)n * sizeof(float) + 1);
+	if (!d)
+		return fail(err, errlen, "out of memory making '%s'", name);
+	float scale = 1.0f;
+	if (ends_with(name, "bias") || strstr(name, ".bias_"))
+		scale = 0.01f;
+	else if (strstr(name, ".weight_ih_") || strstr(name, ".weight_hh_"))
+		scale = 1.0f / sqrtf((float)shape[1]);
+	int constant = ends_with(name, ".weight_g");
+	for (int64_t i = 0; i < n; i++)
+		d[i] = constant ? 1.0f : scale * rand_uniform(&src->rng);
+	if (st_add_owned(src->make, name, ST_F32, ndim, shape, d)) {
+		free(d);
+		return fail(err, errlen, "cannot add '%s'", name);
+	}
+	return 0;
+}
+
 /* A malloc'd float32 copy of a checked tensor. */
-static float *load(const st_set *st, const char *name, int ndim, const int64_t *shape, size_t *n_params,
+static float *load(struct wsrc *src, const char *name, int ndim, const int64_t *shape, size_t *n_params,
                    char *err, size_t errlen)
 {
+	if (src->make && make_random(src, name, ndim, shape, err, errlen))
+		return NULL;
+	const st_set *st = src->make ? src->make : src->st;
 	const st_tensor *t = need(st, name, ndim, shape, err, errlen);
 	if (!t)
 		return NULL;
@@ -89,7 +141,7 @@ static float *load(const st_set *st, const char *name, int ndim, const int64_t *
 /* Loads `base`.{weight_g, weight_v, bias} (or the parametrizations spelling),
  * folds the weight norm (over every dim but dim 0, as torch's weight_norm)
  * and stores the weight per tap as w[k][cout][cin]. */
-static int bind_conv(mg_encodec_conv *cv, const st_set *st, const char *base, int cin, int cout, int kernel,
+static int bind_conv(mg_encodec_conv *cv, struct wsrc *src, const char *base, int cin, int cout, int kernel,
                      int stride, int dilation, int transposed, size_t *n_params, char *err, size_t errlen)
 {
 	char gname[256], vname[256], bname[256];
@@ -103,19 +155,19 @@ static int bind_conv(mg_encodec_conv *cv, const st_set *st, const char *base, in
 
 	snprintf(gname, sizeof gname, "%s.weight_g", base);
 	snprintf(vname, sizeof vname, "%s.weight_v", base);
-	if (!st_find(st, gname) && !st_find(st, vname)) {
+	if (!src->make && !st_find(src->st, gname) && !st_find(src->st, vname)) {
 		snprintf(gname, sizeof gname, "%s.parametrizations.weight.original0", base);
 		snprintf(vname, sizeof vname, "%s.parametrizations.weight.original1", base);
-		if (!st_find(st, gname) && !st_find(st, vname))
+		if (!st_find(src->st, gname) && !st_find(src->st, vname))
 			return fail(err, errlen, "tensor '%s.weight_g' is missing (nor is there '%s')", base, gname);
 	}
 	snprintf(bname, sizeof bname, "%s.bias", base);
 
 	int d0 = transposed ? cin : cout, d1 = transposed ? cout : cin;
 	int64_t vshape[3] = {d0, d1, kernel}, gshape[3] = {d0, 1, 1}, bshape[1] = {cout};
-	float *g = load(st, gname, 3, gshape, n_params, err, errlen);
-	float *v = g ? load(st, vname, 3, vshape, n_params, err, errlen) : NULL;
-	cv->bias = v ? load(st, bname, 1, bshape, n_params, err, errlen) : NULL;
+	float *g = load(src, gname, 3, gshape, n_params, err, errlen);
+	float *v = g ? load(src, vname, 3, vshape, n_params, err, errlen) : NULL;
+	cv->bias = v ? load(src, bname, 1, bshape, n_params, err, errlen) : NULL;
 	size_t per = (size_t)d1 * (size_t)kernel;
 	cv->w = cv->bias ? malloc((size_t)d0 * per * sizeof(float) + 1) : NULL;
 	if (!cv->w) {
@@ -152,7 +204,7 @@ static void free_conv(mg_encodec_conv *cv)
 	memset(cv, 0, sizeof *cv);
 }
 
-static int bind_lstm(mg_encodec_lstm *l, const st_set *st, const char *base, int dim, int layers,
+static int bind_lstm(mg_encodec_lstm *l, struct wsrc *src, const char *base, int dim, int layers,
                      size_t *n_params, char *err, size_t errlen)
 {
 	memset(l, 0, sizeof *l);
@@ -170,10 +222,10 @@ static int bind_lstm(mg_encodec_lstm *l, const st_set *st, const char *base, int
 		snprintf(name[1], sizeof name[1], "%s.weight_hh_l%d", base, n);
 		snprintf(name[2], sizeof name[2], "%s.bias_ih_l%d", base, n);
 		snprintf(name[3], sizeof name[3], "%s.bias_hh_l%d", base, n);
-		float *wi = load(st, name[0], 2, wshape, n_params, err, errlen);
-		float *wh = wi ? load(st, name[1], 2, wshape, n_params, err, errlen) : NULL;
-		float *bi = wh ? load(st, name[2], 1, bshape, n_params, err, errlen) : NULL;
-		float *bh = bi ? load(st, name[3], 1, bshape, n_params, err, errlen) : NULL;
+		float *wi = load(src, name[0], 2, wshape, n_params, err, errlen);
+		float *wh = wi ? load(src, name[1], 2, wshape, n_params, err, errlen) : NULL;
+		float *bi = wh ? load(src, name[2], 1, bshape, n_params, err, errlen) : NULL;
+		float *bh = bi ? load(src, name[3], 1, bshape, n_params, err, errlen) : NULL;
 		l->w_ih[n] = bh ? malloc((size_t)wshape[0] * dim * sizeof(float)) : NULL;
 		l->w_hh[n] = l->w_ih[n] ? malloc((size_t)wshape[0] * dim * sizeof(float)) : NULL;
 		l->bias[n] = l->w_hh[n] ? malloc((size_t)wshape[0] * sizeof(float)) : NULL;
@@ -226,7 +278,7 @@ static void free_layer(mg_encodec_layer *L)
 
 /* The layer list under construction. */
 struct builder {
-	const st_set *st;
+	struct wsrc *src;
 	const mg_encodec_config *c;
 	const char *side;        /* "encoder" / "decoder" */
 	mg_encodec_layer *layers;
@@ -264,7 +316,7 @@ static int add_conv(struct builder *b, int transposed, int cin, int cout, int ke
 		return -1;
 	char base[160];
 	snprintf(base, sizeof base, PREFIX "%s.layers.%d.conv", b->side, idx);
-	return bind_conv(&L->conv, b->st, base, cin, cout, kernel, stride, 1, transposed, b->n_params, b->err,
+	return bind_conv(&L->conv, b->src, base, cin, cout, kernel, stride, 1, transposed, b->n_params, b->err,
 	                 b->errlen);
 }
 
@@ -281,7 +333,7 @@ static int add_lstm(struct builder *b, int dim)
 		return -1;
 	char base[160];
 	snprintf(base, sizeof base, PREFIX "%s.layers.%d.lstm", b->side, idx);
-	return bind_lstm(&L->lstm, b->st, base, dim, b->c->num_lstm_layers, b->n_params, b->err, b->errlen);
+	return bind_lstm(&L->lstm, b->src, base, dim, b->c->num_lstm_layers, b->n_params, b->err, b->errlen);
 }
 
 /* EncodecResnetBlock(dim, dilations (growth^j, 1)). */
@@ -300,16 +352,16 @@ static int add_resblock(struct builder *b, int dim, int j)
 		dilation *= c->dilation_growth_rate;
 	char base[160];
 	snprintf(base, sizeof base, PREFIX "%s.layers.%d.block.1.conv", b->side, idx);
-	if (bind_conv(&L->block[0], b->st, base, dim, hidden, c->residual_kernel_size, 1, dilation, 0, b->n_params,
+	if (bind_conv(&L->block[0], b->src, base, dim, hidden, c->residual_kernel_size, 1, dilation, 0, b->n_params,
 	              b->err, b->errlen))
 		return -1;
 	snprintf(base, sizeof base, PREFIX "%s.layers.%d.block.3.conv", b->side, idx);
-	if (bind_conv(&L->block[1], b->st, base, hidden, dim, 1, 1, 1, 0, b->n_params, b->err, b->errlen))
+	if (bind_conv(&L->block[1], b->src, base, hidden, dim, 1, 1, 1, 0, b->n_params, b->err, b->errlen))
 		return -1;
 	if (c->use_conv_shortcut) {
 		L->has_shortcut = 1;
 		snprintf(base, sizeof base, PREFIX "%s.layers.%d.shortcut.conv", b->side, idx);
-		if (bind_conv(&L->shortcut, b->st, base, dim, dim, 1, 1, 1, 0, b->n_params, b->err, b->errlen))
+		if (bind_conv(&L->shortcut, b->src, base, dim, dim, 1, 1, 1, 0, b->n_params, b->err, b->errlen))
 			return -1;
 	}
 	return 0;
@@ -366,7 +418,7 @@ static int build(struct builder *b, mg_encodec_layer **out, int *n, int (*fn)(st
 	return rc;
 }
 
-int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
+static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c, char *err, size_t errlen)
 {
 	memset(e, 0, sizeof *e);
 	e->c = *c;
@@ -377,10 +429,10 @@ int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c,
 		return fail(err, errlen, "audio_encoder: %d quantizers of %d x %d do not fit hidden size %d",
 		            c->num_quantizers, c->codebook_size, c->codebook_dim, c->hidden_size);
 
-	struct builder b = {st, c, "decoder", NULL, 0, 0, &e->n_params, err, errlen};
+	struct builder b = {src, c, "decoder", NULL, 0, 0, &e->n_params, err, errlen};
 	int rc = build(&b, &e->dec, &e->n_dec, build_decoder);
 	if (!rc) {
-		struct builder be = {st, c, "encoder", NULL, 0, 0, &e->n_params, err, errlen};
+		struct builder be = {src, c, "encoder", NULL, 0, 0, &e->n_params, err, errlen};
 		rc = build(&be, &e->enc, &e->n_enc, build_encoder);
 	}
 	if (rc) {
@@ -400,7 +452,7 @@ int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c,
 		char name[160];
 		int64_t shape[2] = {c->codebook_size, c->codebook_dim};
 		snprintf(name, sizeof name, PREFIX "quantizer.layers.%d.codebook.embed", q);
-		float *d = load(st, name, 2, shape, &e->n_params, err, errlen);
+		float *d = load(src, name, 2, shape, &e->n_params, err, errlen);
 		if (!d) {
 			mg_encodec_free(e);
 			return -1;
@@ -428,6 +480,22 @@ int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c,
 		if (nq < e->n_q)
 			e->n_q_encode = (int)nq;
 	}
+	return 0;
+}
+
+int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
+{
+	struct wsrc src = {st, NULL, 0};
+	return bind_from(e, &src, c, err, errlen);
+}
+
+int mg_encodec_random_weights(st_set *out, const mg_encodec_config *c, uint64_t seed, char *err, size_t errlen)
+{
+	struct wsrc src = {NULL, out, seed};
+	mg_encodec e;
+	if (bind_from(&e, &src, c, err, errlen))
+		return -1;
+	mg_encodec_free(&e);
 	return 0;
 }
 
@@ -475,15 +543,89 @@ static void split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
 	*end = n * (ith + 1) / nth;
 }
 
+/* ELU(alpha 1): x for x > 0, else expm1(x). expm1 by range reduction
+ * x = n ln2 + r, |r| <= ln2 / 2, and a degree-8 polynomial for expm1(r):
+ * expm1(x) = 2^n expm1(r) + (2^n - 1), within a few ulp of expm1f. The AVX2
+ * path computes the same formula eight samples at a time. */
+#define ELU_LN2_HI 0.693145751953125f
+#define ELU_LN2_LO 1.428606765330187e-06f
+#define ELU_INV_LN2 1.44269504088896341f
+
 static inline float elu(float x)
 {
-	return x > 0 ? x : expm1f(x);
+	if (x > 0 || isnan(x))
+		return x;
+	float xc = x < -87.0f ? -87.0f : x;
+	float n = nearbyintf(xc * ELU_INV_LN2);
+	float r = (xc - n * ELU_LN2_HI) - n * ELU_LN2_LO;
+	float p = 1.0f / 40320;
+	p = p * r + 1.0f / 5040;
+	p = p * r + 1.0f / 720;
+	p = p * r + 1.0f / 120;
+	p = p * r + 1.0f / 24;
+	p = p * r + 1.0f / 6;
+	p = p * r + 0.5f;
+	p = p * (r * r) + r;
+	float two_n = ldexpf(1.0f, (int)n);
+	return two_n * p + (two_n - 1.0f);
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define ELU_HAVE_AVX2 1
+
+__attribute__((target("avx2,fma"))) static void elu_span_avx2(float *dst, const float *src, int64_t n)
+{
+	const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), lo = _mm256_set1_ps(-87.0f);
+	const __m256 inv_ln2 = _mm256_set1_ps(ELU_INV_LN2), ln2_hi = _mm256_set1_ps(ELU_LN2_HI),
+	             ln2_lo = _mm256_set1_ps(ELU_LN2_LO);
+	const __m256 c8 = _mm256_set1_ps(1.0f / 40320), c7 = _mm256_set1_ps(1.0f / 5040),
+	             c6 = _mm256_set1_ps(1.0f / 720), c5 = _mm256_set1_ps(1.0f / 120), c4 = _mm256_set1_ps(1.0f / 24),
+	             c3 = _mm256_set1_ps(1.0f / 6), c2 = _mm256_set1_ps(0.5f);
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 x = _mm256_loadu_ps(src + i);
+		__m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), zero);
+		__m256 nf = _mm256_round_ps(_mm256_mul_ps(xc, inv_ln2), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+		__m256 r = _mm256_fnmadd_ps(nf, ln2_lo, _mm256_fnmadd_ps(nf, ln2_hi, xc));
+		__m256 p = _mm256_fmadd_ps(c8, r, c7);
+		p = _mm256_fmadd_ps(p, r, c6);
+		p = _mm256_fmadd_ps(p, r, c5);
+		p = _mm256_fmadd_ps(p, r, c4);
+		p = _mm256_fmadd_ps(p, r, c3);
+		p = _mm256_fmadd_ps(p, r, c2);
+		p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+		__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nf), _mm256_set1_epi32(127)), 23);
+		__m256 two_n = _mm256_castsi256_ps(e);
+		__m256 y = _mm256_fmadd_ps(two_n, p, _mm256_sub_ps(two_n, one));
+		/* x itself where x > 0 or x is NaN. */
+		__m256 keep = _mm256_cmp_ps(x, zero, _CMP_NLE_UQ);
+		_mm256_storeu_ps(dst + i, _mm256_blendv_ps(y, x, keep));
+	}
+	for (; i < n; i++)
+		dst[i] = elu(src[i]);
+}
+#endif
+
+/* dst[i] = ELU(src[i]); dst may be src. */
+static void elu_span(float *dst, const float *src, int64_t n)
+{
+#ifdef ELU_HAVE_AVX2
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+		elu_span_avx2(dst, src, n);
+		return;
+	}
+#endif
+	for (int64_t i = 0; i < n; i++)
+		dst[i] = elu(src[i]);
 }
 
 /* EncodecConv1d padding (non-causal): left, right (with the extra right
  * padding that makes the last window complete) and the output length. */
 struct conv_geom {
 	int64_t keff, pad_left, pad_right, out_len, padded_len;
+	int64_t plen;        /* length of one input phase: ceil(padded_len / stride) */
+	int direct;          /* stride 1, no padding: the input is read in place */
 };
 
 static struct conv_geom conv_geometry(const mg_encodec_conv *cv, int64_t L)
@@ -500,6 +642,8 @@ static struct conv_geom conv_geometry(const mg_encodec_conv *cv, int64_t L)
 	g.pad_right += extra;
 	g.padded_len = L + g.pad_left + g.pad_right;
 	g.out_len = (g.padded_len - g.keff) / s + 1;
+	g.plen = ceil_div(g.padded_len, s);
+	g.direct = s == 1 && g.pad_left == 0 && g.pad_right == 0;
 	return g;
 }
 
@@ -527,6 +671,13 @@ static int64_t tile_cols(int cout)
 	return t < 64 ? 64 : t;
 }
 
+/* Three activation buffers, each large enough for any layer's input, output
+ * or padded input; layers pass their output on by swapping. */
+struct work {
+	float *buf[3];
+	int64_t cap;         /* floats per buffer */
+};
+
 struct conv_job {
 	const mg_encodec_conv *cv;
 	struct conv_geom g;
@@ -534,8 +685,8 @@ struct conv_job {
 	int64_t L;
 	int elu_in;          /* apply ELU to the input first */
 	int reflect;
-	float *ph;           /* phases: [stride][cin][plen] */
-	int64_t plen;
+	const float *ph;     /* phases [stride][cin][plen] (or x when direct) */
+	float *ph_out;
 	float *y;            /* [cout][out_len] */
 };
 
@@ -544,15 +695,31 @@ static void conv_pad_job(void *arg, int ith, int nth)
 {
 	struct conv_job *j = arg;
 	const mg_encodec_conv *cv = j->cv;
-	int64_t s = cv->stride, b, e, maxpad = j->g.pad_left > j->g.pad_right ? j->g.pad_left : j->g.pad_right;
+	int64_t s = cv->stride, b, e, pl = j->g.pad_left, L = j->L;
+	int64_t maxpad = pl > j->g.pad_right ? pl : j->g.pad_right;
 	split((int64_t)cv->cin * s, ith, nth, &b, &e);
 	for (int64_t row = b; row < e; row++) {
 		int64_t r = row / cv->cin, i = row % cv->cin;
-		const float *x = j->x + i * j->L;
-		float *dst = j->ph + row * j->plen;
-		for (int64_t m = 0; m < j->plen; m++) {
+		const float *x = j->x + i * L;
+		float *dst = j->ph_out + row * j->g.plen;
+		if (s == 1) {
+			/* Edges one by one, the body as one span. */
+			for (int64_t m = 0; m < pl; m++)
+				dst[m] = pad_sample(x, L, m - pl, maxpad, j->reflect);
+			for (int64_t m = pl + L; m < j->g.padded_len; m++)
+				dst[m] = pad_sample(x, L, m - pl, maxpad, j->reflect);
+			if (j->elu_in) {
+				elu_span(dst, dst, pl);
+				elu_span(dst + pl, x, L);
+				elu_span(dst + pl + L, dst + pl + L, j->g.padded_len - pl - L);
+			} else {
+				memcpy(dst + pl, x, (size_t)L * sizeof(float));
+			}
+			continue;
+		}
+		for (int64_t m = 0; m < j->g.plen; m++) {
 			int64_t p = m * s + r;
-			float v = p < j->g.padded_len ? pad_sample(x, j->L, p - j->g.pad_left, maxpad, j->reflect) : 0.0f;
+			float v = p < j->g.padded_len ? pad_sample(x, L, p - pl, maxpad, j->reflect) : 0.0f;
 			dst[m] = j->elu_in ? elu(v) : v;
 		}
 	}
@@ -573,17 +740,28 @@ static void conv_gemm_job(void *arg, int ith, int nth)
 		}
 		for (int k = 0; k < cv->kernel; k++) {
 			int64_t off = (int64_t)k * cv->dilation, q = off / s, r = off % s;
-			const float *B = j->ph + r * cv->cin * j->plen + q + t0;
+			const float *B = j->ph + r * cv->cin * j->g.plen + q + t0;
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, (int)n, cv->cin, 1.0f,
-			            cv->w + (size_t)k * cv->cout * cv->cin, cv->cin, B, (int)j->plen, 1.0f, j->y + t0,
+			            cv->w + (size_t)k * cv->cout * cv->cin, cv->cin, B, (int)j->g.plen, 1.0f, j->y + t0,
 			            (int)T);
 		}
 	}
 }
 
-/* y[cout][out_len] = conv(elu_in ? ELU(x) : x), HF's EncodecConv1d. */
+/* Floats conv_forward needs in its phase buffer (0 when it reads x in place)
+ * and in its output. */
+static void conv_need(const mg_encodec_conv *cv, int64_t L, int elu_in, int64_t *ph, int64_t *y, int64_t *out_len)
+{
+	struct conv_geom g = conv_geometry(cv, L);
+	*ph = g.direct && !elu_in ? 0 : (int64_t)cv->stride * cv->cin * g.plen;
+	*y = (int64_t)cv->cout * g.out_len;
+	*out_len = g.out_len;
+}
+
+/* y[cout][out_len] = conv(elu_in ? ELU(x) : x), HF's EncodecConv1d; ph is
+ * scratch for the padded input. */
 static int conv_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x, int64_t L, int elu_in,
-                        int reflect, float **y, int64_t *out_len, char *err, size_t errlen)
+                        int reflect, float *ph, float *y, int64_t *out_len, char *err, size_t errlen)
 {
 	struct conv_job j = {0};
 	j.cv = cv;
@@ -592,34 +770,45 @@ static int conv_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x
 	j.L = L;
 	j.elu_in = elu_in;
 	j.reflect = reflect;
+	j.y = y;
 	if (j.g.out_len < 1 || j.g.pad_left < 0)
 		return fail(err, errlen, "EnCodec convolution (kernel %d, stride %d) on %lld samples gives no output",
 		            cv->kernel, cv->stride, (long long)L);
-	j.plen = ceil_div(j.g.padded_len, cv->stride);
-	j.ph = malloc((size_t)cv->stride * cv->cin * j.plen * sizeof(float));
-	j.y = malloc((size_t)cv->cout * j.g.out_len * sizeof(float));
-	if (!j.ph || !j.y) {
-		free(j.ph);
-		free(j.y);
-		return fail(err, errlen, "out of memory for an EnCodec convolution over %lld samples", (long long)L);
+	if (j.g.direct && !elu_in) {
+		j.ph = x;
+	} else {
+		j.ph_out = ph;
+		mg_pool_run(pool, conv_pad_job, &j);
+		j.ph = ph;
 	}
-	mg_pool_run(pool, conv_pad_job, &j);
 	mg_pool_run(pool, conv_gemm_job, &j);
-	free(j.ph);
-	*y = j.y;
 	*out_len = j.g.out_len;
 	return 0;
 }
 
 struct convt_job {
 	const mg_encodec_conv *cv;
-	const float *xz;     /* [cin][L + 2 J]: input with J zero columns each side */
+	const float *x;      /* [cin][L] */
+	float *xz;           /* [cin][L + 2 J]: input with J zero columns each side */
 	int64_t L, J, lz;
 	int64_t pad_left, out_len;
 	float *scratch;      /* [nth][cout][tile] */
 	int64_t tile;
 	float *y;            /* [cout][out_len] */
 };
+
+static void convt_pad_job(void *arg, int ith, int nth)
+{
+	struct convt_job *j = arg;
+	int64_t b, e;
+	split(j->cv->cin, ith, nth, &b, &e);
+	for (int64_t i = b; i < e; i++) {
+		float *d = j->xz + i * j->lz;
+		memset(d, 0, (size_t)j->J * sizeof(float));
+		memcpy(d + j->J, j->x + i * j->L, (size_t)j->L * sizeof(float));
+		memset(d + j->J + j->L, 0, (size_t)j->J * sizeof(float));
+	}
+}
 
 /* Output phase r of frame m (full index u = m s + r) sums the taps
  * k = r + j s over input columns m - j. */
@@ -653,15 +842,26 @@ static void convt_gemm_job(void *arg, int ith, int nth)
 	}
 }
 
+static void convt_need(const mg_encodec_conv *cv, int64_t L, int64_t *xz, int64_t *y, int64_t *out_len)
+{
+	int64_t J = ceil_div(cv->kernel, cv->stride) - 1;
+	*xz = (int64_t)cv->cin * (L + 2 * J);
+	*out_len = (L - 1) * cv->stride + cv->kernel - (cv->kernel - cv->stride);
+	*y = (int64_t)cv->cout * *out_len;
+}
+
 /* HF's EncodecConvTranspose1d (non-causal): full transposed convolution,
  * then pad_total = K - s trimmed, pad_total / 2 of it on the right. */
-static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x, int64_t L, float **y,
+static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x, int64_t L, float *xz, float *y,
                          int64_t *out_len, char *err, size_t errlen)
 {
 	struct convt_job j = {0};
 	int64_t s = cv->stride, K = cv->kernel, full = (L - 1) * s + K;
 	int64_t pad_total = K - s, pad_right = pad_total / 2;
 	j.cv = cv;
+	j.x = x;
+	j.xz = xz;
+	j.y = y;
 	j.L = L;
 	j.J = ceil_div(K, s) - 1;
 	j.lz = L + 2 * j.J;
@@ -670,25 +870,13 @@ static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *
 	if (j.out_len < 1 || pad_total < 0)
 		return fail(err, errlen, "EnCodec transposed convolution (kernel %d, stride %d) on %lld frames gives no output",
 		            cv->kernel, cv->stride, (long long)L);
-	int nth = mg_pool_size(pool);
 	j.tile = tile_cols(cv->cout);
-	float *xz = calloc((size_t)cv->cin * j.lz, sizeof(float));
-	j.scratch = malloc((size_t)nth * cv->cout * j.tile * sizeof(float));
-	j.y = malloc((size_t)cv->cout * j.out_len * sizeof(float));
-	if (!xz || !j.scratch || !j.y) {
-		free(xz);
-		free(j.scratch);
-		free(j.y);
-		return fail(err, errlen, "out of memory for an EnCodec transposed convolution over %lld frames",
-		            (long long)L);
-	}
-	for (int i = 0; i < cv->cin; i++)
-		memcpy(xz + i * j.lz + j.J, x + i * L, (size_t)L * sizeof(float));
-	j.xz = xz;
+	j.scratch = malloc((size_t)mg_pool_size(pool) * cv->cout * j.tile * sizeof(float));
+	if (!j.scratch)
+		return fail(err, errlen, "out of memory for an EnCodec transposed convolution");
+	mg_pool_run(pool, convt_pad_job, &j);
 	mg_pool_run(pool, convt_gemm_job, &j);
-	free(xz);
 	free(j.scratch);
-	*y = j.y;
 	*out_len = j.out_len;
 	return 0;
 }
@@ -703,8 +891,7 @@ static void elu_job_fn(void *arg, int ith, int nth)
 	struct elu_job *j = arg;
 	int64_t b, e;
 	split(j->n, ith, nth, &b, &e);
-	for (int64_t i = b; i < e; i++)
-		j->x[i] = elu(j->x[i]);
+	elu_span(j->x + b, j->x + b, e - b);
 }
 
 static void elu_inplace(mg_pool *pool, float *x, int64_t n)
@@ -843,78 +1030,127 @@ static void add_job_fn(void *arg, int ith, int nth)
 		j->y[i] = j->a[i] + j->y[i];
 }
 
-/* EncodecResnetBlock: shortcut(x) + conv3(ELU(conv1(ELU(x)))). */
-static int resblock_forward(mg_pool *pool, const mg_encodec_layer *Ly, int reflect, float *x, int64_t T, float **y,
+static void swap_buf(struct work *w, int a, int b)
+{
+	float *t = w->buf[a];
+	w->buf[a] = w->buf[b];
+	w->buf[b] = t;
+}
+
+/* EncodecResnetBlock: shortcut(x) + conv(ELU(conv(ELU(x)))), x in buf[0];
+ * the result replaces it. The second convolution and the shortcut have
+ * kernel 1, so they read their input in place. */
+static int resblock_forward(mg_pool *pool, const mg_encodec_layer *Ly, int reflect, struct work *w, int64_t T,
                             char *err, size_t errlen)
 {
-	float *h = NULL, *o = NULL;
-	int64_t n1, n2;
-	if (conv_forward(pool, &Ly->block[0], x, T, 1, reflect, &h, &n1, err, errlen))
+	float *x = w->buf[0], *ph = w->buf[1], *h = w->buf[2], *o = w->buf[1];
+	int64_t n1, n2, ns;
+	if (conv_forward(pool, &Ly->block[0], x, T, 1, reflect, ph, h, &n1, err, errlen))
 		return -1;
 	elu_inplace(pool, h, (int64_t)Ly->block[0].cout * n1);
-	int rc = conv_forward(pool, &Ly->block[1], h, n1, 0, reflect, &o, &n2, err, errlen);
-	free(h);
-	if (rc)
+	if (conv_forward(pool, &Ly->block[1], h, n1, 0, reflect, NULL, o, &n2, err, errlen))
 		return -1;
-	if (n2 != T) {
-		free(o);
+	if (n2 != T)
 		return fail(err, errlen, "EnCodec residual block changed the length %lld to %lld", (long long)T,
 		            (long long)n2);
-	}
+	struct add_job aj = {o, x, (int64_t)Ly->cout * T};
 	if (Ly->has_shortcut) {
-		float *s;
-		int64_t ns;
-		if (conv_forward(pool, &Ly->shortcut, x, T, 0, reflect, &s, &ns, err, errlen)) {
-			free(o);
+		if (conv_forward(pool, &Ly->shortcut, x, T, 0, reflect, NULL, h, &ns, err, errlen))
 			return -1;
-		}
-		struct add_job aj = {o, s, (int64_t)Ly->cout * T};
-		mg_pool_run(pool, add_job_fn, &aj);
-		free(s);
-	} else {
-		struct add_job aj = {o, x, (int64_t)Ly->cout * T};
-		mg_pool_run(pool, add_job_fn, &aj);
+		aj.a = h;
 	}
-	*y = o;
+	mg_pool_run(pool, add_job_fn, &aj);
+	swap_buf(w, 0, 1);
 	return 0;
 }
 
-/* Runs layers over *x ([cin][*T], malloc'd; replaced by the output). */
-static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer *layers, int n, float **x,
+static int64_t max3(int64_t a, int64_t b, int64_t c)
+{
+	int64_t m = a > b ? a : b;
+	return m > c ? m : c;
+}
+
+/* Floats each work buffer needs to run layers over T samples. */
+static int64_t plan_layers(const mg_encodec_layer *layers, int n, int64_t T)
+{
+	int64_t need = (n > 0 ? layers[0].cin : 1) * T;
+	for (int i = 0; i < n; i++) {
+		const mg_encodec_layer *Ly = &layers[i];
+		int64_t a = 0, b = 0, out = T;
+		switch (Ly->op) {
+		case MG_ENCODEC_CONV:
+			conv_need(&Ly->conv, T, 0, &a, &b, &out);
+			break;
+		case MG_ENCODEC_CONVT:
+			convt_need(&Ly->conv, T, &a, &b, &out);
+			break;
+		case MG_ENCODEC_RESBLOCK:
+			conv_need(&Ly->block[0], T, 1, &a, &b, &out);
+			out = T;
+			break;
+		default:
+			break;
+		}
+		need = max3(need, max3(a, b, (int64_t)Ly->cin * T), (int64_t)Ly->cout * out);
+		T = out;
+	}
+	return need;
+}
+
+static void work_free(struct work *w)
+{
+	for (int i = 0; i < 3; i++)
+		free(w->buf[i]);
+	memset(w, 0, sizeof *w);
+}
+
+static int work_alloc(struct work *w, int64_t cap, char *err, size_t errlen)
+{
+	memset(w, 0, sizeof *w);
+	w->cap = cap;
+	for (int i = 0; i < 3; i++) {
+		w->buf[i] = malloc((size_t)cap * sizeof(float) + 1);
+		if (!w->buf[i]) {
+			work_free(w);
+			return fail(err, errlen, "out of memory for EnCodec activations (3 x %lld floats)", (long long)cap);
+		}
+	}
+	return 0;
+}
+
+/* Runs layers over buf[0] ([cin][*T]); the output ends in buf[0]. */
+static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer *layers, int n, struct work *w,
                       int64_t *T, mg_encodec_tap tap, void *user, char *err, size_t errlen)
 {
 	int reflect = e->c.pad_reflect;
 	for (int i = 0; i < n; i++) {
 		const mg_encodec_layer *Ly = &layers[i];
-		float *y = NULL;
 		int64_t Ty = *T;
 		int rc = 0;
 		switch (Ly->op) {
 		case MG_ENCODEC_CONV:
-			rc = conv_forward(pool, &Ly->conv, *x, *T, 0, reflect, &y, &Ty, err, errlen);
+			rc = conv_forward(pool, &Ly->conv, w->buf[0], *T, 0, reflect, w->buf[1], w->buf[2], &Ty, err, errlen);
+			swap_buf(w, 0, 2);
 			break;
 		case MG_ENCODEC_CONVT:
-			rc = convt_forward(pool, &Ly->conv, *x, *T, &y, &Ty, err, errlen);
+			rc = convt_forward(pool, &Ly->conv, w->buf[0], *T, w->buf[1], w->buf[2], &Ty, err, errlen);
+			swap_buf(w, 0, 2);
 			break;
 		case MG_ENCODEC_LSTM:
-			rc = lstm_forward(pool, &Ly->lstm, *x, *T, err, errlen);
+			rc = lstm_forward(pool, &Ly->lstm, w->buf[0], *T, err, errlen);
 			break;
 		case MG_ENCODEC_ELU:
-			elu_inplace(pool, *x, (int64_t)Ly->cin * *T);
+			elu_inplace(pool, w->buf[0], (int64_t)Ly->cin * *T);
 			break;
 		case MG_ENCODEC_RESBLOCK:
-			rc = resblock_forward(pool, Ly, reflect, *x, *T, &y, err, errlen);
+			rc = resblock_forward(pool, Ly, reflect, w, *T, err, errlen);
 			break;
 		}
 		if (rc)
 			return -1;
-		if (y) {
-			free(*x);
-			*x = y;
-			*T = Ty;
-		}
+		*T = Ty;
 		if (tap)
-			tap(user, i, *x, Ly->cout, *T);
+			tap(user, i, w->buf[0], Ly->cout, *T);
 	}
 	return 0;
 }
@@ -941,11 +1177,13 @@ int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *cod
 				return fail(err, errlen, "EnCodec code %d at quantizer %d, frame %d is outside [0, %d)", v, q,
 				            t, c->codebook_size);
 		}
-	int dim = c->codebook_dim;
-	float *x = calloc((size_t)dim * F, sizeof(float));
-	if (!x)
-		return fail(err, errlen, "out of memory decoding %d frames", F);
+	struct work w;
+	if (work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen))
+		return -1;
 	/* RVQ decode: the sum over quantizers, in order, of the codebook rows. */
+	int dim = c->codebook_dim;
+	float *x = w.buf[0];
+	memset(x, 0, (size_t)dim * F * sizeof(float));
 	for (int q = 0; q < e->n_q; q++) {
 		const float *cb = e->codebook + (size_t)q * c->codebook_size * dim;
 		for (int t = 0; t < F; t++) {
@@ -958,14 +1196,14 @@ int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *cod
 		tap(user, -1, x, dim, F);
 	int prev = blas_single();
 	int64_t T = F;
-	int rc = run_layers(e, pool, e->dec, e->n_dec, &x, &T, tap, user, err, errlen);
+	int rc = run_layers(e, pool, e->dec, e->n_dec, &w, &T, tap, user, err, errlen);
 	openblas_set_num_threads(prev);
 	if (!rc && T != mg_encodec_decoded_length(e, F))
 		rc = fail(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld", (long long)T,
 		          F, (long long)mg_encodec_decoded_length(e, F));
 	if (!rc)
-		memcpy(audio, x, (size_t)c->audio_channels * T * sizeof(float));
-	free(x);
+		memcpy(audio, w.buf[0], (size_t)c->audio_channels * T * sizeof(float));
+	work_free(&w);
 	return rc;
 }
 
@@ -1043,13 +1281,14 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	int frames = mg_encodec_encoded_frames(e, n_samples);
 	if (frames < 1)
 		return fail(err, errlen, "%lld samples are too many to encode", (long long)n_samples);
-	float *x = malloc((size_t)c->audio_channels * n_samples * sizeof(float));
-	if (!x)
-		return fail(err, errlen, "out of memory encoding %lld samples", (long long)n_samples);
-	memcpy(x, audio, (size_t)c->audio_channels * n_samples * sizeof(float));
+	struct work w;
+	if (work_alloc(&w, plan_layers(e->enc, e->n_enc, n_samples), err, errlen))
+		return -1;
+	memcpy(w.buf[0], audio, (size_t)c->audio_channels * n_samples * sizeof(float));
 	int prev = blas_single();
 	int64_t T = n_samples;
-	int rc = run_layers(e, pool, e->enc, e->n_enc, &x, &T, tap, user, err, errlen);
+	int rc = run_layers(e, pool, e->enc, e->n_enc, &w, &T, tap, user, err, errlen);
+	const float *x = w.buf[0];
 	if (!rc && T != frames)
 		rc = fail(err, errlen, "EnCodec encoder produced %lld frames; expected %d", (long long)T, frames);
 
@@ -1078,7 +1317,7 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	free(j.r);
 	free(j.dots);
 	free(j.codes);
-	free(x);
+	work_free(&w);
 	return rc;
 }
 

@@ -76,6 +76,10 @@ typedef struct mg_encodec {
 int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen);
 void mg_encodec_free(mg_encodec *e);
 
+/* Adds random EnCodec weights of the shape c describes to an in-memory set
+ * (st_new_memory), under the names bind expects: for benchmarks. */
+int mg_encodec_random_weights(st_set *out, const mg_encodec_config *c, uint64_t seed, char *err, size_t errlen);
+
 /* Samples decode produces for F frames (F x hop). */
 int64_t mg_encodec_decoded_length(const mg_encodec *e, int F);
 /* Frames encode produces for n samples. */
