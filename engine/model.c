@@ -89,7 +89,9 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		return MG_ERR_PARAM;
 	}
 	m->backend = MG_BACKEND_CPU;
-	m->weights = mg_weights_resolve(lp.weights);
+	/* The default is float32: it is what reproduces Hugging Face's greedy
+	 * tokens exactly; f16 and q8 are there to be asked for. */
+	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? MG_WEIGHTS_F32 : lp.weights;
 	if (m->weights < MG_WEIGHTS_F32 || m->weights > MG_WEIGHTS_Q8) {
 		mg_model_free(m);
 		snprintf(err, errlen, "unknown weight format %d", lp.weights);
