@@ -61,11 +61,27 @@ void mg_relu(float *x, size_t n)
 		x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
+/* q . k over n values with 8 independent partial sums: a fixed order (so a
+ * row's result never depends on the batch) that compilers vectorise. */
+static float dot(const float *q, const float *k, int n)
+{
+	float acc[8] = {0};
+	int c = 0;
+	for (; c + 8 <= n; c += 8)
+		for (int j = 0; j < 8; j++)
+			acc[j] += q[c + j] * k[c + j];
+	float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+	for (; c < n; c++)
+		s += q[c] * k[c];
+	return s;
+}
+
 static void attn_rows(void *arg, int ith, int nth)
 {
 	const mg_attn *a = arg;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
-	float *sc = a->scratch + (size_t)ith * a->max_keys;
+	float *sc = a->scratch + (size_t)ith * (a->max_keys + hd);
+	float *qs = sc + a->max_keys; /* the scaled query of one head */
 	mg_pool_range(n_items, ith, nth, 1, &b, &e);
 	for (int it = b; it < e; it++) {
 		int h = it % a->n_heads, r = it / a->n_heads;
@@ -77,6 +93,9 @@ static void attn_rows(void *arg, int ith, int nth)
 		const int *mask = a->key_mask ? a->key_mask + (size_t)s * a->n_keys : NULL;
 		const float *pb = a->pos_bias ? a->pos_bias + (size_t)h * (2 * a->n_keys - 1) + a->n_keys - 1 - t : NULL;
 		float *o = a->out + (size_t)r * a->out_stride + (size_t)h * hd;
+		/* HF scales the query before the product (q_proj(h) * scaling). */
+		for (int c = 0; c < hd; c++)
+			qs[c] = q[c] * a->scale;
 		float mx = -INFINITY;
 		int any = 0;
 		for (int j = 0; j < nk; j++) {
@@ -84,10 +103,7 @@ static void attn_rows(void *arg, int ith, int nth)
 				sc[j] = -INFINITY;
 				continue;
 			}
-			const float *kj = kb + (size_t)j * a->kv_stride;
-			float d = 0;
-			for (int c = 0; c < hd; c++)
-				d += (q[c] * a->scale) * kj[c];
+			float d = dot(qs, kb + (size_t)j * a->kv_stride, hd);
 			if (pb)
 				d += pb[j];
 			sc[j] = d;
