@@ -1,0 +1,101 @@
+/* norm.cl - row normalisations and element-wise activations. One work-group
+ * per row for the norms. */
+
+/* T5LayerNorm: y = w * (x * rsqrt(mean(x^2) + eps)); no mean, no bias. */
+__kernel void rms_norm(__global const float *x, __global const float *w, __global float *y,
+                       int d, float eps, __local float *s)
+{
+	size_t row = get_group_id(0);
+	__global const float *xr = x + row * d;
+	__global float *yr = y + row * d;
+	float acc = 0.0f;
+	for (int i = get_local_id(0); i < d; i += get_local_size(0))
+		acc += xr[i] * xr[i];
+	float var = wg_sum(acc, s) / (float)d;
+	float r = 1.0f / sqrt(var + eps);
+	for (int i = get_local_id(0); i < d; i += get_local_size(0))
+		yr[i] = w[i] * (xr[i] * r);
+}
+
+/* LayerNorm with biased variance: y = (x - mean) / sqrt(var + eps) * w + b. */
+__kernel void layer_norm(__global const float *x, __global const float *w, __global const float *b,
+                         __global float *y, int d, float eps, __local float *s)
+{
+	size_t row = get_group_id(0);
+	__global const float *xr = x + row * d;
+	__global float *yr = y + row * d;
+	float acc = 0.0f;
+	for (int i = get_local_id(0); i < d; i += get_local_size(0))
+		acc += xr[i];
+	float mean = wg_sum(acc, s) / (float)d;
+	acc = 0.0f;
+	for (int i = get_local_id(0); i < d; i += get_local_size(0)) {
+		float t = xr[i] - mean;
+		acc += t * t;
+	}
+	float var = wg_sum(acc, s) / (float)d;
+	float den = sqrt(var + eps);
+	for (int i = get_local_id(0); i < d; i += get_local_size(0))
+		yr[i] = (xr[i] - mean) / den * w[i] + b[i];
+}
+
+/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+__kernel void gelu(__global float *x, int n)
+{
+	int i = get_global_id(0);
+	if (i < n) {
+		float v = x[i];
+		x[i] = 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
+	}
+}
+
+__kernel void relu(__global float *x, int n)
+{
+	int i = get_global_id(0);
+	if (i < n)
+		x[i] = fmax(x[i], 0.0f);
+}
+
+/* ELU with alpha 1: x > 0 ? x : expm1(x). */
+__kernel void elu(__global float *x, int n)
+{
+	int i = get_global_id(0);
+	if (i < n) {
+		float v = x[i];
+		x[i] = v > 0.0f ? v : expm1(v);
+	}
+}
+
+/* y += x */
+__kernel void add(__global float *y, __global const float *x, int n)
+{
+	int i = get_global_id(0);
+	if (i < n)
+		y[i] = y[i] + x[i];
+}
+
+/* Row softmax in place with an optional additive mask: row r uses mask row
+ * r / mask_div (mask [rows / mask_div, cols]). Max-subtracted, float32. */
+__kernel void softmax_rows(__global float *x, __global const float *mask, int has_mask, int mask_div,
+                           int cols, __local float *s)
+{
+	size_t row = get_group_id(0);
+	__global float *xr = x + row * cols;
+	__global const float *mr = mask + (row / mask_div) * cols;
+	float m = -INFINITY;
+	for (int j = get_local_id(0); j < cols; j += get_local_size(0)) {
+		float v = has_mask ? xr[j] + mr[j] : xr[j];
+		xr[j] = v;
+		m = fmax(m, v);
+	}
+	m = wg_max(m, s);
+	float acc = 0.0f;
+	for (int j = get_local_id(0); j < cols; j += get_local_size(0)) {
+		float e = exp(xr[j] - m);
+		xr[j] = e;
+		acc += e;
+	}
+	float sum = wg_sum(acc, s);
+	for (int j = get_local_id(0); j < cols; j += get_local_size(0))
+		xr[j] = xr[j] / sum;
+}
