@@ -328,6 +328,7 @@ static const char *kernel_names[OK_COUNT] = {
 	[OK_GELU] = "gelu",
 	[OK_RELU] = "relu",
 	[OK_ELU] = "elu",
+	[OK_GATED_ACT] = "gated_act",
 	[OK_ADD] = "add",
 	[OK_SOFTMAX_ROWS] = "softmax_rows",
 	[OK_ATTENTION] = "attention",

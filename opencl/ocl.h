@@ -57,7 +57,7 @@ int ocl_choose(int backend, int device, ocl_device_desc *chosen, char *notice, s
 
 /* Kernels of the embedded program, looked up once at context creation. */
 enum ocl_kernel_id {
-	OK_FILL, OK_BIAS_ROWS, OK_TRANSPOSE2D, OK_RMS_NORM, OK_LAYER_NORM, OK_GELU, OK_RELU, OK_ELU,
+	OK_FILL, OK_BIAS_ROWS, OK_TRANSPOSE2D, OK_RMS_NORM, OK_LAYER_NORM, OK_GELU, OK_RELU, OK_ELU, OK_GATED_ACT,
 	OK_ADD, OK_SOFTMAX_ROWS, OK_ATTENTION, OK_KV_APPEND, OK_EMBED_SUM, OK_EMBED_ROWS, OK_ROWS_MASK,
 	OK_LOGITS_PROCESS, OK_ARGMAX_ROWS, OK_PAD_REFLECT, OK_CONV1D, OK_CONV_TRANSPOSE1D, OK_LSTM_CELL,
 	OK_RVQ_DECODE, OK_COUNT

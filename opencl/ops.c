@@ -15,7 +15,7 @@ static const char *kname(int kid)
 	static const char *names[OK_COUNT] = {
 		[OK_FILL] = "fill", [OK_BIAS_ROWS] = "bias_rows", [OK_TRANSPOSE2D] = "transpose2d",
 		[OK_RMS_NORM] = "rms_norm", [OK_LAYER_NORM] = "layer_norm", [OK_GELU] = "gelu",
-		[OK_RELU] = "relu", [OK_ELU] = "elu", [OK_ADD] = "add", [OK_SOFTMAX_ROWS] = "softmax_rows",
+		[OK_RELU] = "relu", [OK_GATED_ACT] = "gated_act", [OK_ELU] = "elu", [OK_ADD] = "add", [OK_SOFTMAX_ROWS] = "softmax_rows",
 		[OK_ATTENTION] = "attention", [OK_KV_APPEND] = "kv_append", [OK_EMBED_SUM] = "embed_sum",
 		[OK_EMBED_ROWS] = "embed_rows", [OK_ROWS_MASK] = "rows_mask",
 		[OK_LOGITS_PROCESS] = "logits_process", [OK_ARGMAX_ROWS] = "argmax_rows",
@@ -222,6 +222,16 @@ int ocl_activation(ocl_ctx *c, int kid, cl_mem x, size_t n, char *err, size_t er
 	return launch(&a, 1, &n, NULL, err, errlen);
 }
 
+int ocl_gated_act(ocl_ctx *c, cl_mem a_, cl_mem b, size_t n, int gelu, char *err, size_t errlen)
+{
+	args a = args_begin(c, OK_GATED_ACT);
+	arg_mem(&a, a_);
+	arg_mem(&a, b);
+	arg_int(&a, (int)n);
+	arg_int(&a, gelu);
+	return launch(&a, 1, &n, NULL, err, errlen);
+}
+
 int ocl_add(ocl_ctx *c, cl_mem y, cl_mem x, size_t n, char *err, size_t errlen)
 {
 	args a = args_begin(c, OK_ADD);
@@ -250,9 +260,12 @@ int ocl_attention(ocl_ctx *c, const ocl_attn *p, char *err, size_t errlen)
 	size_t l[3] = {c->wg, 1, 1};
 	size_t g[3] = {(size_t)p->Tq * c->wg, (size_t)p->H, (size_t)p->N};
 	arg_mem(&a, p->q);
+	arg_int(&a, p->qoff);
 	arg_int(&a, p->ldq);
 	arg_mem(&a, p->k);
+	arg_int(&a, p->koff);
 	arg_mem(&a, p->v);
+	arg_int(&a, p->voff);
 	arg_int(&a, p->ldkv);
 	arg_int(&a, p->kv_rows);
 	arg_mem(&a, p->out);
@@ -354,7 +367,8 @@ int ocl_argmax_rows(ocl_ctx *c, cl_mem x, int rows, int cols, cl_mem out_ids, ch
 	return launch_rows(&a, (size_t)rows, err, errlen);
 }
 
-int ocl_pad_reflect(ocl_ctx *c, cl_mem x, cl_mem out, int B, int C, int L, int l, int r, char *err, size_t errlen)
+int ocl_pad(ocl_ctx *c, cl_mem x, cl_mem out, int B, int C, int L, int l, int r, int reflect,
+            char *err, size_t errlen)
 {
 	args a = args_begin(c, OK_PAD_REFLECT);
 	size_t g[3] = {(size_t)(L + l + r), (size_t)C, (size_t)B};
@@ -363,6 +377,7 @@ int ocl_pad_reflect(ocl_ctx *c, cl_mem x, cl_mem out, int B, int C, int L, int l
 	arg_int(&a, L);
 	arg_int(&a, l);
 	arg_int(&a, r);
+	arg_int(&a, reflect);
 	return launch(&a, 3, g, NULL, err, errlen);
 }
 

@@ -30,6 +30,8 @@ int ocl_layer_norm(ocl_ctx *c, cl_mem x, cl_mem w, cl_mem b, cl_mem y, int rows,
                    char *err, size_t errlen);
 /* In place; kid is OK_GELU, OK_RELU or OK_ELU. */
 int ocl_activation(ocl_ctx *c, int kid, cl_mem x, size_t n, char *err, size_t errlen);
+/* a = act(a) * b: act = tanh-form GELU when gelu, else ReLU (T5 gated FFN). */
+int ocl_gated_act(ocl_ctx *c, cl_mem a, cl_mem b, size_t n, int gelu, char *err, size_t errlen);
 /* y += x */
 int ocl_add(ocl_ctx *c, cl_mem y, cl_mem x, size_t n, char *err, size_t errlen);
 /* Softmax of each row in place; mask (may be NULL) is additive, row r uses
@@ -40,8 +42,10 @@ int ocl_softmax_rows(ocl_ctx *c, cl_mem x, cl_mem mask, int mask_div, int rows, 
 /* Attention for N batch items, H heads of hd channels, Tq query rows over nk
  * keys (see attention.cl). scores: scratch of at least N*H*Tq*nk floats. */
 typedef struct ocl_attn {
-	cl_mem q; int ldq;
-	cl_mem k, v; int ldkv, kv_rows;
+	cl_mem q; int qoff, ldq;          /* offsets in floats */
+	cl_mem k; int koff;
+	cl_mem v; int voff;
+	int ldkv, kv_rows;
 	cl_mem out; int ldo;
 	cl_mem scores;
 	cl_mem kmask;          /* [N, nk] 1 valid / 0 masked, or NULL */
@@ -67,7 +71,9 @@ int ocl_logits_process(ocl_ctx *c, cl_mem z, cl_mem out, int R, int V, int has_c
 int ocl_argmax_rows(ocl_ctx *c, cl_mem x, int rows, int cols, cl_mem out_ids, char *err, size_t errlen);
 
 /* EnCodec pieces; tensors [B, C, L]. */
-int ocl_pad_reflect(ocl_ctx *c, cl_mem x, cl_mem out, int B, int C, int L, int l, int r, char *err, size_t errlen);
+/* pad1d: reflect (torch semantics) or zeros when reflect is 0. */
+int ocl_pad(ocl_ctx *c, cl_mem x, cl_mem out, int B, int C, int L, int l, int r, int reflect,
+            char *err, size_t errlen);
 int ocl_conv1d(ocl_ctx *c, cl_mem xp, cl_mem w, cl_mem bias, cl_mem y, int B, int Cin, int Lp, int Cout,
                int K, int stride, int dil, int Lout, char *err, size_t errlen);
 int ocl_conv_transpose1d(ocl_ctx *c, cl_mem x, cl_mem w, cl_mem bias, cl_mem y, int B, int Cin, int L,

@@ -153,6 +153,20 @@ static void test_elementwise(void)
 		free(got);
 		ocl_release(&X);
 	}
+	for (int gelu = 0; gelu < 2; gelu++) {
+		cl_mem A = up(x, n * sizeof *x), Bm = up(y, n * sizeof *y);
+		for (size_t i = 0; i < n; i++) {
+			float v = x[i];
+			v = gelu ? 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * (v * v * v))))
+			         : (v > 0 ? v : 0);
+			ref[i] = v * y[i];
+		}
+		run_ok(ocl_gated_act(ctx, A, Bm, n, gelu, err, sizeof err));
+		float *got = down(A, n);
+		close_to(gelu ? "gated gelu_new" : "gated relu", got, ref, n);
+		free(got);
+		ocl_release(&A); ocl_release(&Bm);
+	}
 	cl_mem X = up(x, n * sizeof *x), Y = up(y, n * sizeof *y);
 	for (size_t i = 0; i < n; i++)
 		ref[i] = y[i] + x[i];
@@ -302,23 +316,17 @@ static void test_attention(void)
 		cl_mem QKV = up(qkv, sizeof(float) * B * S * ld), O = dev(sizeof(float) * B * S * inner);
 		cl_mem Sc = dev(sizeof(float) * B * H * S * S), M = up(mask, sizeof mask);
 		cl_mem R = up(rel, sizeof(float) * nb * H), Bk = up(bucket, sizeof bucket);
-		cl_mem Kb = dev(sizeof(float) * B * S * ld), Vb = dev(sizeof(float) * B * S * ld);
-		/* K and V as sub-ranges of the fused rows: copy with offsets */
-		clEnqueueCopyBuffer(ctx->queue, QKV, Kb, sizeof(float) * inner, 0,
-		                    sizeof(float) * ((size_t)B * S * ld - inner), 0, NULL, NULL);
-		clEnqueueCopyBuffer(ctx->queue, QKV, Vb, sizeof(float) * 2 * inner, 0,
-		                    sizeof(float) * ((size_t)B * S * ld - 2 * inner), 0, NULL, NULL);
-		ocl_attn a = {.q = QKV, .ldq = ld, .k = Kb, .v = Vb, .ldkv = ld, .kv_rows = S, .out = O,
+		ocl_attn a = {.q = QKV, .ldq = ld, .k = QKV, .koff = inner, .v = QKV, .voff = 2 * inner, .ldkv = ld, .kv_rows = S, .out = O,
 		              .ldo = inner, .scores = Sc, .kmask = M, .rel_w = R, .bucket = Bk, .N = B, .H = H,
 		              .hd = hd, .Tq = S, .nk = S, .past = -1, .scale = 1.0f};
 		attn_ref(qkv, ld, qkv + inner, qkv + 2 * inner, ld, S, ref, inner, mask, rel, bucket, B, H, hd, S, S,
 		         -1, 1.0f);
 		run_ok(ocl_attention(ctx, &a, err, sizeof err));
 		float *got = down(O, (size_t)B * S * inner);
-		close_to("T5 attention with relative position bias and pad mask", got, ref, (size_t)B * S * inner);
+		close_to("T5 attention (fused QKV columns) with relative position bias and pad mask", got, ref, (size_t)B * S * inner);
 		free(got);
 		ocl_release(&QKV); ocl_release(&O); ocl_release(&Sc); ocl_release(&M); ocl_release(&R);
-		ocl_release(&Bk); ocl_release(&Kb); ocl_release(&Vb);
+		ocl_release(&Bk);
 		free(qkv); free(rel); free(ref);
 	}
 }
@@ -467,7 +475,7 @@ static void test_pad(void)
 		for (int i = 0; i < B * C; i++)
 			pad_ref(x + i * L, L, l, r, ref + i * Lo);
 		cl_mem X = up(x, sizeof(float) * B * C * L), O = dev(sizeof(float) * B * C * Lo);
-		run_ok(ocl_pad_reflect(ctx, X, O, B, C, L, l, r, err, sizeof err));
+		run_ok(ocl_pad(ctx, X, O, B, C, L, l, r, 1, err, sizeof err));
 		float *got = down(O, (size_t)B * C * Lo);
 		char name[80];
 		snprintf(name, sizeof name, "reflect padding L=%d (%d, %d)", L, l, r);
@@ -476,10 +484,19 @@ static void test_pad(void)
 		ocl_release(&X); ocl_release(&O);
 		free(x); free(ref);
 	}
+	{
+		float x[3] = {1, 2, 3}, want[7] = {0, 0, 1, 2, 3, 0, 0};
+		cl_mem X = up(x, sizeof x), O = dev(sizeof want);
+		run_ok(ocl_pad(ctx, X, O, 1, 1, 3, 2, 2, 0, err, sizeof err));
+		float *got = down(O, 7);
+		tap_ok(!memcmp(got, want, sizeof want), "constant (zero) padding of [1 2 3] by (2, 2)");
+		free(got);
+		ocl_release(&X); ocl_release(&O);
+	}
 	/* a known vector: [1 2 3 4] padded (2, 3) -> [3 2 1 2 3 4 3 2 1] */
 	float x[4] = {1, 2, 3, 4}, want[9] = {3, 2, 1, 2, 3, 4, 3, 2, 1};
 	cl_mem X = up(x, sizeof x), O = dev(sizeof want);
-	run_ok(ocl_pad_reflect(ctx, X, O, 1, 1, 4, 2, 3, err, sizeof err));
+	run_ok(ocl_pad(ctx, X, O, 1, 1, 4, 2, 3, 1, err, sizeof err));
 	float *got = down(O, 9);
 	tap_ok(!memcmp(got, want, sizeof want), "reflect padding of [1 2 3 4] by (2, 3) is [3 2 1 2 3 4 3 2 1]");
 	free(got);

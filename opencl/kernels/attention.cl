@@ -4,11 +4,13 @@
  * bias, no scaling). One work-group per (query row, head, batch item);
  * scores go through a global scratch row so any key count works. */
 
-/* q row (n, i): q + (n*Tq + i)*ldq + h*hd; k/v row (n, j): k + (n*kv_rows + j)*ldkv + h*hd.
+/* q row (n, i): q + qoff + (n*Tq + i)*ldq + h*hd; k/v row (n, j): k + koff + (n*kv_rows + j)*ldkv
+ * + h*hd (v likewise with voff): offsets let q, k, v be columns of one fused product.
  * Key j is used when: past < 0 or j <= past + i (causal), and kmask[n*nk + j] != 0
  * when has_mask. has_bias adds rel_w[bucket[j - i + Tq - 1]*H + h] (T5). */
-__kernel void attention(__global const float *q, int ldq,
-                        __global const float *k, __global const float *v, int ldkv, int kv_rows,
+__kernel void attention(__global const float *q, int qoff, int ldq,
+                        __global const float *k, int koff, __global const float *v, int voff,
+                        int ldkv, int kv_rows,
                         __global float *out, int ldo,
                         __global float *scores, int smax,
                         __global const float *kmask, int has_mask,
@@ -18,6 +20,9 @@ __kernel void attention(__global const float *q, int ldq,
 {
 	int i = get_group_id(0), h = get_group_id(1), n = get_group_id(2);
 	int lid = get_local_id(0), ls = get_local_size(0);
+	q += qoff;
+	k += koff;
+	v += voff;
 	__global const float *qr = q + ((size_t)n * Tq + i) * ldq + (size_t)h * hd;
 	__global float *sc = scores + (((size_t)n * H + h) * Tq + i) * smax;
 	__global float *o = out + ((size_t)n * Tq + i) * ldo + (size_t)h * hd;

@@ -3,8 +3,9 @@
  * cell and the RVQ codebook sum. Tensors are [B, C, T]. */
 
 /* out[b, c, :] = pad1d(x[b, c, :], l, r, reflect) as torch does it, with the
- * zero-extension for inputs not longer than the padding. */
-__kernel void pad_reflect(__global const float *x, __global float *out, int L, int l, int r)
+ * zero-extension for inputs not longer than the padding; reflect 0 pads with
+ * zeros instead (pad_mode "constant"). */
+__kernel void pad_reflect(__global const float *x, __global float *out, int L, int l, int r, int reflect)
 {
 	int p = get_global_id(0), c = get_global_id(1), b = get_global_id(2);
 	int C = get_global_size(1);
@@ -15,11 +16,15 @@ __kernel void pad_reflect(__global const float *x, __global float *out, int L, i
 	int e = L <= mx ? mx - L + 1 : 0;
 	int Le = L + e;
 	int j = p - l;
+	__global const float *xr = x + ((size_t)b * C + c) * L;
+	if (!reflect) {
+		out[((size_t)b * C + c) * Lo + p] = j >= 0 && j < L ? xr[j] : 0.0f;
+		return;
+	}
 	if (j < 0)
 		j = -j;
 	if (j >= Le)
 		j = 2 * (Le - 1) - j;
-	__global const float *xr = x + ((size_t)b * C + c) * L;
 	out[((size_t)b * C + c) * Lo + p] = j < L ? xr[j] : 0.0f;
 }
 

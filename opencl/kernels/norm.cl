@@ -66,6 +66,21 @@ __kernel void elu(__global float *x, int n)
 	}
 }
 
+/* Gated feed-forward (T5 gated-gelu / gated-relu): a = act(a) * b, act the
+ * tanh-form GELU ("gelu_new") when gelu, else ReLU. */
+__kernel void gated_act(__global float *a, __global const float *b, int n, int gelu)
+{
+	int i = get_global_id(0);
+	if (i < n) {
+		float v = a[i];
+		if (gelu)
+			v = 0.5f * v * (1.0f + tanh(0.7978845608028654f * (v + 0.044715f * (v * v * v))));
+		else
+			v = fmax(v, 0.0f);
+		a[i] = v * b[i];
+	}
+}
+
 /* y += x */
 __kernel void add(__global float *y, __global const float *x, int n)
 {
