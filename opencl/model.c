@@ -21,9 +21,10 @@ typedef struct t5_block {
 } t5_block;
 
 typedef struct dec_layer {
-	cl_mem sa_ln_w, sa_ln_b, qkv, sa_o;        /* qkv [3*D, D] */
-	cl_mem ca_ln_w, ca_ln_b, ca_q, ca_k, ca_v, ca_o;
-	cl_mem ff_ln_w, ff_ln_b, fc1, fc2;
+	cl_mem sa_ln_w, sa_ln_b, ca_ln_w, ca_ln_b, ff_ln_w, ff_ln_b;
+	ocl_mat qkv, sa_o;                         /* qkv [3*D, D] */
+	ocl_mat ca_q, ca_k, ca_v, ca_o;
+	ocl_mat fc1, fc2;
 	cl_mem kc, vc;                             /* self-attention cache [N, max_len, D] */
 	cl_mem xk, xv;                             /* cross-attention keys/values [N, S, D] */
 } dec_layer;
@@ -57,7 +58,9 @@ struct ocl_model {
 	cl_mem proj_w, proj_b;
 
 	/* decoder */
-	cl_mem emb, pos, final_w, final_b, heads;
+	cl_mem emb, pos, final_w, final_b;
+	ocl_mat heads;                             /* the K heads stacked [K*V, D] */
+	int f16;                                   /* decoder matrices stored as half */
 	int n_pos;
 	dec_layer *dec;
 
@@ -168,6 +171,64 @@ static cl_mem bind_stacked(ocl_model *m, const st_set *w, int n, const char *con
 	return b;
 }
 
+/* A decoder matrix: n tensors [rows, cols] stacked, float32 or half. */
+static int bind_mat(ocl_model *m, const st_set *w, int n, const char *const *names, int64_t rows, int64_t cols,
+                    ocl_mat *out, char *err, size_t errlen)
+{
+	size_t one = (size_t)rows * (size_t)cols;
+	float *all = malloc(one * (size_t)n * sizeof(float) + 4);
+	int64_t shape[2] = {rows, cols};
+	out->rows = (int)rows * n;
+	out->cols = (int)cols;
+	out->f16 = m->f16;
+	if (!all) {
+		snprintf(err, errlen, "out of memory reading '%s'", names[0]);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		float *p = get_f32(w, names[i], 2, shape, NULL, err, errlen);
+		if (!p) {
+			free(all);
+			return -1;
+		}
+		memcpy(all + one * (size_t)i, p, one * sizeof(float));
+		free(p);
+	}
+	if (m->f16) {
+		uint16_t *h = malloc(one * (size_t)n * sizeof *h + 2);
+		if (!h) {
+			free(all);
+			snprintf(err, errlen, "out of memory converting '%s' to half", names[0]);
+			return -1;
+		}
+		for (size_t i = 0; i < one * (size_t)n; i++)
+			h[i] = st_f32_to_f16(all[i]);
+		out->m = ocl_buf_from(m->c, h, one * (size_t)n * 2, names[0], err, errlen);
+		free(h);
+		if (out->m) {
+			m->wbytes += one * (size_t)n * 2;
+			m->traffic.writes++;
+			m->traffic.write_bytes += (long long)(one * (size_t)n * 2);
+		}
+	} else
+		out->m = upload(m, all, one * (size_t)n, names[0], err, errlen);
+	free(all);
+	return out->m ? 0 : -1;
+}
+
+/* bind_mat of one tensor named by fmt. */
+static int bind_mat1(ocl_model *m, const st_set *w, int64_t rows, int64_t cols, ocl_mat *out, char *err,
+                     size_t errlen, const char *fmt, ...)
+{
+	char name[256];
+	const char *names[1] = {name};
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof name, fmt, ap);
+	va_end(ap);
+	return bind_mat(m, w, 1, names, rows, cols, out, err, errlen);
+}
+
 static int load_t5(ocl_model *m, const st_set *w, char *err, size_t errlen)
 {
 	const mg_t5_config *t = &m->cfg.t5;
@@ -264,7 +325,7 @@ static int load_decoder(ocl_model *m, const st_set *w, char *err, size_t errlen)
 		snprintf(names[k], sizeof names[k], "decoder.lm_heads.%d.weight", k);
 		list[k] = names[k];
 	}
-	if (!(m->heads = bind_stacked(m, w, K, list, V, D, err, errlen)))
+	if (bind_mat(m, w, K, list, V, D, &m->heads, err, errlen))
 		return -1;
 
 	m->n_pos = d->max_positions;
@@ -298,18 +359,18 @@ static int load_decoder(ocl_model *m, const st_set *w, char *err, size_t errlen)
 		snprintf(names[1], sizeof names[1], "%s.%d.self_attn.k_proj.weight", p, l);
 		snprintf(names[2], sizeof names[2], "%s.%d.self_attn.v_proj.weight", p, l);
 		const char *qkv[3] = {names[0], names[1], names[2]};
-		if (!(L->qkv = bind_stacked(m, w, 3, qkv, D, D, err, errlen)) ||
-		    !(L->sa_o = bind(m, w, D, D, err, errlen, "%s.%d.self_attn.out_proj.weight", p, l)) ||
+		if (bind_mat(m, w, 3, qkv, D, D, &L->qkv, err, errlen) ||
+		    bind_mat1(m, w, D, D, &L->sa_o, err, errlen, "%s.%d.self_attn.out_proj.weight", p, l) ||
 		    !(L->sa_ln_w = bind(m, w, D, -1, err, errlen, "%s.%d.self_attn_layer_norm.weight", p, l)) ||
 		    !(L->sa_ln_b = bind(m, w, D, -1, err, errlen, "%s.%d.self_attn_layer_norm.bias", p, l)) ||
-		    !(L->ca_q = bind(m, w, D, D, err, errlen, "%s.%d.encoder_attn.q_proj.weight", p, l)) ||
-		    !(L->ca_k = bind(m, w, D, D, err, errlen, "%s.%d.encoder_attn.k_proj.weight", p, l)) ||
-		    !(L->ca_v = bind(m, w, D, D, err, errlen, "%s.%d.encoder_attn.v_proj.weight", p, l)) ||
-		    !(L->ca_o = bind(m, w, D, D, err, errlen, "%s.%d.encoder_attn.out_proj.weight", p, l)) ||
+		    bind_mat1(m, w, D, D, &L->ca_q, err, errlen, "%s.%d.encoder_attn.q_proj.weight", p, l) ||
+		    bind_mat1(m, w, D, D, &L->ca_k, err, errlen, "%s.%d.encoder_attn.k_proj.weight", p, l) ||
+		    bind_mat1(m, w, D, D, &L->ca_v, err, errlen, "%s.%d.encoder_attn.v_proj.weight", p, l) ||
+		    bind_mat1(m, w, D, D, &L->ca_o, err, errlen, "%s.%d.encoder_attn.out_proj.weight", p, l) ||
 		    !(L->ca_ln_w = bind(m, w, D, -1, err, errlen, "%s.%d.encoder_attn_layer_norm.weight", p, l)) ||
 		    !(L->ca_ln_b = bind(m, w, D, -1, err, errlen, "%s.%d.encoder_attn_layer_norm.bias", p, l)) ||
-		    !(L->fc1 = bind(m, w, d->ffn_dim, D, err, errlen, "%s.%d.fc1.weight", p, l)) ||
-		    !(L->fc2 = bind(m, w, D, d->ffn_dim, err, errlen, "%s.%d.fc2.weight", p, l)) ||
+		    bind_mat1(m, w, d->ffn_dim, D, &L->fc1, err, errlen, "%s.%d.fc1.weight", p, l) ||
+		    bind_mat1(m, w, D, d->ffn_dim, &L->fc2, err, errlen, "%s.%d.fc2.weight", p, l) ||
 		    !(L->ff_ln_w = bind(m, w, D, -1, err, errlen, "%s.%d.final_layer_norm.weight", p, l)) ||
 		    !(L->ff_ln_b = bind(m, w, D, -1, err, errlen, "%s.%d.final_layer_norm.bias", p, l)))
 			return -1;
@@ -509,7 +570,7 @@ static int load_codec(ocl_model *m, const st_set *w, char *err, size_t errlen)
 	return bind_conv(m, w, pre, 0, dim, e->audio_channels, e->last_kernel_size, 1, 1, &op->conv, err, errlen);
 }
 
-int ocl_model_load(ocl_model **out, ocl_ctx *ctx, const st_set *w, const mg_config *cfg,
+int ocl_model_load(ocl_model **out, ocl_ctx *ctx, const st_set *w, const mg_config *cfg, int f16,
                    char *err, size_t errlen)
 {
 	ocl_model *m = calloc(1, sizeof *m);
@@ -520,6 +581,7 @@ int ocl_model_load(ocl_model **out, ocl_ctx *ctx, const st_set *w, const mg_conf
 	}
 	m->c = ctx;
 	m->cfg = *cfg;
+	m->f16 = f16;
 	if (load_t5(m, w, err, errlen) || load_decoder(m, w, err, errlen) || load_codec(m, w, err, errlen) ||
 	    ocl_finish(ctx, err, errlen)) {
 		ocl_model_free(m);
@@ -587,14 +649,14 @@ void ocl_model_free(ocl_model *m)
 	ocl_release(&m->pos);
 	ocl_release(&m->final_w);
 	ocl_release(&m->final_b);
-	ocl_release(&m->heads);
+	ocl_release(&m->heads.m);
 	if (m->dec)
 		for (int l = 0; l < m->cfg.dec.num_layers; l++) {
 			dec_layer *L = &m->dec[l];
-			ocl_release(&L->sa_ln_w); ocl_release(&L->sa_ln_b); ocl_release(&L->qkv); ocl_release(&L->sa_o);
-			ocl_release(&L->ca_ln_w); ocl_release(&L->ca_ln_b); ocl_release(&L->ca_q); ocl_release(&L->ca_k);
-			ocl_release(&L->ca_v); ocl_release(&L->ca_o); ocl_release(&L->ff_ln_w); ocl_release(&L->ff_ln_b);
-			ocl_release(&L->fc1); ocl_release(&L->fc2);
+			ocl_release(&L->sa_ln_w); ocl_release(&L->sa_ln_b); ocl_release(&L->qkv.m); ocl_release(&L->sa_o.m);
+			ocl_release(&L->ca_ln_w); ocl_release(&L->ca_ln_b); ocl_release(&L->ca_q.m); ocl_release(&L->ca_k.m);
+			ocl_release(&L->ca_v.m); ocl_release(&L->ca_o.m); ocl_release(&L->ff_ln_w); ocl_release(&L->ff_ln_b);
+			ocl_release(&L->fc1.m); ocl_release(&L->fc2.m);
 		}
 	free(m->dec);
 	ocl_release(&m->rvq);
@@ -755,8 +817,8 @@ int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, i
 		dec_layer *L = &m->dec[l];
 		if (!(L->xk = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "cross keys", err, errlen)) ||
 		    !(L->xv = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "cross values", err, errlen)) ||
-		    ocl_linear(c, m->enc, N * Sx, D, L->ca_k, D, NULL, L->xk, err, errlen) ||
-		    ocl_linear(c, m->enc, N * Sx, D, L->ca_v, D, NULL, L->xv, err, errlen))
+		    ocl_matmul(c, m->enc, 0, D, N * Sx, &L->ca_k, L->xk, D, 0, err, errlen) ||
+		    ocl_matmul(c, m->enc, 0, D, N * Sx, &L->ca_v, L->xv, D, 0, err, errlen))
 			goto out;
 	}
 	if (enc_out && get(m, m->enc, 0, enc_out, sizeof(float) * (size_t)N * Sx * D, err, errlen))
@@ -867,30 +929,29 @@ int ocl_model_step(ocl_model *m, const int32_t *ids, int Tq, float *logits_out, 
 		               .hd = hd, .Tq = Tq, .nk = m->S, .past = -1, .scale = scale};
 		/* self-attention over the cache */
 		if (ocl_layer_norm(c, m->x, L->sa_ln_w, L->sa_ln_b, m->h, rows, D, 1e-5f, err, errlen) ||
-		    ocl_linear(c, m->h, rows, D, L->qkv, 3 * D, NULL, m->qkv, err, errlen) ||
+		    ocl_matmul(c, m->h, 0, D, rows, &L->qkv, m->qkv, 3 * D, 0, err, errlen) ||
 		    ocl_kv_append(c, m->qkv, 3 * D, D, L->kc, N, m->max_len, past, Tq, D, err, errlen) ||
 		    ocl_kv_append(c, m->qkv, 3 * D, 2 * D, L->vc, N, m->max_len, past, Tq, D, err, errlen) ||
 		    ocl_attention(c, &sa, err, errlen) ||
-		    ocl_linear_acc(c, m->att, rows, D, L->sa_o, D, m->x, err, errlen))
+		    ocl_matmul(c, m->att, 0, D, rows, &L->sa_o, m->x, D, 1, err, errlen))
 			return -1;
 		/* cross-attention over the text */
 		if (ocl_layer_norm(c, m->x, L->ca_ln_w, L->ca_ln_b, m->qkv, rows, D, 1e-5f, err, errlen) ||
-		    ocl_linear(c, m->qkv, rows, D, L->ca_q, D, NULL, m->h, err, errlen) ||
+		    ocl_matmul(c, m->qkv, 0, D, rows, &L->ca_q, m->h, D, 0, err, errlen) ||
 		    ocl_attention(c, &ca, err, errlen) ||
-		    ocl_linear_acc(c, m->att, rows, D, L->ca_o, D, m->x, err, errlen))
+		    ocl_matmul(c, m->att, 0, D, rows, &L->ca_o, m->x, D, 1, err, errlen))
 			return -1;
 		/* feed-forward */
 		if (ocl_layer_norm(c, m->x, L->ff_ln_w, L->ff_ln_b, m->h, rows, D, 1e-5f, err, errlen) ||
-		    ocl_linear(c, m->h, rows, D, L->fc1, d->ffn_dim, NULL, m->ff, err, errlen) ||
+		    ocl_matmul(c, m->h, 0, D, rows, &L->fc1, m->ff, d->ffn_dim, 0, err, errlen) ||
 		    ocl_activation(c, OK_GELU, m->ff, (size_t)rows * d->ffn_dim, err, errlen) ||
-		    ocl_linear_acc(c, m->ff, rows, d->ffn_dim, L->fc2, D, m->x, err, errlen))
+		    ocl_matmul(c, m->ff, 0, d->ffn_dim, rows, &L->fc2, m->x, D, 1, err, errlen))
 			return -1;
 	}
 	/* final norm, then the K heads on the last column of each row n:
 	 * logits[n, k*V + v] = row n*K + k of [N*K, V] */
 	if (ocl_layer_norm(c, m->x, m->final_w, m->final_b, m->h, rows, D, 1e-5f, err, errlen) ||
-	    ocl_gemm_nt(c, N, K * V, D, m->h, (size_t)(Tq - 1) * D, Tq * D, m->heads, 0, D, 0.0f, m->logits, 0,
-	                K * V, err, errlen))
+	    ocl_matmul(c, m->h, (size_t)(Tq - 1) * D, Tq * D, N, &m->heads, m->logits, K * V, 0, err, errlen))
 		return -1;
 	m->past += Tq;
 	if (logits_out && get(m, m->logits, 0, logits_out, sizeof(float) * (size_t)N * K * V, err, errlen))

@@ -24,8 +24,11 @@
 typedef struct ocl_model ocl_model;
 
 /* Binds and uploads every weight (EnCodec weight norm folded on the host).
- * The model keeps ctx (the caller frees the model first, then ctx). */
-int ocl_model_load(ocl_model **out, ocl_ctx *ctx, const st_set *w, const mg_config *cfg,
+ * f16: the decoder's matrices (projections, FFN, heads: what a step streams)
+ * stored as IEEE half, computed in float32; 0 keeps float32 everywhere (the
+ * default: results match the CPU backend). The model keeps ctx (the caller
+ * frees the model first, then ctx). */
+int ocl_model_load(ocl_model **out, ocl_ctx *ctx, const st_set *w, const mg_config *cfg, int f16,
                    char *err, size_t errlen);
 void ocl_model_free(ocl_model *m);
 /* Bytes of device memory the weights take. */

@@ -343,6 +343,8 @@ static const char *kernel_names[OK_COUNT] = {
 	[OK_CONV_TRANSPOSE1D] = "conv_transpose1d",
 	[OK_LSTM_CELL] = "lstm_cell",
 	[OK_RVQ_DECODE] = "rvq_decode",
+	[OK_LINEAR_ROWS] = "linear_rows",
+	[OK_LINEAR_ROWS_H] = "linear_rows_h",
 };
 
 static void save_build_log(ocl_ctx *c, cl_program prog, const char *dir, uint64_t key, char *path, size_t pathlen)

@@ -153,6 +153,55 @@ int ocl_linear_acc(ocl_ctx *c, cl_mem X, int rows, int in, cl_mem W, int out, cl
 	return ocl_gemm_nt(c, rows, out, in, X, 0, in, W, 0, in, 1.0f, Y, 0, out, err, errlen);
 }
 
+int ocl_linear_rows(ocl_ctx *c, cl_mem X, size_t xoff, int ldx, int n, const ocl_mat *W, cl_mem Y, size_t yoff,
+                    int ldy, int accumulate, char *err, size_t errlen)
+{
+	if (n > OCL_LINEAR_ROWS) {
+		snprintf(err, errlen, "linear_rows: %d rows, at most %d", n, OCL_LINEAR_ROWS);
+		return -1;
+	}
+	args a = args_begin(c, W->f16 ? OK_LINEAR_ROWS_H : OK_LINEAR_ROWS);
+	size_t g = (size_t)W->rows * c->wg, l = c->wg;
+	arg_mem(&a, X);
+	arg_int(&a, (int)xoff);
+	arg_int(&a, ldx);
+	arg_mem(&a, W->m);
+	arg_mem(&a, Y);
+	arg_int(&a, (int)yoff);
+	arg_int(&a, ldy);
+	arg_int(&a, n);
+	arg_int(&a, W->cols);
+	arg_int(&a, accumulate);
+	arg_local(&a, c->wg * sizeof(float));
+	return launch(&a, 1, &g, &l, err, errlen);
+}
+
+int ocl_matmul(ocl_ctx *c, cl_mem X, size_t xoff, int ldx, int n, const ocl_mat *W, cl_mem Y, int ldy,
+               int accumulate, char *err, size_t errlen)
+{
+	if (!W->f16 && n == 1) {
+		CLBlastStatusCode s = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, (size_t)W->rows,
+		                                   (size_t)W->cols, 1.0f, W->m, 0, (size_t)W->cols, X, xoff, 1,
+		                                   accumulate ? 1.0f : 0.0f, Y, 0, 1, &c->queue, NULL);
+		if (s != CLBlastSuccess) {
+			snprintf(err, errlen, "CLBlastSgemv %dx%d on %s: %s (%d)", W->rows, W->cols, c->dev.name,
+			         clblast_name(s), (int)s);
+			return -1;
+		}
+		return 0;
+	}
+	if (!W->f16)
+		return ocl_gemm_nt(c, n, W->rows, W->cols, X, xoff, ldx, W->m, 0, W->cols, accumulate ? 1.0f : 0.0f, Y,
+		                   0, ldy, err, errlen);
+	for (int r = 0; r < n; r += OCL_LINEAR_ROWS) {
+		int k = n - r < OCL_LINEAR_ROWS ? n - r : OCL_LINEAR_ROWS;
+		if (ocl_linear_rows(c, X, xoff + (size_t)r * ldx, ldx, k, W, Y, (size_t)r * ldy, ldy, accumulate, err,
+		                    errlen))
+			return -1;
+	}
+	return 0;
+}
+
 int ocl_fill(ocl_ctx *c, cl_mem y, float v, size_t n, char *err, size_t errlen)
 {
 	args a = args_begin(c, OK_FILL);

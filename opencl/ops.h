@@ -20,6 +20,26 @@ int ocl_linear(ocl_ctx *c, cl_mem X, int rows, int in, cl_mem W, int out, cl_mem
 int ocl_linear_acc(ocl_ctx *c, cl_mem X, int rows, int in, cl_mem W, int out, cl_mem Y,
                    char *err, size_t errlen);
 
+/* A weight matrix [rows, cols] on the device, float32 or IEEE half. */
+typedef struct ocl_mat {
+	cl_mem m;
+	int rows, cols;
+	int f16;
+} ocl_mat;
+
+/* The most rows one pass of the small-batch product handles. */
+#define OCL_LINEAR_ROWS 8
+
+/* Y[n, W.rows] (row stride ldy) = X[n, W.cols] (offset xoff, row stride ldx)
+ * . W^T, or += when accumulate. float32 weights: CLBlast (GEMV for one row,
+ * GEMM otherwise); half weights: the linear_rows kernel, 8 rows per pass
+ * over the weights (CLBlast has no mixed half x float product). */
+int ocl_matmul(ocl_ctx *c, cl_mem X, size_t xoff, int ldx, int n, const ocl_mat *W, cl_mem Y, int ldy,
+               int accumulate, char *err, size_t errlen);
+/* The small-batch kernel alone (tests, bench): n <= OCL_LINEAR_ROWS. */
+int ocl_linear_rows(ocl_ctx *c, cl_mem X, size_t xoff, int ldx, int n, const ocl_mat *W, cl_mem Y, size_t yoff,
+                    int ldy, int accumulate, char *err, size_t errlen);
+
 int ocl_fill(ocl_ctx *c, cl_mem y, float v, size_t n, char *err, size_t errlen);
 int ocl_bias_rows(ocl_ctx *c, cl_mem y, cl_mem b, int rows, int cols, char *err, size_t errlen);
 /* out[b, c, r] = in[b, r, c] */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "opencl/ocl.h"
+#include "engine/safetensors.h"
 #include "opencl/ops.h"
 #include "tests/tap.h"
 
@@ -453,6 +454,50 @@ static void test_gemm(void)
 	free(x); free(w); free(b); free(y0); free(ref);
 }
 
+/* The small-batch product with float32 and half weights, 1..8 rows at an
+ * offset, plain and accumulating; and ocl_matmul's chunking past 8 rows. */
+static void test_linear_rows(void)
+{
+	int in = 70, out = 33, maxr = 11;
+	float *x = rnd((size_t)(maxr + 1) * in, -1, 1), *w = rnd((size_t)out * in, -1, 1);
+	float *y0 = rnd((size_t)maxr * out, -1, 1), *ref = malloc(sizeof(float) * maxr * out);
+	uint16_t *wh = malloc(sizeof(uint16_t) * out * in);
+	float *wr = malloc(sizeof(float) * out * in);
+	for (int i = 0; i < out * in; i++) {
+		wh[i] = st_f32_to_f16(w[i]);
+		wr[i] = st_f16_to_f32(wh[i]);
+	}
+	cl_mem X = up(x, sizeof(float) * (maxr + 1) * in), W = up(w, sizeof(float) * out * in);
+	cl_mem WH = up(wh, sizeof(uint16_t) * out * in), Y = dev(sizeof(float) * maxr * out);
+	for (int half = 0; half < 2; half++)
+		for (int acc = 0; acc < 2; acc++) {
+			int rows = half ? maxr : 3 + acc * 5; /* 3, 8 rows (kernel); 11 rows half (chunked) */
+			const float *wu = half ? wr : w;
+			for (int r = 0; r < rows; r++)
+				for (int o = 0; o < out; o++) {
+					double a = 0;
+					for (int i = 0; i < in; i++)
+						a += (double)x[(r + 1) * in + i] * wu[o * in + i];
+					ref[r * out + o] = (float)a + (acc ? y0[r * out + o] : 0.0f);
+				}
+			ocl_mat M = {half ? WH : W, out, in, half};
+			run_ok(ocl_write(ctx, Y, 0, y0, sizeof(float) * maxr * out, err, sizeof err));
+			if (half)
+				run_ok(ocl_matmul(ctx, X, (size_t)in, in, rows, &M, Y, out, acc, err, sizeof err));
+			else
+				run_ok(ocl_linear_rows(ctx, X, (size_t)in, in, rows, &M, Y, 0, out, acc, err, sizeof err));
+			float *got = down(Y, (size_t)rows * out);
+			char name[120];
+			snprintf(name, sizeof name, "%s, %s weights, %d rows at an offset%s",
+			         half ? "matmul (8-row passes)" : "linear_rows kernel", half ? "half" : "float32", rows,
+			         acc ? ", accumulating" : "");
+			close_to(name, got, ref, (size_t)rows * out);
+			free(got);
+		}
+	ocl_release(&X); ocl_release(&W); ocl_release(&WH); ocl_release(&Y);
+	free(x); free(w); free(y0); free(ref); free(wh); free(wr);
+}
+
 static void pad_ref(const float *x, int L, int l, int r, float *out)
 {
 	int mx = l > r ? l : r, e = L <= mx ? mx - L + 1 : 0, Le = L + e;
@@ -704,6 +749,7 @@ int main(void)
 	test_embed();
 	test_logits();
 	test_gemm();
+	test_linear_rows();
 	test_pad();
 	test_conv();
 	test_lstm();

@@ -91,7 +91,7 @@ static int open_model(model *md, const char *dir, const char *label)
 {
 	memset(md, 0, sizeof *md);
 	if (mg_config_load(&md->cfg, dir, err, sizeof err) || st_open(&md->w, dir, err, sizeof err) ||
-	    ocl_model_load(&md->m, ctx, md->w, &md->cfg, err, sizeof err)) {
+	    ocl_model_load(&md->m, ctx, md->w, &md->cfg, 0, err, sizeof err)) {
 		tap_ok(0, "load %s on OpenCL: %s", label, err);
 		return -1;
 	}

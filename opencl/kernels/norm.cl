@@ -114,3 +114,59 @@ __kernel void softmax_rows(__global float *x, __global const float *mask, int ha
 	for (int j = get_local_id(0); j < cols; j += get_local_size(0))
 		xr[j] = xr[j] / sum;
 }
+
+/* Matrix products for a few rows (the decode step): y[r, o] = sum_i x[r, i] *
+ * W[o, i] (+ y[r, o] when acc) for r < rows <= LINEAR_ROWS. One work-group
+ * per output o reads row o of W once for all rows, so the step streams the
+ * weights exactly once; consecutive work-items read consecutive weights. */
+#define LINEAR_ROWS 8
+
+void linear_rows_finish(float *acc, int rows, __global float *y, int ldy, int o, int accumulate,
+                        __local float *s)
+{
+	for (int r = 0; r < LINEAR_ROWS; r++) {
+		if (r >= rows)
+			break;
+		float v = wg_sum(acc[r], s);
+		if (get_local_id(0) == 0)
+			y[(size_t)r * ldy + o] = accumulate ? y[(size_t)r * ldy + o] + v : v;
+	}
+}
+
+__kernel void linear_rows(__global const float *x, int xoff, int ldx, __global const float *w, __global float *y, int yoff, int ldy,
+                          int rows, int in, int accumulate, __local float *s)
+{
+	int o = get_group_id(0);
+	x += xoff;
+	__global const float *wr = w + (size_t)o * in;
+	float acc[LINEAR_ROWS];
+	for (int r = 0; r < LINEAR_ROWS; r++)
+		acc[r] = 0.0f;
+	for (int i = get_local_id(0); i < in; i += get_local_size(0)) {
+		float wi = wr[i];
+		for (int r = 0; r < LINEAR_ROWS; r++)
+			if (r < rows)
+				acc[r] += x[(size_t)r * ldx + i] * wi;
+	}
+	linear_rows_finish(acc, rows, y + yoff, ldy, o, accumulate, s);
+}
+
+/* The same with weights stored as IEEE half (vload_half is core OpenCL 1.2,
+ * no cl_khr_fp16 needed); arithmetic stays float32. */
+__kernel void linear_rows_h(__global const float *x, int xoff, int ldx, __global const half *w, __global float *y, int yoff, int ldy,
+                            int rows, int in, int accumulate, __local float *s)
+{
+	int o = get_group_id(0);
+	x += xoff;
+	__global const half *wr = w + (size_t)o * in;
+	float acc[LINEAR_ROWS];
+	for (int r = 0; r < LINEAR_ROWS; r++)
+		acc[r] = 0.0f;
+	for (int i = get_local_id(0); i < in; i += get_local_size(0)) {
+		float wi = vload_half(i, wr);
+		for (int r = 0; r < LINEAR_ROWS; r++)
+			if (r < rows)
+				acc[r] += x[(size_t)r * ldx + i] * wi;
+	}
+	linear_rows_finish(acc, rows, y + yoff, ldy, o, accumulate, s);
+}
