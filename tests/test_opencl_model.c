@@ -87,16 +87,21 @@ typedef struct model {
 	ocl_model *m;
 } model;
 
-static int open_model(model *md, const char *dir, const char *label)
+static int open_model_f(model *md, const char *dir, const char *label, int f16)
 {
 	memset(md, 0, sizeof *md);
 	if (mg_config_load(&md->cfg, dir, err, sizeof err) || st_open(&md->w, dir, err, sizeof err) ||
-	    ocl_model_load(&md->m, ctx, md->w, &md->cfg, 0, err, sizeof err)) {
+	    ocl_model_load(&md->m, ctx, md->w, &md->cfg, f16, err, sizeof err)) {
 		tap_ok(0, "load %s on OpenCL: %s", label, err);
 		return -1;
 	}
 	tap_ok(1, "load %s on OpenCL (%.1f MB of weights on the device)", label, ocl_model_weight_bytes(md->m) / 1e6);
 	return 0;
+}
+
+static int open_model(model *md, const char *dir, const char *label)
+{
+	return open_model_f(md, dir, label, 0);
 }
 
 static void close_model(model *md)
@@ -362,6 +367,53 @@ static void test_tiny_a(const char *ref)
 	close_model(&md);
 }
 
+/* Half-precision decoder matrices: teacher-forced logits within 1e-2 x the
+ * reference's max abs value (weights rounded to 11 significant bits). */
+static void test_f16(const char *ref)
+{
+	char dir[4096], path[4200];
+	model md;
+	st_set *fx = NULL, *tf = NULL;
+	snprintf(dir, sizeof dir, "%s/models/tiny-a", ref);
+	if (open_model_f(&md, dir, "tiny-a with half decoder weights", 1))
+		return;
+	snprintf(path, sizeof path, "%s/fixtures/tiny-a/text.safetensors", ref);
+	int ok = !st_open(&fx, path, err, sizeof err);
+	snprintf(path, sizeof path, "%s/fixtures/tiny-a/decoder_tf.safetensors", ref);
+	ok = ok && !st_open(&tf, path, err, sizeof err);
+	if (ok) {
+		const mg_decoder_config *d = &md.cfg.dec;
+		int K = d->num_codebooks, V = d->vocab_size;
+		int32_t *ids = fx_i32(fx, "input_ids", NULL), *mask = fx_i32(fx, "attention_mask", NULL);
+		int B = (int)st_find(fx, "input_ids")->shape[0], S = (int)st_find(fx, "input_ids")->shape[1];
+		int32_t *din = fx_i32(tf, "decoder_input_ids", NULL);
+		float *want = fx_f32(tf, "logits", NULL);
+		int T = (int)st_find(tf, "decoder_input_ids")->shape[1];
+		float *lg = malloc(sizeof(float) * B * K * V), *w1 = malloc(sizeof(float) * B * K * V);
+		int32_t *feed = malloc(sizeof(int32_t) * B * K);
+		double e = 0, r = 0;
+		ok = !ocl_model_condition(md.m, ids, mask, B, S, 0, 0, NULL, err, sizeof err) &&
+		     !ocl_model_begin(md.m, T, err, sizeof err);
+		for (int s = 0; ok && s < T; s++) {
+			for (int i = 0; i < B * K; i++)
+				feed[i] = din[i * T + s];
+			ok = !ocl_model_step(md.m, feed, 1, lg, err, sizeof err);
+			for (int i = 0; i < B * K; i++)
+				memcpy(w1 + i * V, want + ((size_t)i * T + s) * V, sizeof(float) * V);
+			double ee = max_err(lg, w1, (size_t)B * K * V), rr = max_abs(w1, (size_t)B * K * V);
+			e = ee > e ? ee : e;
+			r = rr > r ? rr : r;
+		}
+		tap_ok(ok && e <= 1e-2 * r, "tiny-a, half decoder weights: %d cached steps, max abs err %.3g (ref max %.3g)%s%s",
+		       T, e, r, ok ? "" : ": ", ok ? "" : err);
+		free(ids); free(mask); free(din); free(want); free(lg); free(w1); free(feed);
+	} else
+		tap_ok(0, "%s", err);
+	st_close(fx);
+	st_close(tf);
+	close_model(&md);
+}
+
 /* The test models of other shapes shipped in tests/data. */
 static void test_shape(const char *top, const char *name)
 {
@@ -426,9 +478,10 @@ int main(void)
 	test_shape(top && *top ? top : ".", "tinyb");
 	test_shape(top && *top ? top : ".", "tinyc");
 	const char *ref = tap_ref_dir();
-	if (ref)
+	if (ref) {
 		test_tiny_a(ref);
-	else
+		test_f16(ref);
+	} else
 		tap_skip("tiny-a: reference data not found (set MUSICGEN_REF_DIR)");
 	ocl_ctx_free(ctx);
 	return tap_done();
