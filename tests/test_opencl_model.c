@@ -354,6 +354,32 @@ static void test_tiny_a(const char *ref)
 	} else
 		tap_ok(0, "%s", err);
 
+	/* residency: one greedy step = the new ids up, the chosen ids down */
+	{
+		int N = 2 * B, steps = 5;
+		int32_t *feed = malloc(sizeof(int32_t) * N * K), *next = malloc(sizeof(int32_t) * B * K);
+		for (int i = 0; i < N * K; i++)
+			feed[i] = d->bos_token_id;
+		ocl_traffic t0, t1;
+		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, NULL, err, sizeof err) &&
+		         !ocl_model_begin(md.m, steps, err, sizeof err);
+		ocl_model_traffic(md.m, &t0);
+		for (int s = 0; ok && s < steps; s++)
+			ok = !ocl_model_step(md.m, feed, 1, NULL, err, sizeof err) &&
+			     !ocl_model_logits(md.m, 3.0f, 1.0f, NULL, next, err, sizeof err);
+		ocl_model_traffic(md.m, &t1);
+		long long w = t1.writes - t0.writes, wb = t1.write_bytes - t0.write_bytes;
+		long long r = t1.reads - t0.reads, rb = t1.read_bytes - t0.read_bytes;
+		tap_diag("per greedy step: %lld write(s) of %lld bytes, %lld read(s) of %lld bytes", w / steps, wb / steps,
+		         r / steps, rb / steps);
+		tap_ok(ok && w == steps && r == steps && wb == (long long)steps * N * K * 4 &&
+		           rb == (long long)steps * B * K * 4,
+		       "a greedy step moves only the new ids (%d bytes) up and the chosen ids (%d bytes) down", N * K * 4,
+		       B * K * 4);
+		free(feed);
+		free(next);
+	}
+
 	/* bad input is refused with a message, never a crash */
 	int32_t bad[1] = {V + 1};
 	tap_ok(ocl_model_begin(md.m, 4, err, sizeof err) == 0 && ocl_model_step(md.m, bad, 1, NULL, err, sizeof err) != 0,
