@@ -1,0 +1,72 @@
+/* backend.c - the backend decision of a model load and the set-up of the
+ * device model, with the fallback rules of `auto`. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencl/backend.h"
+
+static void say(const mg_load_params *lp, const char *msg)
+{
+	if (lp->on_notice)
+		lp->on_notice(msg, lp->user_data);
+}
+
+int ocl_backend_open(ocl_backend **out, const st_set *w, const mg_config *cfg, const mg_load_params *lp,
+                     char *err, size_t errlen)
+{
+	ocl_device_desc dev;
+	char notice[1200], why[512];
+	int is_auto = lp->backend == MG_BACKEND_AUTO;
+
+	*out = NULL;
+	int pick = ocl_choose(lp->backend, lp->device, &dev, notice, sizeof notice, why, sizeof why);
+	if (pick < 0) {
+		if (is_auto) { /* a bad --device with auto: say so, keep going on the CPU */
+			snprintf(notice, sizeof notice, "OpenCL: %s; using the CPU backend", why);
+			say(lp, notice);
+			return 0;
+		}
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (pick == 0) {
+		if (notice[0])
+			say(lp, notice);
+		return 0;
+	}
+
+	ocl_backend *b = calloc(1, sizeof *b);
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(b->name, sizeof b->name, "opencl: %s", dev.name);
+	int rc = ocl_ctx_create(&b->ctx, &dev, lp->on_notice, lp->user_data, why, sizeof why);
+	if (!rc)
+		rc = ocl_model_load(&b->model, b->ctx, w, cfg, lp->weights == MG_WEIGHTS_F16, why, sizeof why);
+	if (rc) {
+		ocl_backend_close(b);
+		if (is_auto) {
+			snprintf(notice, sizeof notice, "OpenCL device %d (%s) failed: %s; using the CPU backend", dev.index,
+			         dev.name, why);
+			say(lp, notice);
+			return 0;
+		}
+		snprintf(err, errlen, "OpenCL device %d (%s): %s", dev.index, dev.name, why);
+		return -1;
+	}
+	*out = b;
+	return 1;
+}
+
+void ocl_backend_close(ocl_backend *b)
+{
+	if (!b)
+		return;
+	ocl_model_free(b->model);
+	ocl_ctx_free(b->ctx);
+	free(b);
+}
