@@ -70,12 +70,11 @@ static int bind_ln(const st_set *st, float **w, float **b, int D, char *err, siz
 	return mg_bind_vec(st, w, D, err, errlen, "%s.weight", n) || mg_bind_vec(st, b, D, err, errlen, "%s.bias", n);
 }
 
-int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int fmt, char *err, size_t errlen)
+int mg_decoder_init_config(mg_decoder *d, const st_set *st, const mg_config *cfg, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof *d);
 	d->c = cfg->dec;
-	const mg_decoder_config *c = &d->c;
-	int D = c->hidden_size, F = c->ffn_dim, K = c->num_codebooks, V = c->vocab_size;
+	int V = d->c.vocab_size;
 	d->text_dim = cfg->t5.d_model;
 	/* HF starts every row with generation_config.decoder_start_token_id and
 	 * pads the delay pattern with its pad_token_id; both index the extra
@@ -87,8 +86,22 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 		         "generation_config.json: decoder_start_token_id %d / pad_token_id %d must be in 0..%d "
 		         "(decoder.vocab_size)",
 		         d->start_id, d->pad_id, V);
-		goto fail;
+		return -1;
 	}
+	/* The window: max_position_embeddings, or a shorter stored table. */
+	d->n_pos = d->c.max_positions;
+	const st_tensor *pt = st_find(st, P "embed_positions.weights");
+	if (pt && pt->ndim == 2 && pt->shape[0] < d->n_pos)
+		d->n_pos = (int)pt->shape[0];
+	return 0;
+}
+
+int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int fmt, char *err, size_t errlen)
+{
+	if (mg_decoder_init_config(d, st, cfg, err, errlen))
+		return -1;
+	const mg_decoder_config *c = &d->c;
+	int D = c->hidden_size, F = c->ffn_dim, K = c->num_codebooks, V = c->vocab_size;
 	d->has_proj = cfg->has_enc_to_dec_proj || st_find(st, "enc_to_dec_proj.weight") != NULL;
 	if (d->has_proj) {
 		if (mg_bind_mat(st, &d->proj, D, d->text_dim, fmt, err, errlen, "enc_to_dec_proj.weight") ||
@@ -113,14 +126,10 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 	}
 	/* Positions: the stored table when the checkpoint has one (bit-identical
 	 * to what HF computes), else computed as SPEC-decoder §3 says. */
-	d->n_pos = c->max_positions;
-	const st_tensor *pt = st_find(st, P "embed_positions.weights");
-	if (pt) {
+	if (st_find(st, P "embed_positions.weights")) {
 		int64_t ps[2] = {-1, D};
 		if (mg_bind_f32(st, &d->pos, 2, ps, err, errlen, P "embed_positions.weights"))
 			goto fail;
-		if (pt->shape[0] < d->n_pos)
-			d->n_pos = (int)pt->shape[0];
 	} else {
 		d->pos = malloc((size_t)d->n_pos * D * sizeof(float));
 		if (!d->pos) {

@@ -42,6 +42,10 @@ typedef struct mg_decoder {
 	int start_id, pad_id;        /* generation_config decoder_start_token_id / pad_token_id */
 } mg_decoder;
 
+/* Only the sizes, window and start/pad ids (for a generation loop whose
+ * steps run elsewhere); mg_decoder_free releases it. */
+int mg_decoder_init_config(mg_decoder *d, const st_set *st, const mg_config *cfg, char *err, size_t errlen);
+
 /* Binds enc_to_dec_proj.* and decoder.* of st (which must outlive d). */
 int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int fmt, char *err, size_t errlen);
 void mg_decoder_free(mg_decoder *d);
