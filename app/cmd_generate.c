@@ -481,6 +481,13 @@ static void on_progress(int step, int total, void *u)
 	fflush(stderr);
 }
 
+/* Loading notices (backend fallback, kernel compilation) on stderr. */
+static void on_notice(const char *msg, void *u)
+{
+	(void)u;
+	fprintf(stderr, "musicgen-tui " CMD ": %s\n", msg);
+}
+
 static uint64_t fresh_seed(void)
 {
 	uint64_t s = 0;
@@ -521,6 +528,7 @@ int cmd_generate(int argc, char **argv)
 	lp.backend = o.backend;
 	lp.weights = o.weights;
 	lp.threads = (int)o.threads;
+	lp.on_notice = on_notice;
 	mg_model *m = NULL;
 	if (mg_model_load(&m, o.model, &lp, err, sizeof err))
 		return runtime_err("%s", err);

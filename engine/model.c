@@ -121,8 +121,6 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 	} else {
 		m->backend = MG_BACKEND_CPU;
 		snprintf(m->backend_name, sizeof m->backend_name, "cpu");
-		if (lp.on_notice)
-			lp.on_notice("binding weights", lp.user_data);
 		if (mg_t5_bind(&m->t5, m->st, &cfg->t5, m->weights, err, errlen) ||
 		    mg_decoder_bind(&m->dec, m->st, cfg, m->weights, err, errlen) ||
 		    mg_encodec_bind(&m->codec, m->st, &cfg->codec, err, errlen)) {
