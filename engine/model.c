@@ -392,6 +392,92 @@ static int ocl_step(void *ctx, const int32_t *ids, int T, float *scores, char *e
 }
 #endif
 
+/* The takes' conditioning on the CPU: every prompt once through T5 and the
+ * projection, then copied to its takes (prompts in order, each prompt's
+ * count together). enc [B][S][hidden], emask [B][S]. */
+static int condition_cpu(mg_model *m, const mg_params *p, const int32_t *ids, const int32_t *mask, int S, int B,
+                         float **enc_out, int32_t **emask_out, char *err, size_t errlen)
+{
+	int np = p->n_prompts, D = m->cfg.dec.hidden_size, Dt = m->cfg.t5.d_model, rc = MG_OK;
+	float *h = malloc((size_t)np * S * Dt * sizeof *h), *encp = malloc((size_t)np * S * D * sizeof *encp);
+	float *enc = malloc((size_t)B * S * D * sizeof *enc);
+	int32_t *emask = malloc((size_t)B * S * sizeof *emask);
+	if (!h || !encp || !enc || !emask) {
+		snprintf(err, errlen, "out of memory encoding %d prompts", np);
+		rc = MG_ERR_NOMEM;
+	} else if (mg_t5_encode(&m->t5, m->pool, ids, mask, np, S, h, NULL, err, errlen))
+		rc = MG_ERR_FORMAT;
+	if (!rc) {
+		mg_decoder_project(&m->dec, m->pool, h, mask, np, S, encp);
+		for (int i = 0; i < B; i++) {
+			int pi = i / p->count;
+			memcpy(enc + (size_t)i * S * D, encp + (size_t)pi * S * D, (size_t)S * D * sizeof *enc);
+			memcpy(emask + (size_t)i * S, mask + (size_t)pi * S, (size_t)S * sizeof *emask);
+		}
+	}
+	free(h), free(encp);
+	if (rc) {
+		free(enc), free(emask);
+		return rc;
+	}
+	*enc_out = enc;
+	*emask_out = emask;
+	return MG_OK;
+}
+
+#ifdef MG_HAVE_OPENCL
+/* The takes' conditioning on the device (T5, projection, cross K/V) and
+ * its KV caches for L positions; the stepper then runs the steps. */
+static int condition_ocl(mg_model *m, const mg_params *p, const int32_t *ids, const int32_t *mask, int S, int B,
+                         int cfg, int L, struct ocl_stepper *os, char *err, size_t errlen)
+{
+	int np = p->n_prompts, K = m->cfg.dec.num_codebooks;
+	int32_t *tid = np ? malloc((size_t)B * S * sizeof *tid) : NULL;
+	int32_t *tmask = np ? malloc((size_t)B * S * sizeof *tmask) : NULL;
+	os->feed = malloc((size_t)(cfg ? 2 : 1) * B * K * sizeof *os->feed);
+	if ((np && (!tid || !tmask)) || !os->feed) {
+		free(tid), free(tmask);
+		snprintf(err, errlen, "out of memory");
+		return MG_ERR_NOMEM;
+	}
+	for (int i = 0; i < B && np; i++) {
+		memcpy(tid + (size_t)i * S, ids + (size_t)(i / p->count) * S, (size_t)S * sizeof *tid);
+		memcpy(tmask + (size_t)i * S, mask + (size_t)(i / p->count) * S, (size_t)S * sizeof *tmask);
+	}
+	os->model = m->ocl->model;
+	os->B = B, os->K = K, os->cfg = cfg, os->guidance = p->guidance;
+	int bad = ocl_model_condition(os->model, tid, tmask, np ? B : 0, np ? S : 1, cfg, np ? 0 : B, NULL, err,
+	                              errlen) ||
+	          ocl_model_begin(os->model, L, err, errlen);
+	free(tid), free(tmask);
+	return bad ? MG_ERR_BACKEND : MG_OK;
+}
+#endif
+
+static mg_take *take_new(const mg_model *m, int B, int F, uint64_t seed)
+{
+	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels;
+	mg_take *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->n_takes = B;
+	t->n_codebooks = K;
+	t->n_frames = F;
+	t->sample_rate = m->cfg.codec.sampling_rate;
+	t->channels = ch;
+	t->n_samples = samples_for(m, F);
+	t->codes = malloc((size_t)B * K * F * sizeof *t->codes);
+	t->seeds = malloc((size_t)B * sizeof *t->seeds);
+	t->pcm = malloc((size_t)B * ch * (size_t)t->n_samples * sizeof *t->pcm);
+	if (!t->codes || !t->seeds || !t->pcm) {
+		mg_take_free(t);
+		return NULL;
+	}
+	for (int i = 0; i < B; i++)
+		t->seeds[i] = seed + (uint64_t)i;
+	return t;
+}
+
 int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, const int32_t *mask, int S,
                        const mg_callbacks *cb, mg_take **out, char *err, size_t errlen)
 {
@@ -406,146 +492,82 @@ int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, cons
 	if ((rc = set_threads(m, p->threads, err, errlen)))
 		return rc;
 	const mg_decoder_config *dc = &m->cfg.dec;
-	int K = dc->num_codebooks, ch = dc->audio_channels, D = dc->hidden_size, Dt = m->cfg.t5.d_model;
 	int np = p->n_prompts, B = (np ? np : 1) * p->count, F = p->frames;
-	int steps = mg_steps_for_frames(F, K, ch);
-	mg_take *t = calloc(1, sizeof *t);
-	float *h = NULL, *encp = NULL, *enc = NULL;
+	int steps = mg_steps_for_frames(F, dc->num_codebooks, dc->audio_channels);
+	int cfg = np > 0 && p->guidance > 1.0f;
+	float *enc = NULL;
 	int32_t *emask = NULL;
+	mg_stepper dev_stepper = {0};
 #ifdef MG_HAVE_OPENCL
 	struct ocl_stepper os = {0};
 #endif
+	struct chooser ch = {0};
+	mg_take *t = take_new(m, B, F, p->seed);
 	if (!t) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory for %d takes of %d frames", B, F);
 		return MG_ERR_NOMEM;
 	}
-	t->n_takes = B;
-	t->n_codebooks = K;
-	t->n_frames = F;
-	t->sample_rate = m->cfg.codec.sampling_rate;
-	t->channels = ch;
-	t->n_samples = samples_for(m, F);
-	t->codes = malloc((size_t)B * K * F * sizeof *t->codes);
-	t->seeds = malloc((size_t)B * sizeof *t->seeds);
-	t->pcm = malloc((size_t)B * ch * (size_t)t->n_samples * sizeof *t->pcm);
-	if (!t->codes || !t->seeds || !t->pcm) {
-		snprintf(err, errlen, "out of memory for %d takes of %d frames", B, F);
-		rc = MG_ERR_NOMEM;
-		goto fail;
-	}
-	for (int i = 0; i < B; i++)
-		t->seeds[i] = p->seed + (uint64_t)i;
 
-	/* Conditioning: every prompt once through T5 and the projection, then
-	 * copied to its takes (prompts in order, each prompt's count together). */
 	double t0 = now();
-	int cfg = np > 0 && p->guidance > 1.0f;
-	mg_stepper dev_stepper = {0};
 #ifdef MG_HAVE_OPENCL
 	if (m->ocl) {
-		int32_t *tid = np ? malloc((size_t)B * S * sizeof *tid) : NULL, *tmask = np ? malloc((size_t)B * S * sizeof *tmask) : NULL;
-		os.feed = malloc((size_t)(cfg ? 2 : 1) * B * K * sizeof *os.feed);
-		if ((np && (!tid || !tmask)) || !os.feed) {
-			free(tid), free(tmask);
-			snprintf(err, errlen, "out of memory");
-			rc = MG_ERR_NOMEM;
-			goto fail;
-		}
-		for (int i = 0; i < B && np; i++) {
-			memcpy(tid + (size_t)i * S, ids + (size_t)(i / p->count) * S, (size_t)S * sizeof *tid);
-			memcpy(tmask + (size_t)i * S, mask + (size_t)(i / p->count) * S, (size_t)S * sizeof *tmask);
-		}
-		os.model = m->ocl->model;
-		os.B = B, os.K = K, os.cfg = cfg, os.guidance = p->guidance;
-		int bad = ocl_model_condition(os.model, tid, tmask, np ? B : 0, np ? S : 1, cfg, np ? 0 : B, NULL, err,
-		                              errlen) ||
-		          ocl_model_begin(os.model, steps + 1, err, errlen);
-		free(tid), free(tmask);
-		if (bad) {
-			rc = MG_ERR_BACKEND;
-			goto fail;
-		}
+		if ((rc = condition_ocl(m, p, ids, mask, S, B, cfg, steps + 1, &os, err, errlen)))
+			goto out;
 		dev_stepper.ctx = &os;
 		dev_stepper.step = ocl_step;
 	}
 #endif
-	if (np > 0 && !m->ocl) {
-		h = malloc((size_t)np * S * Dt * sizeof *h);
-		encp = malloc((size_t)np * S * D * sizeof *encp);
-		enc = malloc((size_t)B * S * D * sizeof *enc);
-		emask = malloc((size_t)B * S * sizeof *emask);
-		if (!h || !encp || !enc || !emask) {
-			snprintf(err, errlen, "out of memory encoding %d prompts", np);
-			rc = MG_ERR_NOMEM;
-			goto fail;
-		}
-		if (mg_t5_encode(&m->t5, m->pool, ids, mask, np, S, h, NULL, err, errlen)) {
-			rc = MG_ERR_FORMAT;
-			goto fail;
-		}
-		mg_decoder_project(&m->dec, m->pool, h, mask, np, S, encp);
-		for (int i = 0; i < B; i++) {
-			int pi = i / p->count;
-			memcpy(enc + (size_t)i * S * D, encp + (size_t)pi * S * D, (size_t)S * D * sizeof *enc);
-			memcpy(emask + (size_t)i * S, mask + (size_t)pi * S, (size_t)S * sizeof *emask);
-		}
-	}
+	if (np > 0 && !m->ocl && (rc = condition_cpu(m, p, ids, mask, S, B, &enc, &emask, err, errlen)))
+		goto out;
 	t->t5_seconds = now() - t0;
 
-	struct chooser ch_ctx = {0};
-	ch_ctx.s.guidance = p->guidance;
-	ch_ctx.s.temperature = p->temperature;
-	ch_ctx.s.top_k = p->top_k;
-	ch_ctx.s.top_p = p->top_p;
-	ch_ctx.s.greedy = p->greedy || p->top_k == 1;
-	ch_ctx.rng = malloc((size_t)B * sizeof *ch_ctx.rng);
-	ch_ctx.scratch = malloc(mg_sampler_scratch_size(dc->vocab_size));
-	if (!ch_ctx.rng || !ch_ctx.scratch) {
-		free(ch_ctx.rng), free(ch_ctx.scratch);
+	ch.s.guidance = p->guidance;
+	ch.s.temperature = p->temperature;
+	ch.s.top_k = p->top_k;
+	ch.s.top_p = p->top_p;
+	ch.s.greedy = p->greedy || p->top_k == 1;
+	ch.rng = malloc((size_t)B * sizeof *ch.rng);
+	ch.scratch = malloc(mg_sampler_scratch_size(dc->vocab_size));
+	if (!ch.rng || !ch.scratch) {
 		snprintf(err, errlen, "out of memory");
 		rc = MG_ERR_NOMEM;
-		goto fail;
+		goto out;
 	}
 	for (int i = 0; i < B; i++)
-		mg_rng_seed(&ch_ctx.rng[i], t->seeds[i]);
+		mg_rng_seed(&ch.rng[i], t->seeds[i]);
 	mg_gen_request r = {
 		.B = B, .steps = steps, .enc = enc, .mask = emask, .S = np > 0 ? S : 1,
 		.guidance = np > 0 ? p->guidance : 1.0f,
 		.stepper = m->ocl ? &dev_stepper : NULL,
-		.choose = choose, .choose_ctx = &ch_ctx,
+		.choose = choose, .choose_ctx = &ch,
 		.on_progress = cb ? cb->on_progress : NULL, .on_frame = cb ? cb->on_frame : NULL,
 		.should_abort = cb ? cb->should_abort : NULL, .user_data = cb ? cb->user_data : NULL,
 	};
 	t0 = now();
 	rc = mg_musicgen_generate(&m->dec, m->pool, &r, t->codes, err, errlen);
 	t->decode_seconds = now() - t0;
-	free(ch_ctx.rng), free(ch_ctx.scratch);
 	t->steps = steps;
 	if (rc)
-		goto fail;
+		goto out;
 	if (cb && cb->should_abort && cb->should_abort(cb->user_data)) {
 		snprintf(err, errlen, "generation aborted before audio decoding");
 		rc = MG_ERR_ABORTED;
-		goto fail;
+		goto out;
 	}
 	t0 = now();
 	rc = mg_model_decode_audio(m, t->codes, B, F, t->pcm, err, errlen);
 	t->encodec_seconds = now() - t0;
-	if (rc)
-		goto fail;
-	free(h), free(encp), free(enc), free(emask);
+out:
+	free(enc), free(emask), free(ch.rng), free(ch.scratch);
 #ifdef MG_HAVE_OPENCL
 	free(os.feed);
 #endif
+	if (rc) {
+		mg_take_free(t);
+		return rc;
+	}
 	*out = t;
 	return MG_OK;
-fail:
-	free(h), free(encp), free(enc), free(emask);
-#ifdef MG_HAVE_OPENCL
-	free(os.feed);
-#endif
-	mg_take_free(t);
-	return rc;
 }
 
 int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb, mg_take **out, char *err, size_t errlen)
