@@ -40,6 +40,7 @@ static void usage(FILE *f)
 
 struct check {
 	const st_set *st;
+	const char *dir;
 	char *err;
 	size_t errlen;
 	int failed;
@@ -60,7 +61,7 @@ static void need(struct check *c, int ndim, const int64_t *shape, const char *fm
 	va_end(ap);
 	const st_tensor *t = st_find(c->st, name);
 	if (!t) {
-		snprintf(c->err, c->errlen, "tensor '%s' is missing from the checkpoint", name);
+		snprintf(c->err, c->errlen, "%s: tensor '%s' is missing from the checkpoint", c->dir, name);
 		c->failed = 1;
 		return;
 	}
@@ -240,9 +241,9 @@ static void need_decoder(struct check *c, const mg_config *cfg)
 	need(c, SHAPE(H), "%s.layer_norm.bias", p);
 }
 
-static int validate(const st_set *st, const mg_config *cfg, char *err, size_t errlen)
+static int validate(const char *dir, const st_set *st, const mg_config *cfg, char *err, size_t errlen)
 {
-	struct check c = {st, err, errlen, 0};
+	struct check c = {st, dir, err, errlen, 0};
 	need_t5(&c, &cfg->t5);
 	need_decoder(&c, cfg);
 	need_encodec(&c, cfg);
@@ -397,7 +398,7 @@ int cmd_info(int argc, char **argv)
 	st_set *st = NULL;
 	if (mg_resolve_model(model, 0, dir, sizeof dir, id, sizeof id, rev, sizeof rev, err, sizeof err) ||
 	    mg_config_load(&cfg, dir, err, sizeof err) || st_open(&st, dir, err, sizeof err) ||
-	    validate(st, &cfg, err, sizeof err)) {
+	    validate(dir, st, &cfg, err, sizeof err)) {
 		fprintf(stderr, "musicgen-tui info: %s\n", err);
 		st_close(st);
 		return 1;
