@@ -425,9 +425,9 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 	if (c->num_lstm_layers < 1)
 		return fail(err, errlen, "audio_encoder.num_lstm_layers is %d; EnCodec needs at least 1",
 		            c->num_lstm_layers);
-	if (c->num_quantizers < 1 || c->codebook_size < 1 || c->codebook_dim != c->hidden_size)
-		return fail(err, errlen, "audio_encoder: %d quantizers of %d x %d do not fit hidden size %d",
-		            c->num_quantizers, c->codebook_size, c->codebook_dim, c->hidden_size);
+	if (c->codebook_size < 1 || c->codebook_dim != c->hidden_size)
+		return fail(err, errlen, "audio_encoder: codebooks of %d x %d do not fit hidden size %d", c->codebook_size,
+		            c->codebook_dim, c->hidden_size);
 
 	struct builder b = {src, c, "decoder", NULL, 0, 0, &e->n_params, err, errlen};
 	int rc = build(&b, &e->dec, &e->n_dec, build_decoder);
@@ -440,7 +440,27 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 		return -1;
 	}
 
-	e->n_q = c->num_quantizers;
+	/* The quantizer layers the checkpoint stores decide how many there are
+	 * (transformers versions derive the count from target_bandwidths
+	 * differently); they must be numbered 0..n-1 without gaps. */
+	if (src->make) {
+		e->n_q = c->num_quantizers;
+	} else {
+		const char *qp = PREFIX "quantizer.layers.";
+		size_t qn = strlen(qp);
+		for (size_t i = 0; i < st_count(src->st); i++) {
+			const char *name = st_at(src->st, i)->name;
+			if (strncmp(name, qp, qn) || name[qn] < '0' || name[qn] > '9')
+				continue;
+			long q = strtol(name + qn, NULL, 10);
+			if (q >= 0 && q < 4096 && q + 1 > e->n_q)
+				e->n_q = (int)q + 1;
+		}
+		if (e->n_q < 1) {
+			mg_encodec_free(e);
+			return fail(err, errlen, "tensor '" PREFIX "quantizer.layers.0.codebook.embed' is missing");
+		}
+	}
 	size_t rows = (size_t)c->codebook_size, dim = (size_t)c->codebook_dim;
 	e->codebook = malloc((size_t)e->n_q * rows * dim * sizeof(float));
 	e->codebook_sq = malloc((size_t)e->n_q * rows * sizeof(float));
@@ -517,6 +537,11 @@ void mg_encodec_free(mg_encodec *e)
 int64_t mg_encodec_decoded_length(const mg_encodec *e, int F)
 {
 	return (int64_t)F * e->c.hop_length;
+}
+
+int mg_encodec_quantizers(const mg_encodec *e)
+{
+	return e->n_q;
 }
 
 int mg_encodec_encode_quantizers(const mg_encodec *e)
@@ -1275,13 +1300,15 @@ static int blas_single(void)
 	return prev;
 }
 
-int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio,
+int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
                           mg_encodec_tap tap, void *user, char *err, size_t errlen)
 {
 	const mg_encodec_config *c = &e->c;
 	if (F < 1)
 		return fail(err, errlen, "EnCodec decode needs at least 1 frame (got %d)", F);
-	for (int q = 0; q < e->n_q; q++)
+	if (n_q < 1 || n_q > e->n_q)
+		return fail(err, errlen, "EnCodec decode of %d codebooks: the checkpoint has %d quantizers", n_q, e->n_q);
+	for (int q = 0; q < n_q; q++)
 		for (int t = 0; t < F; t++) {
 			int32_t v = codes[(size_t)q * F + t];
 			if (v < 0 || v >= c->codebook_size)
@@ -1295,7 +1322,7 @@ int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *cod
 	int dim = c->codebook_dim;
 	float *x = w.buf[0];
 	memset(x, 0, (size_t)dim * F * sizeof(float));
-	for (int q = 0; q < e->n_q; q++) {
+	for (int q = 0; q < n_q; q++) {
 		const float *cb = e->codebook + (size_t)q * c->codebook_size * dim;
 		for (int t = 0; t < F; t++) {
 			const float *row = cb + (size_t)codes[(size_t)q * F + t] * dim;
@@ -1318,10 +1345,16 @@ int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *cod
 	return rc;
 }
 
+int mg_encodec_decode_n(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
+                        char *err, size_t errlen)
+{
+	return mg_encodec_decode_tap(e, pool, codes, n_q, F, audio, NULL, NULL, err, errlen);
+}
+
 int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio, char *err,
                       size_t errlen)
 {
-	return mg_encodec_decode_tap(e, pool, codes, F, audio, NULL, NULL, err, errlen);
+	return mg_encodec_decode_tap(e, pool, codes, e->c.num_quantizers, F, audio, NULL, NULL, err, errlen);
 }
 
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples)

@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 	struct timing tm = {&e, 0, {0}};
 	tm.last = now();
 	t0 = tm.last;
-	int rc = mg_encodec_decode_tap(&e, pool, codes, F, audio, on_layer, &tm, err, sizeof err);
+	int rc = mg_encodec_decode_tap(&e, pool, codes, e.n_q, F, audio, on_layer, &tm, err, sizeof err);
 	double dt = now() - t0;
 	if (rc) {
 		fprintf(stderr, "bench_encodec: %s\n", err);
