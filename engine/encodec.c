@@ -1038,38 +1038,42 @@ static void elu_inplace(mg_pool *pool, float *x, int64_t n)
 
 /* ------------------------------------------------------------------- LSTM */
 
+/* S sequences of the same length go through the LSTM together, so each step
+ * reads the recurrent weights once for all of them. */
 struct lstm_job {
 	const mg_encodec_lstm *l;
 	int layer;
-	const float *in;     /* layer 0: x [dim][T]; later layers: h [T][dim] */
-	int in_time_major;
+	float *const *x;     /* [S] -> [dim][T]: the block input (layer 0) and output */
+	int S;
 	int64_t T;
-	float *gates;        /* [T][4 dim] */
-	float *h;            /* [T][dim] output of this layer */
-	float *c;            /* [dim] cell state */
+	float *gates;        /* [T][S][4 dim] */
+	float *h_in;         /* previous layer's output [T][S][dim] (layers > 0) */
+	float *h;            /* this layer's output [T][S][dim] */
+	float *c;            /* [S][dim] cell state */
 	int64_t t;           /* current step */
-	float *out;          /* final: [dim][T] = h + x */
-	const float *x;
 };
 
-/* gates[t] = W_ih u_t + b_ih + b_hh for all t; threads split the gate rows. */
+/* gates[t][s] = W_ih u_t + b_ih + b_hh for all t; threads split the gate rows. */
 static void lstm_input_job(void *arg, int ith, int nth)
 {
 	struct lstm_job *j = arg;
-	int dim = j->l->dim, b, e;
+	int dim = j->l->dim, S = j->S, b, e;
 	mg_pool_range(dim, ith, nth, 4, &b, &e);
 	if (b >= e)
 		return;
 	int rows = 4 * (e - b);
 	const float *W = j->l->w_ih[j->layer] + (size_t)4 * b * dim, *bias = j->l->bias[j->layer] + 4 * b;
-	for (int64_t t = 0; t < j->T; t++)
+	for (int64_t t = 0; t < j->T * S; t++)
 		memcpy(j->gates + t * 4 * dim + 4 * b, bias, (size_t)rows * sizeof(float));
-	if (j->in_time_major)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->T, rows, dim, 1.0f, j->in, dim, W, dim,
-		            1.0f, j->gates + 4 * b, 4 * dim);
-	else
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)j->T, rows, dim, 1.0f, j->in, (int)j->T, W,
-		            dim, 1.0f, j->gates + 4 * b, 4 * dim);
+	for (int s = 0; s < S; s++) {
+		float *G = j->gates + (size_t)s * 4 * dim + 4 * b;
+		if (j->layer > 0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->T, rows, dim, 1.0f,
+			            j->h_in + (size_t)s * dim, S * dim, W, dim, 1.0f, G, S * 4 * dim);
+		else
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)j->T, rows, dim, 1.0f, j->x[s], (int)j->T, W,
+			            dim, 1.0f, G, S * 4 * dim);
+	}
 }
 
 static inline float sigmoid(float x)
@@ -1082,65 +1086,77 @@ static inline float sigmoid(float x)
 static void lstm_step_job(void *arg, int ith, int nth)
 {
 	struct lstm_job *j = arg;
-	int dim = j->l->dim, b, e;
+	int dim = j->l->dim, S = j->S, b, e;
 	mg_pool_range(dim, ith, nth, 4, &b, &e);
 	if (b >= e)
 		return;
-	float *g = j->gates + j->t * 4 * dim + 4 * b;
-	if (j->t > 0)
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * (e - b), dim, 1.0f,
-		            j->l->w_hh[j->layer] + (size_t)4 * b * dim, dim, j->h + (j->t - 1) * dim, 1, 1.0f, g, 1);
-	float *h = j->h + j->t * dim;
-	for (int u = b; u < e; u++, g += 4) {
-		float ig = sigmoid(g[0]), fg = sigmoid(g[1]), gg = tanhf(g[2]), og = sigmoid(g[3]);
-		float c = j->t > 0 ? fg * j->c[u] + ig * gg : ig * gg;
-		j->c[u] = c;
-		h[u] = og * tanhf(c);
+	int rows = 4 * (e - b);
+	const float *W = j->l->w_hh[j->layer] + (size_t)4 * b * dim;
+	float *G = j->gates + j->t * S * 4 * dim + 4 * b;
+	const float *hp = j->h + (j->t - 1) * S * dim;
+	if (j->t > 0 && S == 1)
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, dim, 1.0f, W, dim, hp, 1, 1.0f, G, 1);
+	else if (j->t > 0)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, rows, dim, 1.0f, hp, dim, W, dim, 1.0f, G,
+		            4 * dim);
+	for (int s = 0; s < S; s++) {
+		const float *g = G + (size_t)s * 4 * dim;
+		float *h = j->h + (j->t * S + s) * dim, *cs = j->c + (size_t)s * dim;
+		for (int u = b; u < e; u++, g += 4) {
+			float ig = sigmoid(g[0]), fg = sigmoid(g[1]), gg = tanhf(g[2]), og = sigmoid(g[3]);
+			float c = j->t > 0 ? fg * cs[u] + ig * gg : ig * gg;
+			cs[u] = c;
+			h[u] = og * tanhf(c);
+		}
 	}
 }
 
+/* The skip connection: x += h of the last layer. */
 static void lstm_out_job(void *arg, int ith, int nth)
 {
 	struct lstm_job *j = arg;
 	int dim = j->l->dim;
 	int64_t b, e;
-	split(dim, ith, nth, &b, &e);
-	for (int64_t u = b; u < e; u++)
+	split((int64_t)dim * j->S, ith, nth, &b, &e);
+	for (int64_t r = b; r < e; r++) {
+		int64_t s = r / dim, u = r % dim;
+		float *x = j->x[s] + u * j->T;
 		for (int64_t t = 0; t < j->T; t++)
-			j->out[u * j->T + t] = j->h[t * dim + u] + j->x[u * j->T + t];
+			x[t] = j->h[(t * j->S + s) * dim + u] + x[t];
+	}
 }
 
-/* x [dim][T] -> LSTM(x) + x, written over x. */
-static int lstm_forward(mg_pool *pool, const mg_encodec_lstm *l, float *x, int64_t T, char *err, size_t errlen)
+/* x[s] [dim][T] -> LSTM(x[s]) + x[s], written over x[s], for S sequences. */
+static int lstm_forward(mg_pool *pool, const mg_encodec_lstm *l, float *const *x, int S, int64_t T, char *err,
+                        size_t errlen)
 {
 	int dim = l->dim;
-	float *gates = malloc((size_t)T * 4 * dim * sizeof(float));
-	float *h[2] = {malloc((size_t)T * dim * sizeof(float)), malloc((size_t)T * dim * sizeof(float))};
-	float *c = malloc((size_t)dim * sizeof(float));
+	size_t n = (size_t)T * S * dim;
+	float *gates = malloc(4 * n * sizeof(float));
+	float *h[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+	float *c = malloc((size_t)S * dim * sizeof(float));
 	if (!gates || !h[0] || !h[1] || !c) {
 		free(gates);
 		free(h[0]);
 		free(h[1]);
 		free(c);
-		return fail(err, errlen, "out of memory for the EnCodec LSTM over %lld frames", (long long)T);
+		return fail(err, errlen, "out of memory for the EnCodec LSTM over %d x %lld frames", S, (long long)T);
 	}
 	struct lstm_job j = {0};
 	j.l = l;
+	j.x = x;
+	j.S = S;
 	j.T = T;
 	j.gates = gates;
 	j.c = c;
-	for (int n = 0; n < l->layers; n++) {
-		j.layer = n;
-		j.in = n == 0 ? x : h[(n - 1) & 1];
-		j.in_time_major = n > 0;
-		j.h = h[n & 1];
+	for (int k = 0; k < l->layers; k++) {
+		j.layer = k;
+		j.h_in = h[(k + 1) & 1];
+		j.h = h[k & 1];
 		mg_pool_run(pool, lstm_input_job, &j);
 		for (j.t = 0; j.t < T; j.t++)
 			mg_pool_run(pool, lstm_step_job, &j);
 	}
-	j.h = h[(l->layers - 1) & 1];
-	j.x = x;
-	j.out = x;
 	mg_pool_run(pool, lstm_out_job, &j);
 	free(gates);
 	free(h[0]);
@@ -1254,12 +1270,12 @@ static int work_alloc(struct work *w, int64_t cap, char *err, size_t errlen)
 	return 0;
 }
 
-/* Runs layers over buf[0] ([cin][*T]); the output ends in buf[0]. */
-static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer *layers, int n, struct work *w,
-                      int64_t *T, mg_encodec_tap tap, void *user, char *err, size_t errlen)
+/* Runs layers [from, to) over buf[0] ([cin][*T]); the output ends in buf[0]. */
+static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer *layers, int from, int to,
+                      struct work *w, int64_t *T, mg_encodec_tap tap, void *user, char *err, size_t errlen)
 {
 	int reflect = e->c.pad_reflect;
-	for (int i = 0; i < n; i++) {
+	for (int i = from; i < to; i++) {
 		const mg_encodec_layer *Ly = &layers[i];
 		int64_t Ty = *T;
 		int rc = 0;
@@ -1273,7 +1289,7 @@ static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer
 			swap_buf(w, 0, 2);
 			break;
 		case MG_ENCODEC_LSTM:
-			rc = lstm_forward(pool, &Ly->lstm, w->buf[0], *T, err, errlen);
+			rc = lstm_forward(pool, &Ly->lstm, &w->buf[0], 1, *T, err, errlen);
 			break;
 		case MG_ENCODEC_ELU:
 			elu_inplace(pool, w->buf[0], (int64_t)Ly->cin * *T);
@@ -1300,41 +1316,56 @@ static int blas_single(void)
 	return prev;
 }
 
-int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
-                          mg_encodec_tap tap, void *user, char *err, size_t errlen)
+static int check_codes(const mg_encodec *e, const int32_t *codes, int S, int n_q, int F, char *err, size_t errlen)
 {
-	const mg_encodec_config *c = &e->c;
 	if (F < 1)
 		return fail(err, errlen, "EnCodec decode needs at least 1 frame (got %d)", F);
+	if (S < 1)
+		return fail(err, errlen, "EnCodec decode needs at least 1 sequence (got %d)", S);
 	if (n_q < 1 || n_q > e->n_q)
 		return fail(err, errlen, "EnCodec decode of %d codebooks: the checkpoint has %d quantizers", n_q, e->n_q);
-	for (int q = 0; q < n_q; q++)
-		for (int t = 0; t < F; t++) {
-			int32_t v = codes[(size_t)q * F + t];
-			if (v < 0 || v >= c->codebook_size)
-				return fail(err, errlen, "EnCodec code %d at quantizer %d, frame %d is outside [0, %d)", v, q,
-				            t, c->codebook_size);
-		}
-	struct work w;
-	if (work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen))
-		return -1;
-	/* RVQ decode: the sum over quantizers, in order, of the codebook rows. */
-	int dim = c->codebook_dim;
-	float *x = w.buf[0];
+	for (int s = 0; s < S; s++)
+		for (int q = 0; q < n_q; q++)
+			for (int t = 0; t < F; t++) {
+				int32_t v = codes[((size_t)s * n_q + q) * F + t];
+				if (v < 0 || v >= e->c.codebook_size)
+					return fail(err, errlen, "EnCodec code %d at quantizer %d, frame %d is outside [0, %d)", v,
+					            q, t, e->c.codebook_size);
+			}
+	return 0;
+}
+
+/* RVQ decode: x [dim][F] = the sum over quantizers, in order, of the
+ * codebook rows the codes pick. */
+static void rvq_decode(const mg_encodec *e, const int32_t *codes, int n_q, int F, float *x)
+{
+	int dim = e->c.codebook_dim;
 	memset(x, 0, (size_t)dim * F * sizeof(float));
 	for (int q = 0; q < n_q; q++) {
-		const float *cb = e->codebook + (size_t)q * c->codebook_size * dim;
+		const float *cb = e->codebook + (size_t)q * e->c.codebook_size * dim;
 		for (int t = 0; t < F; t++) {
 			const float *row = cb + (size_t)codes[(size_t)q * F + t] * dim;
 			for (int i = 0; i < dim; i++)
 				x[(size_t)i * F + t] += row[i];
 		}
 	}
+}
+
+int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
+                          mg_encodec_tap tap, void *user, char *err, size_t errlen)
+{
+	const mg_encodec_config *c = &e->c;
+	if (check_codes(e, codes, 1, n_q, F, err, errlen))
+		return -1;
+	struct work w;
+	if (work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen))
+		return -1;
+	rvq_decode(e, codes, n_q, F, w.buf[0]);
 	if (tap)
-		tap(user, -1, x, dim, F);
+		tap(user, -1, w.buf[0], c->codebook_dim, F);
 	int prev = blas_single();
 	int64_t T = F;
-	int rc = run_layers(e, pool, e->dec, e->n_dec, &w, &T, tap, user, err, errlen);
+	int rc = run_layers(e, pool, e->dec, 0, e->n_dec, &w, &T, tap, user, err, errlen);
 	openblas_set_num_threads(prev);
 	if (!rc && T != mg_encodec_decoded_length(e, F))
 		rc = fail(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld", (long long)T,
@@ -1342,6 +1373,62 @@ int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *cod
 	if (!rc)
 		memcpy(audio, w.buf[0], (size_t)c->audio_channels * T * sizeof(float));
 	work_free(&w);
+	return rc;
+}
+
+int mg_encodec_decode_batch(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int S, int n_q, int F,
+                            float *audio, char *err, size_t errlen)
+{
+	const mg_encodec_config *c = &e->c;
+	if (check_codes(e, codes, S, n_q, F, err, errlen))
+		return -1;
+	int li = 0;
+	while (li < e->n_dec && e->dec[li].op != MG_ENCODEC_LSTM)
+		li++;
+	if (li == e->n_dec)
+		return fail(err, errlen, "EnCodec decoder has no LSTM");
+	int64_t len = mg_encodec_decoded_length(e, F), out = (int64_t)c->audio_channels * len, T1 = F;
+	for (int i = 0; i < li; i++)
+		if (e->dec[i].op == MG_ENCODEC_CONV)
+			T1 = conv_geometry(&e->dec[i].conv, T1).out_len;
+	size_t mid_n = (size_t)e->dec[li].cin * T1;
+	struct work w;
+	float *mid = malloc((size_t)S * mid_n * sizeof(float));
+	float **xs = malloc((size_t)S * sizeof *xs);
+	if (!mid || !xs || work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen)) {
+		if (!mid || !xs)
+			fail(err, errlen, "out of memory decoding %d x %d frames", S, F);
+		free(mid);
+		free(xs);
+		return -1;
+	}
+	int prev = blas_single(), rc = 0;
+	/* The layers before the LSTM one sequence at a time, the LSTM for all,
+	 * then the rest one at a time. */
+	for (int s = 0; s < S && !rc; s++) {
+		int64_t T = F;
+		rvq_decode(e, codes + (size_t)s * n_q * F, n_q, F, w.buf[0]);
+		rc = run_layers(e, pool, e->dec, 0, li, &w, &T, NULL, NULL, err, errlen);
+		xs[s] = mid + (size_t)s * mid_n;
+		if (!rc)
+			memcpy(xs[s], w.buf[0], mid_n * sizeof(float));
+	}
+	if (!rc)
+		rc = lstm_forward(pool, &e->dec[li].lstm, xs, S, T1, err, errlen);
+	for (int s = 0; s < S && !rc; s++) {
+		int64_t T = T1;
+		memcpy(w.buf[0], xs[s], mid_n * sizeof(float));
+		rc = run_layers(e, pool, e->dec, li + 1, e->n_dec, &w, &T, NULL, NULL, err, errlen);
+		if (!rc && T != len)
+			rc = fail(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld",
+			          (long long)T, F, (long long)len);
+		if (!rc)
+			memcpy(audio + (size_t)s * out, w.buf[0], (size_t)out * sizeof(float));
+	}
+	openblas_set_num_threads(prev);
+	work_free(&w);
+	free(mid);
+	free(xs);
 	return rc;
 }
 
@@ -1431,7 +1518,7 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	memcpy(w.buf[0], audio, (size_t)c->audio_channels * n_samples * sizeof(float));
 	int prev = blas_single();
 	int64_t T = n_samples;
-	int rc = run_layers(e, pool, e->enc, e->n_enc, &w, &T, tap, user, err, errlen);
+	int rc = run_layers(e, pool, e->enc, 0, e->n_enc, &w, &T, tap, user, err, errlen);
 	const float *x = w.buf[0];
 	if (!rc && T != frames)
 		rc = fail(err, errlen, "EnCodec encoder produced %lld frames; expected %d", (long long)T, frames);

@@ -109,6 +109,13 @@ int mg_encodec_decode_n(const mg_encodec *e, mg_pool *pool, const int32_t *codes
  * codebook count. */
 int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio,
                       char *err, size_t errlen);
+/* S sequences of F frames at once (the takes of a batch, the channels of a
+ * stereo take): codes [S][n_q][F] -> audio [S][audio_channels][F * hop].
+ * The same numbers as S calls of mg_encodec_decode_n, up to float rounding;
+ * the LSTM reads its weights once per step for all S, so S sequences cost
+ * less than S calls. */
+int mg_encodec_decode_batch(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int S, int n_q, int F,
+                            float *audio, char *err, size_t errlen);
 int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
                           mg_encodec_tap tap, void *user, char *err, size_t errlen);
 
