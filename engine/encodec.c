@@ -1081,6 +1081,62 @@ static inline float sigmoid(float x)
 	return 1.0f / (1.0f + expf(-x));
 }
 
+/* G[s][r] += W[r] . h[s] for rows r < rows and S sequences, each weight row
+ * read once for all sequences (a BLAS product of so few columns would pack
+ * the whole matrix on every step). */
+#ifdef TAPS_HAVE_AVX512
+__attribute__((target("avx512f"))) static void matvecs_avx512(const float *W, int rows, int dim, const float *h,
+                                                              int S, float *G, int ldg)
+{
+	__mmask16 tail = (__mmask16)((1u << (dim % 16)) - 1);
+	int full = dim - dim % 16;
+	for (int s0 = 0; s0 < S; s0 += 4) {
+		int ns = S - s0 < 4 ? S - s0 : 4;
+		const float *h0 = h + (size_t)s0 * dim, *h1 = h0 + (ns > 1 ? dim : 0), *h2 = h0 + (ns > 2 ? 2 * dim : 0),
+		            *h3 = h0 + (ns > 3 ? 3 * dim : 0);
+		for (int r = 0; r < rows; r++) {
+			const float *w = W + (size_t)r * dim;
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			for (int i = 0; i < full; i += 16) {
+				__m512 wv = _mm512_loadu_ps(w + i);
+				a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h0 + i), a0);
+				a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h1 + i), a1);
+				a2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h2 + i), a2);
+				a3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h3 + i), a3);
+			}
+			if (tail) {
+				__m512 wv = _mm512_maskz_loadu_ps(tail, w + full);
+				a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h0 + full), a0);
+				a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h1 + full), a1);
+				a2 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h2 + full), a2);
+				a3 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h3 + full), a3);
+			}
+			float *g = G + (size_t)s0 * ldg + r;
+			g[0] += _mm512_reduce_add_ps(a0);
+			if (ns > 1)
+				g[ldg] += _mm512_reduce_add_ps(a1);
+			if (ns > 2)
+				g[2 * ldg] += _mm512_reduce_add_ps(a2);
+			if (ns > 3)
+				g[3 * ldg] += _mm512_reduce_add_ps(a3);
+		}
+	}
+}
+#endif
+
+static void matvecs(const float *W, int rows, int dim, const float *h, int S, float *G, int ldg)
+{
+#ifdef TAPS_HAVE_AVX512
+	if (S > 1 && __builtin_cpu_supports("avx512f")) {
+		matvecs_avx512(W, rows, dim, h, S, G, ldg);
+		return;
+	}
+#endif
+	for (int s = 0; s < S; s++)
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, dim, 1.0f, W, dim, h + (size_t)s * dim, 1, 1.0f,
+		            G + (size_t)s * ldg, 1);
+}
+
 /* One time step for this thread's units: gates += W_hh h_{t-1}, then the
  * cell (PyTorch gate order i, f, g, o). */
 static void lstm_step_job(void *arg, int ith, int nth)
@@ -1094,11 +1150,8 @@ static void lstm_step_job(void *arg, int ith, int nth)
 	const float *W = j->l->w_hh[j->layer] + (size_t)4 * b * dim;
 	float *G = j->gates + j->t * S * 4 * dim + 4 * b;
 	const float *hp = j->h + (j->t - 1) * S * dim;
-	if (j->t > 0 && S == 1)
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, dim, 1.0f, W, dim, hp, 1, 1.0f, G, 1);
-	else if (j->t > 0)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, rows, dim, 1.0f, hp, dim, W, dim, 1.0f, G,
-		            4 * dim);
+	if (j->t > 0)
+		matvecs(W, rows, dim, hp, S, G, 4 * dim);
 	for (int s = 0; s < S; s++) {
 		const float *g = G + (size_t)s * 4 * dim;
 		float *h = j->h + (j->t * S + s) * dim, *cs = j->c + (size_t)s * dim;
