@@ -918,6 +918,7 @@ struct convt_job {
 	float *xz;           /* [cin][L + 2 J]: input with J zero columns each side */
 	int64_t L, J, lz;
 	int64_t pad_left, out_len;
+	int elu_in;          /* ELU the input as it is copied */
 	float *scratch;      /* [nth][cout][tile] */
 	int64_t tile;
 	float *y;            /* [cout][out_len] */
@@ -931,7 +932,10 @@ static void convt_pad_job(void *arg, int ith, int nth)
 	for (int64_t i = b; i < e; i++) {
 		float *d = j->xz + i * j->lz;
 		memset(d, 0, (size_t)j->J * sizeof(float));
-		memcpy(d + j->J, j->x + i * j->L, (size_t)j->L * sizeof(float));
+		if (j->elu_in)
+			elu_span(d + j->J, j->x + i * j->L, j->L);
+		else
+			memcpy(d + j->J, j->x + i * j->L, (size_t)j->L * sizeof(float));
 		memset(d + j->J + j->L, 0, (size_t)j->J * sizeof(float));
 	}
 }
@@ -988,14 +992,15 @@ static void convt_need(const mg_encodec_conv *cv, int64_t L, int64_t *xz, int64_
 
 /* HF's EncodecConvTranspose1d (non-causal): full transposed convolution,
  * then pad_total = K - s trimmed, pad_total / 2 of it on the right. */
-static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x, int64_t L, float *xz, float *y,
-                         int64_t *out_len, char *err, size_t errlen)
+static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x, int64_t L, int elu_in, float *xz,
+                         float *y, int64_t *out_len, char *err, size_t errlen)
 {
 	struct convt_job j = {0};
 	int64_t s = cv->stride, K = cv->kernel, full = (L - 1) * s + K;
 	int64_t pad_total = K - s, pad_right = pad_total / 2;
 	j.cv = cv;
 	j.x = x;
+	j.elu_in = elu_in;
 	j.xz = xz;
 	j.y = y;
 	j.L = L;
@@ -1327,25 +1332,33 @@ static int work_alloc(struct work *w, int64_t cap, char *err, size_t errlen)
 static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer *layers, int from, int to,
                       struct work *w, int64_t *T, mg_encodec_tap tap, void *user, char *err, size_t errlen)
 {
-	int reflect = e->c.pad_reflect;
+	int reflect = e->c.pad_reflect, elu_in = 0;
 	for (int i = from; i < to; i++) {
 		const mg_encodec_layer *Ly = &layers[i];
 		int64_t Ty = *T;
 		int rc = 0;
 		switch (Ly->op) {
 		case MG_ENCODEC_CONV:
-			rc = conv_forward(pool, &Ly->conv, w->buf[0], *T, 0, reflect, w->buf[1], w->buf[2], &Ty, err, errlen);
+			rc = conv_forward(pool, &Ly->conv, w->buf[0], *T, elu_in, reflect, w->buf[1], w->buf[2], &Ty, err,
+			                  errlen);
 			swap_buf(w, 0, 2);
+			elu_in = 0;
 			break;
 		case MG_ENCODEC_CONVT:
-			rc = convt_forward(pool, &Ly->conv, w->buf[0], *T, w->buf[1], w->buf[2], &Ty, err, errlen);
+			rc = convt_forward(pool, &Ly->conv, w->buf[0], *T, elu_in, w->buf[1], w->buf[2], &Ty, err, errlen);
 			swap_buf(w, 0, 2);
+			elu_in = 0;
 			break;
 		case MG_ENCODEC_LSTM:
 			rc = lstm_forward(pool, &Ly->lstm, &w->buf[0], 1, *T, err, errlen);
 			break;
 		case MG_ENCODEC_ELU:
-			elu_inplace(pool, w->buf[0], (int64_t)Ly->cin * *T);
+			/* Unless someone looks at it, an ELU before a convolution is
+			 * applied as that convolution copies its input. */
+			if (!tap && i + 1 < to && (layers[i + 1].op == MG_ENCODEC_CONV || layers[i + 1].op == MG_ENCODEC_CONVT))
+				elu_in = 1;
+			else
+				elu_inplace(pool, w->buf[0], (int64_t)Ly->cin * *T);
 			break;
 		case MG_ENCODEC_RESBLOCK:
 			rc = resblock_forward(pool, Ly, reflect, w, *T, err, errlen);
