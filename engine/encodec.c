@@ -444,7 +444,7 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 	 * (transformers versions derive the count from target_bandwidths
 	 * differently); they must be numbered 0..n-1 without gaps. */
 	if (src->make) {
-		e->n_q = c->num_quantizers;
+		e->n_q_stored = c->num_quantizers;
 	} else {
 		const char *qp = PREFIX "quantizer.layers.";
 		size_t qn = strlen(qp);
@@ -453,22 +453,22 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 			if (strncmp(name, qp, qn) || name[qn] < '0' || name[qn] > '9')
 				continue;
 			long q = strtol(name + qn, NULL, 10);
-			if (q >= 0 && q < 4096 && q + 1 > e->n_q)
-				e->n_q = (int)q + 1;
+			if (q >= 0 && q < 4096 && q + 1 > e->n_q_stored)
+				e->n_q_stored = (int)q + 1;
 		}
-		if (e->n_q < 1) {
+		if (e->n_q_stored < 1) {
 			mg_encodec_free(e);
 			return fail(err, errlen, "tensor '" PREFIX "quantizer.layers.0.codebook.embed' is missing");
 		}
 	}
 	size_t rows = (size_t)c->codebook_size, dim = (size_t)c->codebook_dim;
-	e->codebook = malloc((size_t)e->n_q * rows * dim * sizeof(float));
-	e->codebook_sq = malloc((size_t)e->n_q * rows * sizeof(float));
+	e->codebook = malloc((size_t)e->n_q_stored * rows * dim * sizeof(float));
+	e->codebook_sq = malloc((size_t)e->n_q_stored * rows * sizeof(float));
 	if (!e->codebook || !e->codebook_sq) {
 		mg_encodec_free(e);
 		return fail(err, errlen, "out of memory for the EnCodec codebooks");
 	}
-	for (int q = 0; q < e->n_q; q++) {
+	for (int q = 0; q < e->n_q_stored; q++) {
 		char name[160];
 		int64_t shape[2] = {c->codebook_size, c->codebook_dim};
 		snprintf(name, sizeof name, PREFIX "quantizer.layers.%d.codebook.embed", q);
@@ -489,15 +489,19 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 		}
 	}
 
+	/* What decode uses by default: the config's count (transformers 4.x's
+	 * formula), or every stored layer when the config asks for more. */
+	e->n_q = c->num_quantizers >= 1 && c->num_quantizers <= e->n_q_stored ? c->num_quantizers : e->n_q_stored;
+
 	/* HF get_num_quantizers_for_bandwidth(target_bandwidths[0]), capped by the
 	 * quantizer layers that exist. */
-	e->n_q_encode = e->n_q;
+	e->n_q_encode = e->n_q_stored;
 	if (c->encode_bandwidth > 0) {
 		double per_q = log2((double)c->codebook_size) * c->frame_rate;
 		double nq = floor(c->encode_bandwidth * 1000.0 / per_q);
 		if (nq < 1)
 			nq = 1;
-		if (nq < e->n_q)
+		if (nq < e->n_q_stored)
 			e->n_q_encode = (int)nq;
 	}
 	return 0;
@@ -541,7 +545,7 @@ int64_t mg_encodec_decoded_length(const mg_encodec *e, int F)
 
 int mg_encodec_quantizers(const mg_encodec *e)
 {
-	return e->n_q;
+	return e->n_q_stored;
 }
 
 int mg_encodec_encode_quantizers(const mg_encodec *e)
@@ -1388,8 +1392,9 @@ static int check_codes(const mg_encodec *e, const int32_t *codes, int S, int n_q
 		return fail(err, errlen, "EnCodec decode needs at least 1 frame (got %d)", F);
 	if (S < 1)
 		return fail(err, errlen, "EnCodec decode needs at least 1 sequence (got %d)", S);
-	if (n_q < 1 || n_q > e->n_q)
-		return fail(err, errlen, "EnCodec decode of %d codebooks: the checkpoint has %d quantizers", n_q, e->n_q);
+	if (n_q < 1 || n_q > e->n_q_stored)
+		return fail(err, errlen, "EnCodec decode of %d codebooks: the checkpoint has %d quantizers", n_q,
+		            e->n_q_stored);
 	for (int s = 0; s < S; s++)
 		for (int q = 0; q < n_q; q++)
 			for (int t = 0; t < F; t++) {
@@ -1507,7 +1512,7 @@ int mg_encodec_decode_n(const mg_encodec *e, mg_pool *pool, const int32_t *codes
 int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio, char *err,
                       size_t errlen)
 {
-	return mg_encodec_decode_tap(e, pool, codes, e->c.num_quantizers, F, audio, NULL, NULL, err, errlen);
+	return mg_encodec_decode_tap(e, pool, codes, e->n_q, F, audio, NULL, NULL, err, errlen);
 }
 
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples)

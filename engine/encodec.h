@@ -66,10 +66,11 @@ typedef struct mg_encodec {
 	int n_dec, n_enc;
 	mg_encodec_layer *dec;   /* HF audio_encoder.decoder.layers, same indices */
 	mg_encodec_layer *enc;   /* HF audio_encoder.encoder.layers */
-	int n_q;                 /* quantizer layers the checkpoint stores */
+	int n_q_stored;          /* quantizer layers the checkpoint stores (the most decode can sum) */
+	int n_q;                 /* mg_encodec_decode's count: the config's num_quantizers, at most n_q_stored */
 	int n_q_encode;          /* quantizers encode uses (HF: default bandwidth target_bandwidths[0]) */
-	float *codebook;         /* [n_q][codebook_size][codebook_dim] */
-	float *codebook_sq;      /* [n_q][codebook_size]: sum of squares of each row */
+	float *codebook;         /* [n_q_stored][codebook_size][codebook_dim] */
+	float *codebook_sq;      /* [n_q_stored][codebook_size]: sum of squares of each row */
 	size_t n_params;
 } mg_encodec;
 
@@ -104,9 +105,9 @@ typedef void (*mg_encodec_tap)(void *user, int layer, const float *x, int channe
  * mg_encodec_quantizers(e). */
 int mg_encodec_decode_n(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
                         char *err, size_t errlen);
-/* The same with n_q = the config's num_quantizers (target_bandwidths[-1] as
- * transformers 4.x reads it); prefer mg_encodec_decode_n with the decoder's
- * codebook count. */
+/* The same with n_q = e->n_q: the config's num_quantizers (target_bandwidths[-1]
+ * as transformers 4.x reads it; checkpoints saved by transformers 5 store more
+ * layers); prefer mg_encodec_decode_n with the decoder's codebook count. */
 int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio,
                       char *err, size_t errlen);
 /* S sequences of F frames at once (the takes of a batch, the channels of a

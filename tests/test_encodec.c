@@ -248,8 +248,8 @@ int main(void)
 	int F = ct ? (int)ct->shape[3] : 0, nq = ct ? (int)ct->shape[2] : 0;
 	float *audio = NULL, *audio2 = NULL;
 	int64_t na = 0;
-	if (!codes || ncodes != (int64_t)nq * F || nq > e.n_q) {
-		tap_ok(0, "decode_codes has at most %d quantizers", e.n_q);
+	if (!codes || ncodes != (int64_t)nq * F || nq > e.n_q_stored) {
+		tap_ok(0, "decode_codes has at most %d quantizers", e.n_q_stored);
 	} else {
 		int64_t len = mg_encodec_decoded_length(&e, F);
 		audio = malloc((size_t)len * sizeof(float));
@@ -372,12 +372,12 @@ int main(void)
 	/* The quantizers stored decide how many there are. */
 	{
 		char last[128];
-		snprintf(last, sizeof last, "audio_encoder.quantizer.layers.%d.", e.n_q - 1);
+		snprintf(last, sizeof last, "audio_encoder.quantizer.layers.%d.", e.n_q_stored - 1);
 		st_set *fewer = copy_set(model, drop_prefix, last, NULL, NULL, 0);
 		mg_encodec e3;
 		int rc = fewer ? mg_encodec_bind(&e3, fewer, &cfg.codec, err, sizeof err) : -1;
-		tap_ok(!rc && mg_encodec_quantizers(&e3) == e.n_q - 1, "without %s* the codec has %d quantizers %s", last,
-		       e.n_q - 1, rc ? err : "");
+		tap_ok(!rc && mg_encodec_quantizers(&e3) == e.n_q_stored - 1, "without %s* the codec has %d quantizers %s", last,
+		       e.n_q_stored - 1, rc ? err : "");
 		if (!rc)
 			mg_encodec_free(&e3);
 		st_close(fewer);
@@ -390,7 +390,7 @@ int main(void)
 		tap_ok(mg_encodec_decode_n(&e, pool, codes, nq, F, audio, err, sizeof err) != 0 && strstr(err, "outside"),
 		       "a code outside the codebook is refused: %s", err);
 		codes[1] = saved;
-		tap_ok(mg_encodec_decode_n(&e, pool, codes, e.n_q + 1, F, audio, err, sizeof err) != 0 &&
+		tap_ok(mg_encodec_decode_n(&e, pool, codes, e.n_q_stored + 1, F, audio, err, sizeof err) != 0 &&
 		           strstr(err, "quantizers"),
 		       "more codebooks than quantizers are refused: %s", err);
 		tap_ok(mg_encodec_decode_n(&e, pool, codes, 0, F, audio, err, sizeof err) != 0,

@@ -455,6 +455,8 @@ static void run_test_model(const char *name, mg_pool *pool)
 	int ch = cfg.dec.audio_channels, K = cfg.dec.num_codebooks, Kc = K / ch;
 	tap_diag("%s: %d quantizers stored, %d codebooks per channel, %d channel(s)", name, mg_encodec_quantizers(&e), Kc,
 	         ch);
+	tap_ok(e.n_q == Kc, "%s: mg_encodec_decode's count (config num_quantizers %d) is the decoder's %d", name, e.n_q,
+	       Kc);
 	const char *tags[] = {"cfg3", "noguide", "uncond"};
 	for (int ti = 0; ti < 3; ti++) {
 		char cn[64], an[64];
