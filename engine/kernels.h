@@ -17,9 +17,29 @@
 
 #include "engine/linear.h"
 
-/* q8: symmetric absmax int8 with one float scale per block of MG_Q8_BLOCK
- * columns. Rows are padded with zeros to a multiple of the block (ld). */
+/* q8 weights: symmetric absmax int8 q in [-127, 127] with one float scale
+ * per block of MG_Q8_BLOCK columns (w = q * scale), stored as the unsigned
+ * byte q + 128 (so that AVX-512 VNNI's unsigned x signed byte product takes
+ * the weights directly). Rows are padded to a multiple of the block (ld)
+ * with q = 0. The activations are quantised the same way per block when the
+ * product runs (mg_xq), and each block's dot product is exact in integers:
+ *   y = sum_b  sw_b * sx_b * sum_{c in b} qw_c * qx_c. */
 #define MG_Q8_BLOCK 32
+
+/* Quantised activations: n rows of ld columns. q: the int8 codes (padding 0);
+ * s8: each block's scale repeated 8 times (one per 32-bit lane of the block's
+ * 32 bytes in a vector); corr: 128 * scale * sum of the block's codes (what
+ * the +128 offset of the weights adds to each block's dot product). */
+typedef struct mg_xq {
+	int8_t *q;
+	float *s8;
+	float *corr;
+} mg_xq;
+
+/* Bytes of scratch an mg_xq for n rows of ld columns needs. */
+size_t mg_xq_bytes(int n, int ld);
+/* Lays an mg_xq out in scratch (64-byte aligned, mg_xq_bytes long). */
+mg_xq mg_xq_layout(void *scratch, int n, int ld);
 
 enum mg_isa {
 	MG_ISA_GENERIC = 0,
@@ -28,14 +48,19 @@ enum mg_isa {
 	MG_ISA_COUNT
 };
 
-typedef void (*mg_rows_fn)(const mg_mat *W, const float *bias, const float *X, int n, float *Y, int r0,
-                           int r1);
+/* X: float activations (f32, f16); xq: the quantised ones (q8). */
+typedef void (*mg_rows_fn)(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                           int r0, int r1);
 
 typedef struct mg_kernels {
 	const char *name;
 	mg_rows_fn rows[4]; /* indexed by MG_WEIGHTS_F32 / F16 / Q8 (0 unused) */
 	/* dst[i] = f16(src[i]), round to nearest even. */
 	void (*to_f16)(const float *src, uint16_t *dst, size_t n);
+	/* X[n, cols] into xq (rows of ld >= cols, ld a multiple of the block).
+	 * Every set rounds identically: scale = absmax / 127, code =
+	 * round-to-nearest-even(x * (127 / absmax)). */
+	void (*quant_x)(const float *X, int n, int cols, int ld, const mg_xq *xq);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU
@@ -47,6 +72,7 @@ const mg_kernels *mg_kernels_active(void);
 
 /* Per-set tables (kernels_generic.c, kernels_avx2.c, kernels_avx512.c). */
 extern const mg_kernels mg_kernels_generic;
+void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq);
 #if defined(__x86_64__) || defined(__i386__)
 #define MG_KERNELS_X86 1
 extern const mg_kernels mg_kernels_avx2;

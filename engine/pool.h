@@ -17,6 +17,13 @@ int mg_pool_size(const mg_pool *p);
  * done. p may be NULL: fn(arg, 0, 1). */
 void mg_pool_run(mg_pool *p, mg_pool_fn fn, void *arg);
 
+/* fn(arg, begin, end) over [0, n) in chunks of `chunk` items, handed out
+ * to the threads as they come (the caller included); returns when all are
+ * done. Which thread runs a chunk varies from call to call, so fn's result
+ * for an item must not depend on it. p may be NULL: fn(arg, 0, n). */
+typedef void (*mg_pool_range_fn)(void *arg, int begin, int end);
+void mg_pool_for(mg_pool *p, int n, int chunk, mg_pool_range_fn fn, void *arg);
+
 /* [begin, end) of n items for thread ith of nth, in chunks of `align`. */
 void mg_pool_range(int n, int ith, int nth, int align, int *begin, int *end);
 
