@@ -10,9 +10,10 @@
  * "asleep": a worker registers as a sleeper before it re-reads the
  * counter, and the caller re-reads the sleepers after publishing a job.
  *
- * mg_pool_for hands out chunks of work through an atomic counter, so a
- * worker that is descheduled (the cores are shared) costs nothing: the
- * caller takes the chunks it would have taken, and never waits for a
+ * Work is handed out through an atomic counter (chunks of items for
+ * mg_pool_for, the slices 0..n-1 of mg_pool_run), so a worker that is
+ * descheduled (the cores are shared) costs nothing: the caller and the
+ * other workers take what it would have taken, and nobody waits for a
  * thread that has not started. */
 #include "autoconfig.h"
 
@@ -43,16 +44,15 @@ struct mg_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
 	atomic_ulong gen;     /* incremented per job */
-	atomic_int pending;   /* workers still running the current job */
 	atomic_int sleepers;  /* workers blocked (or about to block) on wake */
 	atomic_int quit;
-	/* The current job, published before gen: fn for mg_pool_run, or
-	 * range_fn over n items in chunks for mg_pool_for. */
+	/* The current job, published before gen: fn(arg, i, n_items) for each
+	 * i (mg_pool_run), or range_fn over n_items in chunks (mg_pool_for). */
 	mg_pool_fn fn;
 	mg_pool_range_fn range_fn;
 	void *arg;
 	int n_items, chunk;
-	atomic_int next;      /* mg_pool_for: first item not yet claimed */
+	atomic_int next;      /* first item not yet claimed */
 	atomic_int active;    /* workers inside a job */
 	atomic_ulong closed;  /* the last generation finished */
 };
@@ -89,7 +89,11 @@ static void take_chunks(mg_pool *p)
 		if (b >= p->n_items)
 			return;
 		int e = p->n_items - b < p->chunk ? p->n_items : b + p->chunk;
-		p->range_fn(p->arg, b, e);
+		if (p->range_fn)
+			p->range_fn(p->arg, b, e);
+		else
+			for (int i = b; i < e; i++)
+				p->fn(p->arg, i, p->n_items);
 	}
 }
 
@@ -107,14 +111,8 @@ static void *worker(void *v)
 		 * caller publishes no new job while a worker is registered, and
 		 * a worker that woke too late for a job leaves it alone. */
 		atomic_fetch_add(&p->active, 1);
-		if (atomic_load(&p->gen) == seen && atomic_load(&p->closed) < seen) {
-			if (p->range_fn)
-				take_chunks(p);
-			else {
-				p->fn(p->arg, wa.ith, p->n);
-				atomic_fetch_sub(&p->pending, 1);
-			}
-		}
+		if (atomic_load(&p->gen) == seen && atomic_load(&p->closed) < seen)
+			take_chunks(p);
 		atomic_fetch_sub(&p->active, 1);
 	}
 }
@@ -214,10 +212,11 @@ void mg_pool_run(mg_pool *p, mg_pool_fn fn, void *arg)
 	p->fn = fn;
 	p->range_fn = NULL;
 	p->arg = arg;
-	atomic_store(&p->pending, p->n - 1);
+	p->n_items = p->n;
+	p->chunk = 1;
+	atomic_store(&p->next, 0);
 	unsigned long g = publish(p);
-	fn(arg, 0, p->n);
-	wait_zero(&p->pending);
+	take_chunks(p);
 	close_job(p, g);
 }
 

@@ -76,7 +76,7 @@ int main(void)
 			ok_run &= check_run(p);
 			ok_for &= check_for(p, 1 + it % 97, 1 + it % 7);
 		}
-		tap_ok(ok_run, "%d threads: 500 mg_pool_run jobs, each thread once per job", sizes[s]);
+		tap_ok(ok_run, "%d threads: 500 mg_pool_run jobs, each slice 0..n-1 exactly once per job", sizes[s]);
 		tap_ok(ok_for, "%d threads: 500 mg_pool_for jobs interleaved, every item exactly once", sizes[s]);
 		tap_ok(check_for(p, 0, 4) && check_for(p, 5, 100), "%d threads: empty range, chunk larger than range",
 		       sizes[s]);
