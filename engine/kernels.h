@@ -18,22 +18,19 @@
 #include "engine/linear.h"
 
 /* q8 weights: symmetric absmax int8 q in [-127, 127] with one float scale
- * per block of MG_Q8_BLOCK columns (w = q * scale), stored as the unsigned
- * byte q + 128 (so that AVX-512 VNNI's unsigned x signed byte product takes
- * the weights directly). Rows are padded to a multiple of the block (ld)
- * with q = 0. The activations are quantised the same way per block when the
- * product runs (mg_xq), and each block's dot product is exact in integers:
- *   y = sum_b  sw_b * sx_b * sum_{c in b} qw_c * qx_c. */
+ * per block of MG_Q8_BLOCK columns (w = q * scale). Rows are padded to a
+ * multiple of the block (ld) with q = 0. When a product runs, each row of X
+ * is quantised to int16 with one scale for the row (x = qx * sx; the error,
+ * |x|max / 65534, is far below the weights'), so every block's dot product
+ * is exact in integers and the kernels only convert once per block:
+ *   y = sx * sum_b  sw_b * sum_{c in b} qw_c * qx_c. */
 #define MG_Q8_BLOCK 32
 
-/* Quantised activations: n rows of ld columns. q: the int8 codes (padding 0);
- * s8: each block's scale repeated 8 times (one per 32-bit lane of the block's
- * 32 bytes in a vector); corr: 128 * scale * sum of the block's codes (what
- * the +128 offset of the weights adds to each block's dot product). */
+/* Quantised activations: n rows of ld columns. q: the int16 codes in
+ * [-32767, 32767] (padding 0); s: the scale of each row. */
 typedef struct mg_xq {
-	int8_t *q;
-	float *s8;
-	float *corr;
+	int16_t *q;
+	float *s;
 } mg_xq;
 
 /* Bytes of scratch an mg_xq for n rows of ld columns needs. */
@@ -58,8 +55,8 @@ typedef struct mg_kernels {
 	/* dst[i] = f16(src[i]), round to nearest even. */
 	void (*to_f16)(const float *src, uint16_t *dst, size_t n);
 	/* X[n, cols] into xq (rows of ld >= cols, ld a multiple of the block).
-	 * Every set rounds identically: scale = absmax / 127, code =
-	 * round-to-nearest-even(x * (127 / absmax)). */
+	 * Every set rounds identically: scale = absmax / 32767, code =
+	 * round-to-nearest-even(x * (32767 / absmax)). */
 	void (*quant_x)(const float *X, int n, int cols, int ld, const mg_xq *xq);
 } mg_kernels;
 

@@ -1,9 +1,9 @@
 /* kernels_avx2.c - AVX2 + FMA + F16C kernels: 8 floats per vector, one
  * weight row x up to 4 rows of X per pass over the columns, two
  * accumulators per output element (even / odd 8-column chunks). f16 weights
- * are widened with F16C; q8 uses byte products against the activations
- * quantised per block (the portable quantiser). Compiled for AVX2 function
- * by function; only called when the CPU has it. */
+ * are widened with F16C; q8 weights are widened to int16 and multiplied
+ * with vpmaddwd against int16 activations (the portable quantiser).
+ * Compiled for AVX2 function by function; only called when the CPU has it. */
 #include "autoconfig.h"
 
 #include <string.h>
@@ -88,40 +88,38 @@ INLINE void tile(int F, int NX, const mg_mat *W, const float *bias, const float 
 			hsum(_mm256_add_ps(a0[j], a1[j])) + (bias ? bias[r] : 0.0f);
 }
 
-/* q8: output row r for X rows i .. i+NX-1, one block (32 columns) per step.
- * The weight bytes lose their +128 offset, then the usual AVX2 byte product:
- * |w| (unsigned) times x with w's sign (signed), pairs summed to int16 (at
- * most 2 * 127 * 127, no saturation) and to int32, converted and scaled by
- * sw * sx of the block. */
+/* q8: output row r for X rows i .. i+NX-1, one block (32 columns) per
+ * step: weight bytes widened to int16, vpmaddwd against the int16
+ * activations (exact int32 sums), converted once per block and scaled by
+ * the block's weight scale; the row's activation scale at the end. */
 INLINE void tile_q8(int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
 {
 	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
-	const uint8_t *w = (const uint8_t *)W->data + (size_t)r * (size_t)ld;
+	const int8_t *w = (const int8_t *)W->data + (size_t)r * (size_t)ld;
 	const float *sw = W->scales + (size_t)r * (size_t)nb;
-	const int8_t *x[4];
-	const float *s8[4];
+	const int16_t *x[4];
 	__m256 acc[4];
-	const __m256i off = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
 	UNROLL
 	for (int j = 0; j < NX; j++) {
 		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
-		s8[j] = xq->s8 + (size_t)(i + j) * (size_t)nb * 8;
 		acc[j] = _mm256_setzero_ps();
 	}
 	for (int b = 0; b < nb; b++) {
-		_mm_prefetch((const char *)w + b * MG_Q8_BLOCK + 2048, _MM_HINT_T0);
-		__m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + b * MG_Q8_BLOCK)), off);
-		__m256i aw = _mm256_abs_epi8(wv);
+		const int c = b * MG_Q8_BLOCK;
+		_mm_prefetch((const char *)(w + c) + 2048, _MM_HINT_T0);
+		__m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c)));
+		__m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c + 16)));
+		__m256 sc = _mm256_set1_ps(sw[b]);
 		UNROLL
 		for (int j = 0; j < NX; j++) {
-			__m256i xv = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(x[j] + b * MG_Q8_BLOCK)), wv);
-			__m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xv), ones);
-			acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(sw[b] * s8[j][b * 8]), acc[j]);
+			__m256i d = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(x[j] + c))),
+			                             _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(x[j] + c + 16))));
+			acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sc, acc[j]);
 		}
 	}
 	UNROLL
 	for (int j = 0; j < NX; j++)
-		Y[(size_t)(i + j) * (size_t)W->rows + (size_t)r] = hsum(acc[j]) + (bias ? bias[r] : 0.0f);
+		Y[(size_t)(i + j) * (size_t)W->rows + (size_t)r] = xq->s[i + j] * hsum(acc[j]) + (bias ? bias[r] : 0.0f);
 }
 
 INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,

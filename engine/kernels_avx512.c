@@ -1,9 +1,9 @@
 /* kernels_avx512.c - AVX-512 kernels: 16 floats per vector, a tile of 2
  * weight rows x up to 4 rows of X per pass over the columns, two
  * accumulators per output element (even / odd 16-column chunks); f16
- * weights are widened with F16C's 512-bit form. q8 multiplies bytes with
- * VNNI (vpdpbusd) against the activations quantised per block. Compiled for
- * AVX-512 (F, BW, VL, DQ, VNNI) function by function; only called when the
+ * weights are widened with F16C's 512-bit form; q8 weights are widened to
+ * int16 and multiplied with vpmaddwd against int16 activations. Compiled
+ * for AVX-512 (F, BW, VL, DQ) function by function; only called when the
  * CPU has it. */
 #include "autoconfig.h"
 
@@ -13,7 +13,7 @@
 
 #include <immintrin.h>
 
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define UNROLL _Pragma("GCC unroll 4")
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
@@ -111,86 +111,53 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		}
 }
 
-/* One step of tile_q8: 64 columns from c (full) or the last 32 (the upper
- * lanes then stay 0). */
-INLINE void q8_step(int full, int NW, int NX, const uint8_t *const *w, const float *const *sw,
-                    const int8_t *const *x, const float *const *s8, int c, __m512 acc[2][4])
-{
-	const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-	const __mmask64 mb = full ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
-	const int b = c / MG_Q8_BLOCK;
-	__m512i wv[2];
-	__m512 wsc[2];
-	UNROLL
-	for (int k = 0; k < NW; k++) {
-		_mm_prefetch((const char *)w[k] + c + 16384, _MM_HINT_T1);
-		wv[k] = full ? _mm512_loadu_si512(w[k] + c) : _mm512_maskz_loadu_epi8(mb, w[k] + c);
-		__m128 s2 = full ? _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(sw[k] + b)))
-		                 : _mm_load_ss(sw[k] + b);
-		wsc[k] = _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(s2));
-	}
-	UNROLL
-	for (int j = 0; j < NX; j++) {
-		__m512i xv = full ? _mm512_loadu_si512(x[j] + c) : _mm512_maskz_loadu_epi8(mb, x[j] + c);
-		__m512 xs = full ? _mm512_loadu_ps(s8[j] + (size_t)b * 8)
-		                 : _mm512_maskz_loadu_ps(0xff, s8[j] + (size_t)b * 8);
-		UNROLL
-		for (int k = 0; k < NW; k++) {
-			__m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[k], xv);
-			acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(wsc[k], xs), acc[k][j]);
-		}
-	}
-}
-
-/* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, 64 columns (two
- * blocks) per step. vpdpbusd multiplies the weight bytes (q + 128, unsigned)
- * by the activation codes (signed) and sums groups of four into 16 int32
- * lanes, 8 per block: exact. Converted to float, each lane is scaled by its
- * block's sw * sx and accumulated. The +128 offset adds 128 * sum(qx) per
- * block, removed at the end through sum_b sw_b * corr_b. */
+/* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, one block (32
+ * columns) per step: the weight bytes widened to int16 (shared by the X
+ * rows), vpmaddwd against the int16 activations (pairs summed into 16 int32
+ * lanes, exact), converted once per block and scaled by the block's weight
+ * scale. The row's activation scale multiplies the sum at the end. */
 INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
 {
 	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
-	const uint8_t *w[2];
+	const int8_t *w[2];
 	const float *sw[2];
-	const int8_t *x[4];
-	const float *s8[4], *corr[4];
-	__m512 acc[2][4], cor[2][4];
+	const int16_t *x[4];
+	__m512 acc[2][4];
 	UNROLL
 	for (int k = 0; k < NW; k++) {
-		w[k] = (const uint8_t *)W->data + (size_t)(r + k) * (size_t)ld;
+		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;
 		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;
 		UNROLL
 		for (int j = 0; j < NX; j++)
-			acc[k][j] = cor[k][j] = _mm512_setzero_ps();
+			acc[k][j] = _mm512_setzero_ps();
 	}
 	UNROLL
-	for (int j = 0; j < NX; j++) {
+	for (int j = 0; j < NX; j++)
 		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
-		s8[j] = xq->s8 + (size_t)(i + j) * (size_t)nb * 8;
-		corr[j] = xq->corr + (size_t)(i + j) * (size_t)nb;
-	}
 
-	int c = 0;
-	for (; c + 64 <= ld; c += 64)
-		q8_step(1, NW, NX, w, sw, x, s8, c, acc);
-	if (c < ld) /* a last single block */
-		q8_step(0, NW, NX, w, sw, x, s8, c, acc);
-	for (int b = 0; b < nb; b += 16) {
-		__mmask16 m = nb - b >= 16 ? 0xffff : (__mmask16)((1u << (nb - b)) - 1);
+	for (int b = 0; b < nb; b++) {
+		const int c = b * MG_Q8_BLOCK;
+		__m512i wv[2];
+		__m512 sc[2];
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);
+			wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));
+			sc[k] = _mm512_set1_ps(sw[k][b]);
+		}
 		UNROLL
 		for (int j = 0; j < NX; j++) {
-			__m512 cj = _mm512_maskz_loadu_ps(m, corr[j] + b);
+			__m512i xv = _mm512_loadu_si512(x[j] + c);
 			UNROLL
 			for (int k = 0; k < NW; k++)
-				cor[k][j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, sw[k] + b), cj, cor[k][j]);
+				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(wv[k], xv)), sc[k], acc[k][j]);
 		}
 	}
 	UNROLL
 	for (int k = 0; k < NW; k++)
 		UNROLL
 		for (int j = 0; j < NX; j++) {
-			float s = _mm512_reduce_add_ps(acc[k][j]) - _mm512_reduce_add_ps(cor[k][j]);
+			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);
 			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);
 		}
 }
@@ -241,31 +208,26 @@ static TARGET void rows_q8(const mg_mat *W, const float *bias, const float *X, c
 /* As mg_quant_x_generic, 16 columns at a time (same rounding). */
 static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq *xq)
 {
-	const int nb = ld / MG_Q8_BLOCK;
 	const __m512 sign = _mm512_set1_ps(-0.0f);
+	const __m512i lim = _mm512_set1_epi32(32767), nlim = _mm512_set1_epi32(-32767);
 	for (int i = 0; i < n; i++) {
 		const float *x = X + (size_t)i * cols;
-		int8_t *q = xq->q + (size_t)i * ld;
-		for (int b = 0; b < nb; b++) {
-			int c0 = b * MG_Q8_BLOCK;
-			int left = cols - c0;
-			__mmask16 m0 = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-			__mmask16 m1 = left >= 32 ? 0xffff : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-			__m512 v0 = _mm512_maskz_loadu_ps(m0, x + c0), v1 = _mm512_maskz_loadu_ps(m1, x + c0 + 16);
-			float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-			float inv = amax > 0 ? 127.0f / amax : 0.0f;
-			__m512 vi = _mm512_set1_ps(inv);
-			const __m512i lim = _mm512_set1_epi32(127);
-			__m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vi)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vi));
-			q0 = _mm512_max_epi32(_mm512_min_epi32(q0, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
-			q1 = _mm512_max_epi32(_mm512_min_epi32(q1, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
-			_mm_storeu_si128((__m128i *)(q + c0), _mm512_cvtepi32_epi8(q0));
-			_mm_storeu_si128((__m128i *)(q + c0 + 16), _mm512_cvtepi32_epi8(q1));
-			int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-			float s = amax / 127.0f;
-			_mm256_storeu_ps(xq->s8 + ((size_t)i * nb + b) * 8, _mm256_set1_ps(s));
-			xq->corr[(size_t)i * nb + b] = 128.0f * s * (float)sum;
+		int16_t *q = xq->q + (size_t)i * ld;
+		__m512 mx = _mm512_setzero_ps();
+		for (int c = 0; c < cols; c += 16) {
+			__mmask16 m = cols - c >= 16 ? 0xffff : (__mmask16)((1u << (cols - c)) - 1);
+			mx = _mm512_max_ps(mx, _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(m, x + c)));
 		}
+		float amax = _mm512_reduce_max_ps(mx);
+		__m512 inv = _mm512_set1_ps(amax > 0 ? 32767.0f / amax : 0.0f);
+		for (int c = 0; c < ld; c += 16) {
+			int left = cols - c;
+			__mmask16 m = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+			__m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + c), inv));
+			v = _mm512_max_epi32(_mm512_min_epi32(v, lim), nlim);
+			_mm256_storeu_si256((__m256i *)(q + c), _mm512_cvtepi32_epi16(v));
+		}
+		xq->s[i] = amax / 32767.0f;
 	}
 }
 

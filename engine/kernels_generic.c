@@ -1,7 +1,7 @@
 /* kernels_generic.c - portable C kernels: the fallback on CPUs without
  * AVX2, and the reference the SIMD sets are tested against. Each output
  * element is one dot product with 8 partial sums in a fixed order (f32,
- * f16) or a sum of exact integer block products (q8). */
+ * f16) or a sum of exact integer block products (q8, int8 x int16). */
 #include "autoconfig.h"
 
 #include <math.h>
@@ -40,15 +40,16 @@ static float dot_f16(const uint16_t *w, const float *x, int cols)
 	return reduce8(a);
 }
 
-/* Integer dot product per block, scaled by both block scales. */
-static float dot_q8(const uint8_t *w, const float *sw, const int8_t *x, const float *s8, int ld)
+/* Integer dot product per block, scaled by the block's weight scale; the
+ * row's activation scale is applied by the caller. */
+static float dot_q8(const int8_t *w, const float *sw, const int16_t *x, int ld)
 {
 	float a = 0;
 	for (int b = 0; b < ld / MG_Q8_BLOCK; b++) {
 		int32_t d = 0;
 		for (int c = b * MG_Q8_BLOCK; c < (b + 1) * MG_Q8_BLOCK; c++)
-			d += ((int32_t)w[c] - 128) * x[c];
-		a += (float)d * (sw[b] * s8[b * 8]);
+			d += (int32_t)w[c] * x[c];
+		a += (float)d * sw[b];
 	}
 	return a;
 }
@@ -79,13 +80,13 @@ static void rows_q8(const mg_mat *W, const float *bias, const float *X, const mg
                     int r1)
 {
 	(void)X;
-	const uint8_t *d = W->data;
+	const int8_t *d = W->data;
 	int ld = W->ld, nb = ld / MG_Q8_BLOCK;
 	for (int r = r0; r < r1; r++)
 		for (int i = 0; i < n; i++)
-			Y[(size_t)i * W->rows + r] = dot_q8(d + (size_t)r * ld, W->scales + (size_t)r * nb,
-			                                    xq->q + (size_t)i * ld, xq->s8 + (size_t)i * nb * 8, ld) +
-			                             (bias ? bias[r] : 0.0f);
+			Y[(size_t)i * W->rows + r] =
+				xq->s[i] * dot_q8(d + (size_t)r * ld, W->scales + (size_t)r * nb, xq->q + (size_t)i * ld, ld) +
+				(bias ? bias[r] : 0.0f);
 }
 
 static void to_f16(const float *src, uint16_t *dst, size_t n)
@@ -96,28 +97,18 @@ static void to_f16(const float *src, uint16_t *dst, size_t n)
 
 void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq)
 {
-	int nb = ld / MG_Q8_BLOCK;
 	for (int i = 0; i < n; i++) {
 		const float *x = X + (size_t)i * cols;
-		int8_t *q = xq->q + (size_t)i * ld;
-		for (int b = 0; b < nb; b++) {
-			int c0 = b * MG_Q8_BLOCK, c1 = c0 + MG_Q8_BLOCK < cols ? c0 + MG_Q8_BLOCK : cols;
-			float amax = 0;
-			for (int c = c0; c < c1; c++)
-				amax = fmaxf(amax, fabsf(x[c]));
-			float inv = amax > 0 ? 127.0f / amax : 0.0f;
-			int32_t sum = 0;
-			for (int c = c0; c < c0 + MG_Q8_BLOCK; c++) {
-				long v = c < c1 ? lrintf(x[c] * inv) : 0;
-				v = v > 127 ? 127 : v < -127 ? -127 : v;
-				q[c] = (int8_t)v;
-				sum += (int32_t)v;
-			}
-			float s = amax / 127.0f;
-			for (int l = 0; l < 8; l++)
-				xq->s8[((size_t)i * nb + b) * 8 + l] = s;
-			xq->corr[(size_t)i * nb + b] = 128.0f * s * (float)sum;
+		int16_t *q = xq->q + (size_t)i * ld;
+		float amax = 0;
+		for (int c = 0; c < cols; c++)
+			amax = fmaxf(amax, fabsf(x[c]));
+		float inv = amax > 0 ? 32767.0f / amax : 0.0f;
+		for (int c = 0; c < ld; c++) {
+			long v = c < cols ? lrintf(x[c] * inv) : 0;
+			q[c] = (int16_t)(v > 32767 ? 32767 : v < -32767 ? -32767 : v);
 		}
+		xq->s[i] = amax / 32767.0f;
 	}
 }
 

@@ -53,7 +53,6 @@ const mg_kernels *mg_kernels_for(int isa)
 		__builtin_cpu_init();
 		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-		    __builtin_cpu_supports("avx512vnni") &&
 		    __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
 			return &mg_kernels_avx512;
 		return NULL;
@@ -97,9 +96,8 @@ static void *alloc64(size_t bytes)
 	return aligned_alloc(64, bytes ? bytes : 64);
 }
 
-/* One row to q8: per block, scale = absmax / 127, q = round(w / scale),
- * stored as q + 128 (kernels.h). */
-static void quantize_row(const float *w, int cols, int ld, uint8_t *q, float *scales)
+/* One row to q8: per block, scale = absmax / 127, q = round(w / scale). */
+static void quantize_row(const float *w, int cols, int ld, int8_t *q, float *scales)
 {
 	for (int b = 0; b * MG_Q8_BLOCK < ld; b++) {
 		int c0 = b * MG_Q8_BLOCK;
@@ -110,7 +108,7 @@ static void quantize_row(const float *w, int cols, int ld, uint8_t *q, float *sc
 		scales[b] = s;
 		for (int c = c0; c < c0 + MG_Q8_BLOCK; c++) {
 			long v = c < cols ? lrintf(w[c] * inv) : 0;
-			q[c] = (uint8_t)((v > 127 ? 127 : v < -127 ? -127 : v) + 128);
+			q[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
 		}
 	}
 }
@@ -150,7 +148,7 @@ int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char
 		mg_kernels_active()->to_f16(w, m->data, n);
 	else
 		for (int r = 0; r < rows; r++)
-			quantize_row(w + (size_t)r * cols, cols, ld, (uint8_t *)m->data + (size_t)r * ld,
+			quantize_row(w + (size_t)r * cols, cols, ld, (int8_t *)m->data + (size_t)r * ld,
 			             m->scales + (size_t)r * (ld / MG_Q8_BLOCK));
 	return 0;
 }
@@ -190,20 +188,14 @@ void mg_mat_free(mg_mat *m)
 
 size_t mg_xq_bytes(int n, int ld)
 {
-	size_t nb = (size_t)n * (size_t)(ld / MG_Q8_BLOCK);
-	return ((size_t)n * (size_t)ld + 63) / 64 * 64 + (nb * 8 * sizeof(float) + 63) / 64 * 64 + nb * sizeof(float);
+	return ((size_t)n * (size_t)ld * sizeof(int16_t) + 63) / 64 * 64 + (size_t)n * sizeof(float);
 }
 
 mg_xq mg_xq_layout(void *scratch, int n, int ld)
 {
-	size_t nb = (size_t)n * (size_t)(ld / MG_Q8_BLOCK);
-	char *p = scratch;
 	mg_xq x;
-	x.q = (int8_t *)p;
-	p += ((size_t)n * (size_t)ld + 63) / 64 * 64;
-	x.s8 = (float *)p;
-	p += (nb * 8 * sizeof(float) + 63) / 64 * 64;
-	x.corr = (float *)p;
+	x.q = scratch;
+	x.s = (float *)((char *)scratch + ((size_t)n * (size_t)ld * sizeof(int16_t) + 63) / 64 * 64);
 	return x;
 }
 
@@ -290,7 +282,7 @@ static int chunk_rows(const mg_pool *p, int rows)
 
 static void q8_row_by_row(mg_pool *pool, const mg_kernels *k, struct rows_job *j)
 {
-	_Alignas(64) char buf[STACK_COLS + STACK_COLS / MG_Q8_BLOCK * 9 * sizeof(float) + 128];
+	_Alignas(64) char buf[STACK_COLS * sizeof(int16_t) + 128];
 	const mg_mat *W = j->W;
 	for (int i = 0; i < j->n; i++) {
 		float *y = j->Y + (size_t)i * W->rows;
