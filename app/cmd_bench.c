@@ -245,15 +245,17 @@ static int write_all(int fd, const void *p, size_t n)
 }
 
 /* The checkpoint as a safetensors container in an anonymous memory file:
- * generated tensors in F16 (half the memory of F32; converted at load like
- * any half-precision checkpoint), EnCodec's as they come. Returns the set
- * opened from it, mapped like a file on disk. */
-static st_set *random_checkpoint(const mg_config *c, uint64_t seed, size_t *bytes, char *err, size_t errlen)
+ * generated tensors in dtype dt (F16: half the memory of F32, converted at
+ * load like any half-precision checkpoint; F32 for accuracy comparisons,
+ * where F16 values would make the f16 format exact), EnCodec's as they
+ * come. Returns the set opened from it, mapped like a file on disk. */
+static st_set *random_checkpoint(const mg_config *c, uint64_t seed, st_dtype dt, size_t *bytes, char *err,
+                                 size_t errlen)
 {
 	st_set *codec = st_new_memory(), *out = NULL;
 	rlist l = {0};
 	char *hdr = NULL;
-	uint16_t *buf = NULL;
+	void *buf = NULL;
 	int fd = -1;
 	if (!codec || mg_encodec_random_weights(codec, &c->codec, seed, err, errlen))
 		goto fail;
@@ -268,12 +270,12 @@ static st_set *random_checkpoint(const mg_config *c, uint64_t seed, size_t *byte
 	hlen = (size_t)snprintf(hdr, hcap, "{\"__metadata__\": {\"format\": \"pt\"}");
 	for (size_t i = 0; i < l.n; i++) {
 		rtensor *t = &l.t[i];
-		st_dtype dt = t->init == INIT_COPY ? t->src->dtype : ST_F16;
+		st_dtype tdt = t->init == INIT_COPY ? t->src->dtype : dt;
 		int64_t numel = 1;
 		for (int k = 0; k < t->ndim; k++)
 			numel *= t->shape[k];
 		t->begin = off;
-		t->end = off += (size_t)numel * st_dtype_size(dt);
+		t->end = off += (size_t)numel * st_dtype_size(tdt);
 		char sh[96] = "";
 		for (int k = 0, p = 0; k < t->ndim; k++)
 			p += snprintf(sh + p, sizeof sh - (size_t)p, "%s%lld", k ? ", " : "", (long long)t->shape[k]);
@@ -286,7 +288,7 @@ static st_set *random_checkpoint(const mg_config *c, uint64_t seed, size_t *byte
 		}
 		hlen += (size_t)snprintf(hdr + hlen, hcap - hlen,
 		                         ", \"%s\": {\"dtype\": \"%s\", \"shape\": [%s], \"data_offsets\": [%zu, %zu]}",
-		                         t->name, st_dtype_name(dt), sh, t->begin, t->end);
+		                         t->name, st_dtype_name(tdt), sh, t->begin, t->end);
 	}
 	hdr[hlen++] = '}';
 	while (hlen % 8)
@@ -302,7 +304,7 @@ static st_set *random_checkpoint(const mg_config *c, uint64_t seed, size_t *byte
 	for (int k = 0; k < 8; k++)
 		le[k] = (unsigned char)(hl >> (8 * k));
 	enum { CHUNK = 1 << 20 };
-	buf = malloc(CHUNK * sizeof *buf);
+	buf = malloc(CHUNK * sizeof(float));
 	if (!buf)
 		goto nomem;
 	if (write_all(fd, le, 8) || write_all(fd, hdr, hlen))
@@ -315,15 +317,18 @@ static st_set *random_checkpoint(const mg_config *c, uint64_t seed, size_t *byte
 			continue;
 		}
 		uint64_t s = seed * 1000003u + i;
-		size_t n = (t->end - t->begin) / 2;
+		size_t es = st_dtype_size(dt), n = (t->end - t->begin) / es;
 		for (size_t done = 0; done < n;) {
 			size_t m = n - done < CHUNK ? n - done : CHUNK;
 			for (size_t k = 0; k < m; k++) {
 				float u = (float)((double)(splitmix(&s) >> 11) * 0x1p-53 * 2.0 - 1.0);
 				float v = t->init == INIT_NORM_WEIGHT ? 1.0f + t->scale * u : t->scale * u;
-				buf[k] = st_f32_to_f16(v);
+				if (dt == ST_F16)
+					((uint16_t *)buf)[k] = st_f32_to_f16(v);
+				else
+					((float *)buf)[k] = v;
 			}
-			if (write_all(fd, buf, m * sizeof *buf))
+			if (write_all(fd, buf, m * es))
 				goto wfail;
 			done += m;
 		}
@@ -593,9 +598,9 @@ static int parse(int argc, char **argv, opts *o)
 	return 0;
 }
 
-/* Loads the model the options name, timing it. *source_bytes: size of the
- * random checkpoint (0 for --model). */
-static int load(const opts *o, int weights, mg_model **m, double *load_s, char *err, size_t errlen)
+/* Loads the model the options name (a random checkpoint stored as dt for
+ * --shape), timing it. */
+static int load(const opts *o, int weights, st_dtype dt, mg_model **m, double *load_s, char *err, size_t errlen)
 {
 	mg_load_params lp = mg_load_params_default();
 	lp.weights = weights;
@@ -613,7 +618,7 @@ static int load(const opts *o, int weights, mg_model **m, double *load_s, char *
 	if (mg_config_parse(&cfg, json, shape_generation_config, o->shape->name, err, errlen))
 		return MG_ERR_CONFIG;
 	size_t bytes;
-	st_set *st = random_checkpoint(&cfg, 1, &bytes, err, errlen);
+	st_set *st = random_checkpoint(&cfg, 1, dt, &bytes, err, errlen);
 	if (!st)
 		return MG_ERR_NOMEM;
 	/* The random checkpoint stands for a file on disk: its pages are not
@@ -688,7 +693,7 @@ static int accuracy(const opts *o)
 	int steps = o->steps ? o->steps : 200;
 	mg_model *m = NULL;
 	double load_s;
-	if (load(o, MG_WEIGHTS_F32, &m, &load_s, err, sizeof err)) {
+	if (load(o, MG_WEIGHTS_F32, ST_F32, &m, &load_s, err, sizeof err)) {
 		fprintf(stderr, "musicgen-tui " CMD ": %s\n", err);
 		return 1;
 	}
@@ -711,7 +716,8 @@ static int accuracy(const opts *o)
 	printf("%-7s %11.2f%% %14.3g %14s\n", "f32", 100.0, 0.0, "-");
 	static const int fmts[] = {MG_WEIGHTS_F16, MG_WEIGHTS_Q8};
 	for (size_t f = 0; f < 2; f++) {
-		if (load(o, fmts[f], &m, &load_s, err, sizeof err) || run_steps(m, steps, tok, NULL, sc, err, sizeof err))
+		if (load(o, fmts[f], ST_F32, &m, &load_s, err, sizeof err) ||
+		    run_steps(m, steps, tok, NULL, sc, err, sizeof err))
 			goto fail;
 		long agree = 0;
 		int first = -1;
@@ -769,7 +775,7 @@ int cmd_bench(int argc, char **argv)
 
 	mg_model *m = NULL;
 	double load_s;
-	if (load(&o, o.weights, &m, &load_s, err, sizeof err)) {
+	if (load(&o, o.weights, ST_F16, &m, &load_s, err, sizeof err)) {
 		fprintf(stderr, "musicgen-tui " CMD ": %s\n", err);
 		return 1;
 	}

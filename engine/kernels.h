@@ -58,6 +58,9 @@ typedef struct mg_kernels {
 	 * Every set rounds identically: scale = absmax / 32767, code =
 	 * round-to-nearest-even(x * (32767 / absmax)). */
 	void (*quant_x)(const float *X, int n, int cols, int ld, const mg_xq *xq);
+	/* sum a[i] * b[i] for i < n, in a fixed order for a given n (attention
+	 * scores). */
+	float (*dot)(const float *a, const float *b, int n);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU

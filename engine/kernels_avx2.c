@@ -156,6 +156,25 @@ static TARGET void rows_q8(const mg_mat *W, const float *bias, const float *X, c
 	rows_fmt(MG_WEIGHTS_Q8, W, bias, X, xq, n, Y, r0, r1);
 }
 
+static TARGET float dot(const float *a, const float *b, int n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+	}
+	if (i + 8 <= n) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		i += 8;
+	}
+	if (i < n) {
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -176,6 +195,7 @@ const mg_kernels mg_kernels_avx2 = {
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
 	.to_f16 = to_f16,
 	.quant_x = mg_quant_x_generic,
+	.dot = dot,
 };
 
 #endif

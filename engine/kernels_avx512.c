@@ -231,6 +231,25 @@ static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq 
 	}
 }
 
+static TARGET float dot(const float *a, const float *b, int n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	int i = 0;
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+	}
+	if (i + 16 <= n) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		i += 16;
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -249,6 +268,7 @@ const mg_kernels mg_kernels_avx512 = {
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
 	.to_f16 = to_f16,
 	.quant_x = quant_x,
+	.dot = dot,
 };
 
 #endif

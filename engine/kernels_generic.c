@@ -117,4 +117,5 @@ const mg_kernels mg_kernels_generic = {
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
 	.to_f16 = to_f16,
 	.quant_x = mg_quant_x_generic,
+	.dot = dot_f32,
 };

@@ -250,6 +250,27 @@ static void test_quant_x(const mg_kernels *k)
 	free(b);
 }
 
+/* The dot product of attention scores: accurate for every length, and the
+ * same bits for the same inputs. */
+static void test_dot(const mg_kernels *k)
+{
+	float *a = rand_vec(300, 1.0f), *b = rand_vec(300, 1.0f);
+	double worst = 0;
+	int same = 1;
+	for (int n = 0; n <= 300; n += (n < 70 ? 1 : 23)) {
+		double ref = 0, mag = 1e-30;
+		for (int i = 0; i < n; i++)
+			ref += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
+		float d = k->dot(a, b, n);
+		same &= d == k->dot(a, b, n);
+		if (fabs(d - ref) / mag > worst)
+			worst = fabs(d - ref) / mag;
+	}
+	tap_ok(worst < 1e-6 && same, "%s: dot products of length 0..300 (relative error %.2g)", k->name, worst);
+	free(a);
+	free(b);
+}
+
 /* mg_linear through pools of 1..3 threads gives the same bits. */
 static void test_threads(void)
 {
@@ -298,6 +319,7 @@ int main(void)
 		}
 		n_sets++;
 		test_quant_x(k);
+		test_dot(k);
 		for (size_t f = 0; f < 3; f++)
 			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 				test_kernel(k, fmts[f], shapes[s][0], shapes[s][1], (int)(s & 1));
