@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/kernels.h"
 #include "engine/nn.h"
 
 void mg_rms_norm(const float *x, const float *w, float eps, int n, int d, float *y)
@@ -64,6 +65,8 @@ void mg_relu(float *x, size_t n)
 static void attn_rows(void *arg, int ith, int nth)
 {
 	const mg_attn *a = arg;
+	/* The SIMD dot product of the CPU's kernel set (linear.h). */
+	float (*dot)(const float *, const float *, int) = mg_kernels_active()->dot;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
 	float *sc = a->scratch + (size_t)ith * a->max_keys;
 	mg_pool_range(n_items, ith, nth, 1, &b, &e);
@@ -85,9 +88,7 @@ static void attn_rows(void *arg, int ith, int nth)
 				continue;
 			}
 			const float *kj = kb + (size_t)j * a->kv_stride;
-			float d = 0;
-			for (int c = 0; c < hd; c++)
-				d += (q[c] * a->scale) * kj[c];
+			float d = dot(q, kj, hd) * a->scale;
 			if (pb)
 				d += pb[j];
 			sc[j] = d;
