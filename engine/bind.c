@@ -143,6 +143,10 @@ int mg_bind_mat(const st_set *st, mg_mat *m, int64_t rows, int64_t cols, int fmt
 		return -1;
 	int rc = mg_mat_from_f32(m, w, (int)rows, (int)cols, fmt, err, errlen);
 	free(w);
+	/* The converted copy is what the model reads from now on: the file's
+	 * pages of this tensor need not stay resident. */
+	if (!rc)
+		st_release(st, st_find(st, name));
 	if (rc) {
 		char why[MG_BIND_NAME * 2];
 		snprintf(why, sizeof why, "%s", err);

@@ -32,7 +32,8 @@ int mg_bind_f32(const st_set *st, float **out, int ndim, const int64_t *shape, c
 int mg_bind_vec(const st_set *st, float **out, int64_t n, char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
-/* A [rows, cols] weight matrix converted once to the compute format fmt. */
+/* A [rows, cols] weight matrix converted once to the compute format fmt;
+ * the mapped file pages of the tensor are released afterwards (st_release). */
 int mg_bind_mat(const st_set *st, mg_mat *m, int64_t rows, int64_t cols, int fmt, char *err, size_t errlen,
                 const char *fmt_name, ...) __attribute__((format(printf, 8, 9)));
 

@@ -186,28 +186,134 @@ void mg_mat_free(mg_mat *m)
 
 /* ---- the product ---- */
 
+size_t mg_xq_bytes(int n, int ld)
+{
+	return ((size_t)n * (size_t)ld * sizeof(int16_t) + 63) / 64 * 64 + (size_t)n * sizeof(float);
+}
+
+mg_xq mg_xq_layout(void *scratch, int n, int ld)
+{
+	mg_xq x;
+	x.q = scratch;
+	x.s = (float *)((char *)scratch + ((size_t)n * (size_t)ld * sizeof(int16_t) + 63) / 64 * 64);
+	return x;
+}
+
+/* The calling thread's scratch for quantised activations: it grows to the
+ * largest product seen and is then reused, so the decode loop allocates
+ * nothing after its first step; freed when the thread exits. */
+struct scratch {
+	void *buf;
+	size_t cap;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *v)
+{
+	struct scratch *s = v;
+	free(s->buf);
+	free(s);
+}
+
+static void scratch_init(void)
+{
+	scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static void *xq_scratch(size_t bytes)
+{
+	pthread_once(&scratch_once, scratch_init);
+	if (!scratch_key_ok)
+		return NULL;
+	struct scratch *s = pthread_getspecific(scratch_key);
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s || pthread_setspecific(scratch_key, s)) {
+			free(s);
+			return NULL;
+		}
+	}
+	if (bytes <= s->cap)
+		return s->buf;
+	size_t cap = bytes + bytes / 2;
+	void *p = alloc64(cap);
+	if (!p)
+		return NULL;
+	free(s->buf);
+	s->buf = p;
+	s->cap = cap;
+	return p;
+}
+
 struct rows_job {
 	mg_rows_fn fn;
 	const mg_mat *W;
 	const float *bias, *X;
+	const mg_xq *xq;
 	int n;
 	float *Y;
 };
 
-static void rows_task(void *arg, int ith, int nth)
+static void rows_task(void *arg, int b, int e)
 {
 	struct rows_job *j = arg;
-	int b, e;
-	/* Chunks of 16 rows: whole cache lines of Y for every format. */
-	mg_pool_range(j->W->rows, ith, nth, 16, &b, &e);
-	if (b < e)
-		j->fn(j->W, j->bias, j->X, j->n, j->Y, b, e);
+	j->fn(j->W, j->bias, j->X, j->xq, j->n, j->Y, b, e);
+}
+
+/* Rows per chunk handed to a thread: about 8 chunks per thread, so that
+ * the threads finish together, in multiples of 16 rows (whole cache lines
+ * of Y). */
+static int chunk_rows(const mg_pool *p, int rows)
+{
+	int c = rows / (mg_pool_size(p) * 8);
+	c = (c + 15) / 16 * 16;
+	return c < 16 ? 16 : c;
+}
+
+/* When the scratch cannot grow (out of memory), a q8 product runs one row
+ * of X at a time with scratch on the stack: the same kernels, so the same
+ * bits (batch invariance), only slower. Rows wider than that stack scratch
+ * (no MusicGen matrix is) come out as NaN, which the model's finite checks
+ * report. */
+#define STACK_COLS 16384
+
+static void q8_row_by_row(mg_pool *pool, const mg_kernels *k, struct rows_job *j)
+{
+	_Alignas(64) char buf[STACK_COLS * sizeof(int16_t) + 128];
+	const mg_mat *W = j->W;
+	for (int i = 0; i < j->n; i++) {
+		float *y = j->Y + (size_t)i * W->rows;
+		if (mg_xq_bytes(1, W->ld) > sizeof buf) {
+			for (int r = 0; r < W->rows; r++)
+				y[r] = NAN;
+			continue;
+		}
+		mg_xq xq = mg_xq_layout(buf, 1, W->ld);
+		k->quant_x(j->X + (size_t)i * W->cols, 1, W->cols, W->ld, &xq);
+		struct rows_job one = {j->fn, W, j->bias, NULL, &xq, 1, y};
+		mg_pool_for(pool, W->rows, chunk_rows(pool, W->rows), rows_task, &one);
+	}
 }
 
 void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y)
 {
 	if (n <= 0)
 		return;
-	struct rows_job j = {mg_kernels_active()->rows[W->fmt], W, bias, X, n, Y};
-	mg_pool_run(pool, rows_task, &j);
+	const mg_kernels *k = mg_kernels_active();
+	struct rows_job j = {k->rows[W->fmt], W, bias, X, NULL, n, Y};
+	mg_xq xq;
+	if (W->fmt == MG_WEIGHTS_Q8) {
+		void *s = xq_scratch(mg_xq_bytes(n, W->ld));
+		if (!s) {
+			q8_row_by_row(pool, k, &j);
+			return;
+		}
+		xq = mg_xq_layout(s, n, W->ld);
+		k->quant_x(X, n, W->cols, W->ld, &xq);
+		j.xq = &xq;
+	}
+	mg_pool_for(pool, W->rows, chunk_rows(pool, W->rows), rows_task, &j);
 }

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/kernels.h"
 #include "engine/nn.h"
 
 void mg_rms_norm(const float *x, const float *w, float eps, int n, int d, float *y)
@@ -61,24 +62,11 @@ void mg_relu(float *x, size_t n)
 		x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
-/* q . k over n values with 8 independent partial sums: a fixed order (so a
- * row's result never depends on the batch) that compilers vectorise. */
-static float dot(const float *q, const float *k, int n)
-{
-	float acc[8] = {0};
-	int c = 0;
-	for (; c + 8 <= n; c += 8)
-		for (int j = 0; j < 8; j++)
-			acc[j] += q[c + j] * k[c + j];
-	float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-	for (; c < n; c++)
-		s += q[c] * k[c];
-	return s;
-}
-
 static void attn_rows(void *arg, int ith, int nth)
 {
 	const mg_attn *a = arg;
+	/* The SIMD dot product of the CPU's kernel set (linear.h). */
+	float (*dot)(const float *, const float *, int) = mg_kernels_active()->dot;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
 	float *sc = a->scratch + (size_t)ith * (a->max_keys + hd);
 	float *qs = sc + a->max_keys; /* the scaled query of one head */

@@ -8,7 +8,13 @@
  * unfinished workers. Dekker-style ordering (sequentially consistent
  * atomics) keeps a wake-up from being lost between "spinning" and
  * "asleep": a worker registers as a sleeper before it re-reads the
- * counter, and the caller re-reads the sleepers after publishing a job. */
+ * counter, and the caller re-reads the sleepers after publishing a job.
+ *
+ * Work is handed out through an atomic counter (chunks of items for
+ * mg_pool_for, the slices 0..n-1 of mg_pool_run), so a worker that is
+ * descheduled (the cores are shared) costs nothing: the caller and the
+ * other workers take what it would have taken, and nobody waits for a
+ * thread that has not started. */
 #include "autoconfig.h"
 
 #include <pthread.h>
@@ -38,11 +44,17 @@ struct mg_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
 	atomic_ulong gen;     /* incremented per job */
-	atomic_int pending;   /* workers still running the current job */
 	atomic_int sleepers;  /* workers blocked (or about to block) on wake */
 	atomic_int quit;
-	mg_pool_fn fn;        /* the current job, published before gen */
+	/* The current job, published before gen: fn(arg, i, n_items) for each
+	 * i (mg_pool_run), or range_fn over n_items in chunks (mg_pool_for). */
+	mg_pool_fn fn;
+	mg_pool_range_fn range_fn;
 	void *arg;
+	int n_items, chunk;
+	atomic_int next;      /* first item not yet claimed */
+	atomic_int active;    /* workers inside a job */
+	atomic_ulong closed;  /* the last generation finished */
 };
 
 struct worker_arg {
@@ -69,6 +81,22 @@ static unsigned long wait_job(mg_pool *p, unsigned long seen)
 	return g;
 }
 
+/* Claims chunks of the current mg_pool_for job until none is left. */
+static void take_chunks(mg_pool *p)
+{
+	for (;;) {
+		int b = atomic_fetch_add(&p->next, p->chunk);
+		if (b >= p->n_items)
+			return;
+		int e = p->n_items - b < p->chunk ? p->n_items : b + p->chunk;
+		if (p->range_fn)
+			p->range_fn(p->arg, b, e);
+		else
+			for (int i = b; i < e; i++)
+				p->fn(p->arg, i, p->n_items);
+	}
+}
+
 static void *worker(void *v)
 {
 	struct worker_arg wa = *(struct worker_arg *)v;
@@ -79,20 +107,44 @@ static void *worker(void *v)
 		seen = wait_job(p, seen);
 		if (atomic_load(&p->quit))
 			return NULL;
-		p->fn(p->arg, wa.ith, p->n);
-		atomic_fetch_sub(&p->pending, 1);
+		/* Register, then check that job `seen` is still the open one: the
+		 * caller publishes no new job while a worker is registered, and
+		 * a worker that woke too late for a job leaves it alone. */
+		atomic_fetch_add(&p->active, 1);
+		if (atomic_load(&p->gen) == seen && atomic_load(&p->closed) < seen)
+			take_chunks(p);
+		atomic_fetch_sub(&p->active, 1);
 	}
 }
 
-/* Publishes a new generation and wakes the sleepers. */
-static void bump(mg_pool *p)
+/* Publishes a new job (its fields are set) and wakes the sleepers; returns
+ * its generation. */
+static unsigned long publish(mg_pool *p)
 {
-	atomic_fetch_add(&p->gen, 1);
+	unsigned long g = atomic_fetch_add(&p->gen, 1) + 1;
 	if (atomic_load(&p->sleepers) > 0) {
 		pthread_mutex_lock(&p->mu);
 		pthread_cond_broadcast(&p->wake);
 		pthread_mutex_unlock(&p->mu);
 	}
+	return g;
+}
+
+static void wait_zero(atomic_int *v)
+{
+	for (int i = 0; atomic_load(v) > 0; i++) {
+		if (i < SPIN_CALLER)
+			cpu_relax();
+		else
+			sched_yield();
+	}
+}
+
+/* Ends job g: no worker may enter it any more, and those inside leave. */
+static void close_job(mg_pool *p, unsigned long g)
+{
+	atomic_store(&p->closed, g);
+	wait_zero(&p->active);
 }
 
 mg_pool *mg_pool_new(int n_threads)
@@ -137,7 +189,7 @@ void mg_pool_free(mg_pool *p)
 	if (!p)
 		return;
 	atomic_store(&p->quit, 1);
-	bump(p);
+	publish(p);
 	for (int i = 1; i < p->n; i++)
 		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->mu);
@@ -158,16 +210,33 @@ void mg_pool_run(mg_pool *p, mg_pool_fn fn, void *arg)
 		return;
 	}
 	p->fn = fn;
+	p->range_fn = NULL;
 	p->arg = arg;
-	atomic_store(&p->pending, p->n - 1);
-	bump(p);
-	fn(arg, 0, p->n);
-	for (int i = 0; atomic_load(&p->pending) > 0; i++) {
-		if (i < SPIN_CALLER)
-			cpu_relax();
-		else
-			sched_yield();
+	p->n_items = p->n;
+	p->chunk = 1;
+	atomic_store(&p->next, 0);
+	unsigned long g = publish(p);
+	take_chunks(p);
+	close_job(p, g);
+}
+
+void mg_pool_for(mg_pool *p, int n, int chunk, mg_pool_range_fn fn, void *arg)
+{
+	if (n <= 0)
+		return;
+	if (!p || p->n == 1) {
+		fn(arg, 0, n);
+		return;
 	}
+	p->fn = NULL;
+	p->range_fn = fn;
+	p->arg = arg;
+	p->n_items = n;
+	p->chunk = chunk > 0 ? chunk : 1;
+	atomic_store(&p->next, 0);
+	unsigned long g = publish(p);
+	take_chunks(p);
+	close_job(p, g);
 }
 
 void mg_pool_range(int n, int ith, int nth, int align, int *begin, int *end)

@@ -444,6 +444,23 @@ int st_open(st_set **out, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+void st_release(const st_set *s, const st_tensor *t)
+{
+	if (!s || !t || !t->nbytes)
+		return;
+	for (int i = 0; i < s->n_files; i++) {
+		const struct st_file *f = &s->files[i];
+		if (!f->map || t->data < f->map || t->data + t->nbytes > f->map + f->size)
+			continue;
+		long pg = sysconf(_SC_PAGESIZE);
+		uintptr_t ps = pg > 0 ? (uintptr_t)pg : 4096;
+		uintptr_t b = ((uintptr_t)t->data + ps - 1) / ps * ps, e = ((uintptr_t)t->data + t->nbytes) / ps * ps;
+		if (e > b)
+			madvise((void *)b, e - b, MADV_DONTNEED);
+		return;
+	}
+}
+
 st_set *st_new_memory(void)
 {
 	return calloc(1, sizeof(st_set));

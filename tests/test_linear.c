@@ -47,6 +47,21 @@ static double stored(const mg_mat *m, int r, int c)
 	}
 }
 
+/* The activation a q8 product multiplies with: the row quantised to int16
+ * as kernels.h says, computed here independently. */
+static double x_used(const mg_mat *m, const float *X, int i, int c)
+{
+	const float *x = X + (size_t)i * m->cols;
+	if (m->fmt != MG_WEIGHTS_Q8)
+		return x[c];
+	float amax = 0;
+	for (int k = 0; k < m->cols; k++)
+		amax = fmaxf(amax, fabsf(x[k]));
+	if (amax == 0)
+		return 0;
+	return (double)rintf(x[c] * (32767.0f / amax)) * (double)(amax / 32767.0f);
+}
+
 /* Largest |Y - ref| / (sum |w x| + tiny) over all elements. */
 static double rel_err(const mg_mat *m, const float *bias, const float *X, int n, const float *Y)
 {
@@ -55,7 +70,7 @@ static double rel_err(const mg_mat *m, const float *bias, const float *X, int n,
 		for (int r = 0; r < m->rows; r++) {
 			double s = bias ? bias[r] : 0, mag = fabs(s);
 			for (int c = 0; c < m->cols; c++) {
-				double p = stored(m, r, c) * X[(size_t)i * m->cols + c];
+				double p = stored(m, r, c) * x_used(m, X, i, c);
 				s += p;
 				mag += fabs(p);
 			}
@@ -145,6 +160,21 @@ static void test_conversion(void)
 	free(w);
 }
 
+/* Runs kernel set k over rows [r0, r1) of m, quantising X first for q8. */
+static void run_rows(const mg_kernels *k, const mg_mat *m, const float *bias, const float *X, int n, float *Y, int r0,
+                     int r1)
+{
+	void *buf = NULL;
+	mg_xq xq = {0};
+	if (m->fmt == MG_WEIGHTS_Q8) {
+		buf = aligned_alloc(64, (mg_xq_bytes(n, m->ld) + 63) / 64 * 64);
+		xq = mg_xq_layout(buf, n, m->ld);
+		k->quant_x(X, n, m->cols, m->ld, &xq);
+	}
+	k->rows[m->fmt](m, bias, X, &xq, n, Y, r0, r1);
+	free(buf);
+}
+
 /* One kernel set, one format, one shape: accuracy and batch invariance. */
 static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int with_bias)
 {
@@ -161,8 +191,8 @@ static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int wi
 	}
 	/* In two uneven halves, as two threads would. */
 	int split = rows / 3;
-	k->rows[fmt](&m, bias, X, nmax, Y, 0, split);
-	k->rows[fmt](&m, bias, X, nmax, Y, split, rows);
+	run_rows(k, &m, bias, X, nmax, Y, 0, split);
+	run_rows(k, &m, bias, X, nmax, Y, split, rows);
 	double e = rel_err(&m, bias, X, nmax, Y);
 	tap_ok(e < 2e-5, "%s %s %dx%d%s n=%d: relative error %.2g vs double", k->name, mg_weights_name(fmt), rows,
 	       cols, bias ? " +bias" : "", nmax, e);
@@ -170,12 +200,12 @@ static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int wi
 	for (int n = 1; n <= nmax && inv; n++) {
 		/* X rows [nmax - n, nmax) as a batch of n: each must equal the full batch's row. */
 		float *Yn = calloc((size_t)n * rows, sizeof *Yn);
-		k->rows[fmt](&m, bias, X + (size_t)(nmax - n) * cols, n, Yn, 0, rows);
+		run_rows(k, &m, bias, X + (size_t)(nmax - n) * cols, n, Yn, 0, rows);
 		inv = !memcmp(Yn, Y + (size_t)(nmax - n) * rows, (size_t)n * rows * sizeof *Y);
 		free(Yn);
 	}
 	for (int i = 0; i < nmax && inv; i++) {
-		k->rows[fmt](&m, bias, X + (size_t)i * cols, 1, Y1, 0, rows);
+		run_rows(k, &m, bias, X + (size_t)i * cols, 1, Y1, 0, rows);
 		inv = !memcmp(Y1, Y + (size_t)i * rows, (size_t)rows * sizeof *Y);
 	}
 	tap_ok(inv, "%s %s %dx%d: rows bit-identical for every batch size 1..%d", k->name, mg_weights_name(fmt),
@@ -187,6 +217,58 @@ out:
 	free(bias);
 	free(Y);
 	free(Y1);
+}
+
+/* Every set's activation quantiser writes the same codes and scales as the
+ * portable one, including a zero row and the padding up to ld. */
+static void test_quant_x(const mg_kernels *k)
+{
+	int n = 3, cols = 75, ld = 96;
+	float *X = rand_vec((size_t)n * cols, 4.0f);
+	for (int c = 0; c < cols; c++)
+		X[cols + c] = 0; /* a zero row */
+	X[5] = 1e-30f;
+	X[7] = -4.5f; /* the row's absmax, negative */
+	size_t bytes = mg_xq_bytes(n, ld);
+	void *a = aligned_alloc(64, (bytes + 63) / 64 * 64), *b = aligned_alloc(64, (bytes + 63) / 64 * 64);
+	memset(a, 0x55, bytes);
+	memset(b, 0x55, bytes);
+	mg_xq qa = mg_xq_layout(a, n, ld), qb = mg_xq_layout(b, n, ld);
+	mg_quant_x_generic(X, n, cols, ld, &qa);
+	k->quant_x(X, n, cols, ld, &qb);
+	int same = !memcmp(qa.q, qb.q, (size_t)n * ld * sizeof *qa.q) && !memcmp(qa.s, qb.s, (size_t)n * sizeof *qa.s);
+	int ok = qa.q[7] == -32767 && qa.s[1] == 0 && fabsf(qa.s[0] * 32767.0f - 4.5f) < 1e-5f;
+	for (int i = 0; i < n; i++)
+		for (int c = 0; c < ld; c++) {
+			int16_t q = qa.q[(size_t)i * ld + c];
+			ok &= q != -32768 && (c < cols || q == 0) && (i != 1 || q == 0);
+		}
+	tap_ok(same && ok, "%s: activation quantiser matches the portable one (int16 codes, row scale, padding 0)",
+	       k->name);
+	free(X);
+	free(a);
+	free(b);
+}
+
+/* The dot product of attention scores: accurate for every length, and the
+ * same bits for the same inputs. */
+static void test_dot(const mg_kernels *k)
+{
+	float *a = rand_vec(300, 1.0f), *b = rand_vec(300, 1.0f);
+	double worst = 0;
+	int same = 1;
+	for (int n = 0; n <= 300; n += (n < 70 ? 1 : 23)) {
+		double ref = 0, mag = 1e-30;
+		for (int i = 0; i < n; i++)
+			ref += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
+		float d = k->dot(a, b, n);
+		same &= d == k->dot(a, b, n);
+		if (fabs(d - ref) / mag > worst)
+			worst = fabs(d - ref) / mag;
+	}
+	tap_ok(worst < 1e-6 && same, "%s: dot products of length 0..300 (relative error %.2g)", k->name, worst);
+	free(a);
+	free(b);
 }
 
 /* mg_linear through pools of 1..3 threads gives the same bits. */
@@ -236,6 +318,8 @@ int main(void)
 			continue;
 		}
 		n_sets++;
+		test_quant_x(k);
+		test_dot(k);
 		for (size_t f = 0; f < 3; f++)
 			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 				test_kernel(k, fmts[f], shapes[s][0], shapes[s][1], (int)(s & 1));
