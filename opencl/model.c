@@ -703,133 +703,200 @@ static int t5_bucket(int r, int num_buckets, int max_distance)
 	return b + (large < nb - 1 ? large : nb - 1);
 }
 
-int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int B, int S, int cfg,
-                        int n_uncond, float *enc_out, char *err, size_t errlen)
+/* T5 + projection + mask for np prompts: dst[np*S, hidden] (SPEC-t5). */
+static int t5_forward(ocl_model *m, const int32_t *ids, const float *maskf, int np, int S, cl_mem dst,
+                      char *err, size_t errlen)
 {
 	const mg_t5_config *t = &m->cfg.t5;
 	ocl_ctx *c = m->c;
-	int Dt = t->d_model, inner = t->num_heads * t->d_kv, D = m->cfg.dec.hidden_size;
-	int rc = -1;
+	int Dt = t->d_model, inner = t->num_heads * t->d_kv, D = m->cfg.dec.hidden_size, ffw = t->d_ff;
+	int rows = np * S, rc = -1;
 	cl_mem ids_b = NULL, mask_b = NULL, bucket_b = NULL, x = NULL, h = NULL, qkv = NULL, att = NULL;
 	cl_mem ff = NULL, ff1 = NULL, scores = NULL;
-	int32_t *bucket = NULL;
-	float *maskf = NULL;
+	int32_t *bucket = malloc(sizeof(int32_t) * (size_t)(2 * S - 1));
 
-	free_state(m);
-	if (B < 0 || (B == 0 && n_uncond <= 0) || (B > 0 && S <= 0)) {
-		snprintf(err, errlen, "text conditioning: bad batch %d x %d", B, S);
+	if (!bucket) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	m->B = B > 0 ? B : n_uncond;
-	m->has_cfg = B > 0 && cfg;
-	m->N = m->has_cfg ? 2 * B : (B > 0 ? B : n_uncond);
-	m->S = B > 0 ? S : 1;
-	int N = m->N, Sx = m->S, rows = B * S;
-
-	if (!(m->enc = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "text states", err, errlen)) ||
-	    !(m->encmask = ocl_buf(c, sizeof(float) * (size_t)N * Sx, "text mask", err, errlen)) ||
-	    ocl_fill(c, m->enc, 0.0f, (size_t)N * Sx * D, err, errlen) ||
-	    ocl_fill(c, m->encmask, 0.0f, (size_t)N * Sx, err, errlen))
+	for (int i = 0; i < rows; i++)
+		if (ids[i] < 0 || ids[i] >= t->vocab_size) {
+			snprintf(err, errlen, "token id %d at %d is outside the T5 vocabulary (%d)", ids[i], i, t->vocab_size);
+			goto out;
+		}
+	for (int r = -(S - 1); r <= S - 1; r++)
+		bucket[r + S - 1] = t5_bucket(r, t->num_buckets, t->max_distance);
+	if (!(ids_b = ocl_buf(c, sizeof(int32_t) * rows, "token ids", err, errlen)) ||
+	    !(mask_b = ocl_buf(c, sizeof(float) * rows, "mask", err, errlen)) ||
+	    !(bucket_b = ocl_buf(c, sizeof(int32_t) * (2 * S - 1), "buckets", err, errlen)) ||
+	    !(x = ocl_buf(c, sizeof(float) * rows * Dt, "T5 x", err, errlen)) ||
+	    !(h = ocl_buf(c, sizeof(float) * rows * Dt, "T5 h", err, errlen)) ||
+	    !(qkv = ocl_buf(c, sizeof(float) * rows * 3 * inner, "T5 qkv", err, errlen)) ||
+	    !(att = ocl_buf(c, sizeof(float) * rows * inner, "T5 attention", err, errlen)) ||
+	    !(ff = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen)) ||
+	    (t->gated && !(ff1 = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen))) ||
+	    !(scores = ocl_buf(c, sizeof(float) * (size_t)np * t->num_heads * S * S, "T5 scores", err, errlen)) ||
+	    put(m, ids_b, ids, sizeof(int32_t) * rows, err, errlen) ||
+	    put(m, mask_b, maskf, sizeof(float) * rows, err, errlen) ||
+	    put(m, bucket_b, bucket, sizeof(int32_t) * (2 * S - 1), err, errlen))
 		goto out;
 
-	if (B > 0) {
-		for (int i = 0; i < rows; i++)
-			if (ids[i] < 0 || ids[i] >= t->vocab_size) {
-				snprintf(err, errlen, "token id %d at %d is outside the T5 vocabulary (%d)", ids[i], i,
-				         t->vocab_size);
+	/* x = shared[ids] (no scaling, no positions) */
+	if (ocl_embed_rows(c, ids_b, m->t5_embed, x, rows, Dt, err, errlen))
+		goto out;
+	for (int l = 0; l < t->num_layers; l++) {
+		t5_block *b = &m->t5[l];
+		ocl_attn a = {.q = qkv, .ldq = 3 * inner, .k = qkv, .koff = inner, .v = qkv, .voff = 2 * inner,
+		              .ldkv = 3 * inner, .kv_rows = S, .out = att, .ldo = inner, .scores = scores,
+		              .kmask = mask_b, .rel_w = m->t5_rel, .bucket = bucket_b, .N = np,
+		              .H = t->num_heads, .hd = t->d_kv, .Tq = S, .nk = S, .past = -1, .scale = 1.0f};
+		/* self-attention with the block-0 relative position bias, no 1/sqrt(d) */
+		if (ocl_rms_norm(c, x, b->ln0, h, rows, Dt, t->eps, err, errlen) ||
+		    ocl_linear(c, h, rows, Dt, b->qkv, 3 * inner, NULL, qkv, err, errlen) ||
+		    ocl_attention(c, &a, err, errlen) ||
+		    ocl_linear_acc(c, att, rows, inner, b->o, Dt, x, err, errlen))
+			goto out;
+		/* feed-forward: relu (or gated) */
+		if (ocl_rms_norm(c, x, b->ln1, h, rows, Dt, t->eps, err, errlen) ||
+		    ocl_linear(c, h, rows, Dt, b->wi, ffw, NULL, ff, err, errlen))
+			goto out;
+		if (t->gated) {
+			if (ocl_linear(c, h, rows, Dt, b->wi1, ffw, NULL, ff1, err, errlen) ||
+			    ocl_gated_act(c, ff, ff1, (size_t)rows * ffw, t->act_gelu, err, errlen))
 				goto out;
-			}
-		maskf = malloc(sizeof(float) * (size_t)rows);
-		bucket = malloc(sizeof(int32_t) * (size_t)(2 * S - 1));
-		if (!maskf || !bucket) {
+		} else if (ocl_activation(c, t->act_gelu ? OK_GELU : OK_RELU, ff, (size_t)rows * ffw, err, errlen))
+			goto out;
+		if (ocl_linear_acc(c, ff, rows, ffw, b->wo, Dt, x, err, errlen))
+			goto out;
+	}
+	if (ocl_rms_norm(c, x, m->t5_final, h, rows, Dt, t->eps, err, errlen))
+		goto out;
+	/* dst = (h @ Wp^T + bp) * mask */
+	if (m->proj_w) {
+		if (ocl_linear(c, h, rows, Dt, m->proj_w, D, m->proj_b, dst, err, errlen))
+			goto out;
+	} else {
+		cl_int e = clEnqueueCopyBuffer(c->queue, h, dst, 0, 0, sizeof(float) * rows * D, 0, NULL, NULL);
+		if (e != CL_SUCCESS) {
+			snprintf(err, errlen, "copying the text states: %s (%d)", ocl_strerror(e), e);
+			goto out;
+		}
+	}
+	if (ocl_rows_mask(c, dst, mask_b, rows, D, err, errlen))
+		goto out;
+	rc = 0;
+out:
+	ocl_release(&ids_b); ocl_release(&mask_b); ocl_release(&bucket_b); ocl_release(&x); ocl_release(&h);
+	ocl_release(&qkv); ocl_release(&att); ocl_release(&ff); ocl_release(&ff1); ocl_release(&scores);
+	free(bucket);
+	return rc;
+}
+
+/* Conditioning buffers for B takes of S positions (N rows, null rows zero). */
+static int alloc_conditioning(ocl_model *m, int B, int S, int cfg, char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size;
+	free_state(m);
+	m->B = B;
+	m->has_cfg = cfg;
+	m->N = cfg ? 2 * B : B;
+	m->S = S;
+	if (!(m->enc = ocl_buf(m->c, sizeof(float) * (size_t)m->N * S * D, "text states", err, errlen)) ||
+	    !(m->encmask = ocl_buf(m->c, sizeof(float) * (size_t)m->N * S, "text mask", err, errlen)) ||
+	    ocl_fill(m->c, m->enc, 0.0f, (size_t)m->N * S * D, err, errlen) ||
+	    ocl_fill(m->c, m->encmask, 0.0f, (size_t)m->N * S, err, errlen))
+		return -1;
+	return 0;
+}
+
+/* Cross-attention keys and values of every layer, once per generation. */
+static int set_cross(ocl_model *m, char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size, rows = m->N * m->S;
+	for (int l = 0; l < m->cfg.dec.num_layers; l++) {
+		dec_layer *L = &m->dec[l];
+		if (!(L->xk = ocl_buf(m->c, sizeof(float) * (size_t)rows * D, "cross keys", err, errlen)) ||
+		    !(L->xv = ocl_buf(m->c, sizeof(float) * (size_t)rows * D, "cross values", err, errlen)) ||
+		    ocl_matmul(m->c, m->enc, 0, D, rows, &L->ca_k, L->xk, D, 0, err, errlen) ||
+		    ocl_matmul(m->c, m->enc, 0, D, rows, &L->ca_v, L->xv, D, 0, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int np, int S, int count, int cfg,
+                        int n_uncond, float *enc_out, char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size, B = np > 0 ? np * count : n_uncond, rc = -1;
+	cl_mem encp = NULL;
+	float *maskf = NULL, *pmask = NULL;
+
+	if (np < 0 || count < 1 || (np == 0 && n_uncond <= 0) || (np > 0 && S <= 0)) {
+		snprintf(err, errlen, "text conditioning: bad batch (%d prompts x %d takes, %d positions)", np, count, S);
+		return -1;
+	}
+	if (alloc_conditioning(m, B, np > 0 ? S : 1, np > 0 && cfg, err, errlen))
+		return -1;
+	if (np > 0) {
+		maskf = malloc(sizeof(float) * (size_t)B * S);
+		pmask = malloc(sizeof(float) * (size_t)np * S);
+		if (!maskf || !pmask) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
-		for (int i = 0; i < rows; i++)
-			maskf[i] = mask[i] ? 1.0f : 0.0f;
-		for (int r = -(S - 1); r <= S - 1; r++)
-			bucket[r + S - 1] = t5_bucket(r, t->num_buckets, t->max_distance);
-		int ffw = t->d_ff;
-		if (!(ids_b = ocl_buf(c, sizeof(int32_t) * rows, "token ids", err, errlen)) ||
-		    !(mask_b = ocl_buf(c, sizeof(float) * rows, "mask", err, errlen)) ||
-		    !(bucket_b = ocl_buf(c, sizeof(int32_t) * (2 * S - 1), "buckets", err, errlen)) ||
-		    !(x = ocl_buf(c, sizeof(float) * rows * Dt, "T5 x", err, errlen)) ||
-		    !(h = ocl_buf(c, sizeof(float) * rows * Dt, "T5 h", err, errlen)) ||
-		    !(qkv = ocl_buf(c, sizeof(float) * rows * 3 * inner, "T5 qkv", err, errlen)) ||
-		    !(att = ocl_buf(c, sizeof(float) * rows * inner, "T5 attention", err, errlen)) ||
-		    !(ff = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen)) ||
-		    (t->gated && !(ff1 = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen))) ||
-		    !(scores = ocl_buf(c, sizeof(float) * (size_t)B * t->num_heads * S * S, "T5 scores", err, errlen)) ||
-		    put(m, ids_b, ids, sizeof(int32_t) * rows, err, errlen) ||
-		    put(m, mask_b, maskf, sizeof(float) * rows, err, errlen) ||
-		    put(m, bucket_b, bucket, sizeof(int32_t) * (2 * S - 1), err, errlen))
+		for (int i = 0; i < np * S; i++)
+			pmask[i] = mask[i] ? 1.0f : 0.0f;
+		/* take i is prompt i / count (each prompt's takes together) */
+		for (int i = 0; i < B; i++)
+			memcpy(maskf + (size_t)i * S, pmask + (size_t)(i / count) * S, sizeof(float) * S);
+		if (!(encp = ocl_buf(m->c, sizeof(float) * (size_t)np * S * D, "prompt states", err, errlen)) ||
+		    t5_forward(m, ids, pmask, np, S, encp, err, errlen))
 			goto out;
-
-		/* x = shared[ids] */
-		if (ocl_embed_rows(c, ids_b, m->t5_embed, x, rows, Dt, err, errlen))
-			goto out;
-		for (int l = 0; l < t->num_layers; l++) {
-			t5_block *b = &m->t5[l];
-			ocl_attn a = {.q = qkv, .ldq = 3 * inner, .k = qkv, .koff = inner, .v = qkv, .voff = 2 * inner,
-			              .ldkv = 3 * inner, .kv_rows = S, .out = att, .ldo = inner, .scores = scores,
-			              .kmask = mask_b, .rel_w = m->t5_rel, .bucket = bucket_b, .N = B,
-			              .H = t->num_heads, .hd = t->d_kv, .Tq = S, .nk = S, .past = -1, .scale = 1.0f};
-			if (ocl_rms_norm(c, x, b->ln0, h, rows, Dt, t->eps, err, errlen) ||
-			    ocl_linear(c, h, rows, Dt, b->qkv, 3 * inner, NULL, qkv, err, errlen) ||
-			    ocl_attention(c, &a, err, errlen) ||
-			    ocl_linear_acc(c, att, rows, inner, b->o, Dt, x, err, errlen) ||
-			    ocl_rms_norm(c, x, b->ln1, h, rows, Dt, t->eps, err, errlen) ||
-			    ocl_linear(c, h, rows, Dt, b->wi, ffw, NULL, ff, err, errlen))
-				goto out;
-			if (t->gated) {
-				if (ocl_linear(c, h, rows, Dt, b->wi1, ffw, NULL, ff1, err, errlen) ||
-				    ocl_gated_act(c, ff, ff1, (size_t)rows * ffw, t->act_gelu, err, errlen))
-					goto out;
-			} else if (ocl_activation(c, t->act_gelu ? OK_GELU : OK_RELU, ff, (size_t)rows * ffw, err, errlen))
-				goto out;
-			if (ocl_linear_acc(c, ff, rows, ffw, b->wo, Dt, x, err, errlen))
-				goto out;
-		}
-		if (ocl_rms_norm(c, x, m->t5_final, h, rows, Dt, t->eps, err, errlen))
-			goto out;
-		/* enc[0:B] = (h @ Wp^T + bp) * mask; the null rows stay 0 */
-		if (m->proj_w) {
-			if (ocl_linear(c, h, rows, Dt, m->proj_w, D, m->proj_b, m->enc, err, errlen))
-				goto out;
-		} else {
-			cl_int e = clEnqueueCopyBuffer(c->queue, h, m->enc, 0, 0, sizeof(float) * rows * D, 0, NULL, NULL);
+		for (int i = 0; i < B; i++) {
+			size_t bytes = sizeof(float) * (size_t)S * D;
+			cl_int e = clEnqueueCopyBuffer(m->c->queue, encp, m->enc, (size_t)(i / count) * bytes, (size_t)i * bytes,
+			                               bytes, 0, NULL, NULL);
 			if (e != CL_SUCCESS) {
 				snprintf(err, errlen, "copying the text states: %s (%d)", ocl_strerror(e), e);
 				goto out;
 			}
 		}
-		cl_int e = clEnqueueCopyBuffer(c->queue, mask_b, m->encmask, 0, 0, sizeof(float) * rows, 0, NULL, NULL);
-		if (e != CL_SUCCESS) {
-			snprintf(err, errlen, "copying the text mask: %s (%d)", ocl_strerror(e), e);
-			goto out;
-		}
-		if (ocl_rows_mask(c, m->enc, m->encmask, N * Sx, D, err, errlen))
+		if (put(m, m->encmask, maskf, sizeof(float) * (size_t)B * S, err, errlen))
 			goto out;
 	}
-
-	/* cross-attention keys and values of every layer, once per generation */
-	for (int l = 0; l < m->cfg.dec.num_layers; l++) {
-		dec_layer *L = &m->dec[l];
-		if (!(L->xk = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "cross keys", err, errlen)) ||
-		    !(L->xv = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "cross values", err, errlen)) ||
-		    ocl_matmul(c, m->enc, 0, D, N * Sx, &L->ca_k, L->xk, D, 0, err, errlen) ||
-		    ocl_matmul(c, m->enc, 0, D, N * Sx, &L->ca_v, L->xv, D, 0, err, errlen))
-			goto out;
-	}
-	if (enc_out && get(m, m->enc, 0, enc_out, sizeof(float) * (size_t)N * Sx * D, err, errlen))
+	if (set_cross(m, err, errlen) ||
+	    (enc_out && get(m, m->enc, 0, enc_out, sizeof(float) * (size_t)m->N * m->S * D, err, errlen)))
 		goto out;
-	rc = ocl_finish(c, err, errlen);
+	rc = ocl_finish(m->c, err, errlen);
 out:
-	ocl_release(&ids_b); ocl_release(&mask_b); ocl_release(&bucket_b); ocl_release(&x); ocl_release(&h);
-	ocl_release(&qkv); ocl_release(&att); ocl_release(&ff); ocl_release(&ff1); ocl_release(&scores);
-	free(bucket);
+	ocl_release(&encp);
 	free(maskf);
+	free(pmask);
 	return rc;
+}
+
+int ocl_model_set_states(ocl_model *m, const float *enc, const int32_t *mask, int B, int S, int cfg,
+                         char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size;
+	if (B < 1 || S < 1) {
+		snprintf(err, errlen, "conditioning states: bad batch %d x %d", B, S);
+		return -1;
+	}
+	float *maskf = malloc(sizeof(float) * (size_t)B * S);
+	if (!maskf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < B * S; i++)
+		maskf[i] = mask[i] ? 1.0f : 0.0f;
+	int rc = alloc_conditioning(m, B, S, cfg, err, errlen) ||
+	         put(m, m->enc, enc, sizeof(float) * (size_t)B * S * D, err, errlen) ||
+	         put(m, m->encmask, maskf, sizeof(float) * (size_t)B * S, err, errlen) ||
+	         ocl_rows_mask(m->c, m->enc, m->encmask, m->N * S, D, err, errlen) ||
+	         set_cross(m, err, errlen) || ocl_finish(m->c, err, errlen);
+	free(maskf);
+	return rc ? -1 : 0;
 }
 
 /* ---- decoder ------------------------------------------------------------ */

@@ -34,14 +34,20 @@ void ocl_model_free(ocl_model *m);
 /* Bytes of device memory the weights take. */
 size_t ocl_model_weight_bytes(const ocl_model *m);
 
-/* Text conditioning for N decoder rows. ids/mask [B, S] (int32, 1 = token).
- * With cfg the rows B..2B-1 are the null condition (zero states, zero mask),
- * so N = 2B; without, N = B. B = 0 means unconditional: N = n_uncond rows
- * with one zero state each. Runs T5 + projection + mask and the
- * cross-attention keys/values of every layer. enc_out (may be NULL) gets the
- * projected states [N, S, hidden] (tests). */
-int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int B, int S, int cfg,
+/* Text conditioning. ids/mask [np, S] (int32, mask 1 = token) of np prompts
+ * give B = np * count takes (take i is prompt i / count): T5 + projection +
+ * mask run once per prompt. With cfg the decoder runs N = 2B rows, the last
+ * B the null condition (zero states, zero mask); without, N = B. np = 0 is
+ * unconditional: N = B = n_uncond rows with one zero state each. Then the
+ * cross-attention keys/values of every layer. enc_out (may be NULL) gets
+ * the states [N, S, hidden] (tests). */
+int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int np, int S, int count, int cfg,
                         int n_uncond, float *enc_out, char *err, size_t errlen);
+
+/* Conditioning from states computed elsewhere: enc [B, S, hidden] and mask
+ * [B, S] of B takes (multiplied by the mask here), null rows added with cfg. */
+int ocl_model_set_states(ocl_model *m, const float *enc, const int32_t *mask, int B, int S, int cfg,
+                         char *err, size_t errlen);
 
 /* Starts a sequence: KV caches for up to max_len positions of the N rows
  * set by ocl_model_condition. */
