@@ -38,6 +38,17 @@ int ocl_backend_open(ocl_backend **out, const st_set *w, const mg_config *cfg, c
 		return 0;
 	}
 
+	if (lp->weights == MG_WEIGHTS_Q8) {
+		snprintf(why, sizeof why, "q8 weights are not available on the OpenCL backend (f32 or f16 are)");
+		if (is_auto) {
+			snprintf(notice, sizeof notice, "OpenCL: %s; using the CPU backend", why);
+			say(lp, notice);
+			return 0;
+		}
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+
 	ocl_backend *b = calloc(1, sizeof *b);
 	if (!b) {
 		snprintf(err, errlen, "out of memory");

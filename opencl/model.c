@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "opencl/model.h"
 #include "opencl/ops.h"
@@ -1046,6 +1047,89 @@ int ocl_model_logits(ocl_model *m, float guidance, float temperature, float *sco
 	return 0;
 }
 
+int ocl_model_step_takes(ocl_model *m, const int32_t *ids, int T, float guidance, float *scores,
+                         char *err, size_t errlen)
+{
+	int K = m->cfg.dec.num_codebooks;
+	size_t per = (size_t)m->B * K * T;
+	const int32_t *feed = ids;
+	int32_t *both = NULL;
+	if (m->has_cfg) {
+		both = malloc(2 * per * sizeof *both);
+		if (!both) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		memcpy(both, ids, per * sizeof *both);
+		memcpy(both + per, ids, per * sizeof *both);
+		feed = both;
+	}
+	int rc = ocl_model_step(m, feed, T, NULL, err, errlen) ||
+	         ocl_model_logits(m, guidance, 1.0f, scores, NULL, err, errlen);
+	free(both);
+	return rc ? -1 : 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int ocl_model_time_steps(ocl_model *m, int n_takes, int guidance, int text_len, int past, int steps,
+                         double *seconds, char *err, size_t errlen)
+{
+	const mg_decoder_config *d = &m->cfg.dec;
+	int K = d->num_codebooks, D = d->hidden_size, L = past + steps, rc = -1;
+	int N = guidance ? 2 * n_takes : n_takes;
+	*seconds = 0;
+	if (n_takes < 1 || text_len < 1 || past < 0 || steps < 1 || L > m->n_pos) {
+		snprintf(err, errlen, "bench: invalid sizes (%d takes, %d text positions, %d + %d positions of %d)", n_takes,
+		         text_len, past, steps, m->n_pos);
+		return -1;
+	}
+	float *enc = malloc(sizeof(float) * (size_t)n_takes * text_len * D);
+	int32_t *mask = malloc(sizeof(int32_t) * (size_t)n_takes * text_len);
+	int32_t *ids = malloc(sizeof(int32_t) * (size_t)N * K), *next = malloc(sizeof(int32_t) * (size_t)N * K);
+	if (!enc || !mask || !ids || !next) {
+		snprintf(err, errlen, "bench: out of memory");
+		goto out;
+	}
+	for (int n = 0; n < n_takes; n++)
+		for (int s = 0; s < text_len; s++) {
+			mask[n * text_len + s] = 1;
+			for (int c = 0; c < D; c++)
+				enc[((size_t)n * text_len + s) * D + c] = 0.01f * (float)((s + c) % 7);
+		}
+	for (int i = 0; i < N * K; i++)
+		ids[i] = d->bos_token_id;
+	if (ocl_model_set_states(m, enc, mask, n_takes, text_len, guidance, err, errlen) ||
+	    ocl_model_begin(m, L, err, errlen))
+		goto out;
+	/* the past positions are filled by running them; the timed steps each
+	 * send the ids and read back the chosen ones, as generation does */
+	double t0 = 0;
+	int R = n_takes * K;
+	for (int i = 0; i < L; i++) {
+		if (i == past)
+			t0 = now_s();
+		if (ocl_model_step(m, ids, 1, NULL, err, errlen) ||
+		    ocl_model_logits(m, guidance ? 3.0f : 1.0f, 1.0f, NULL, next, err, errlen))
+			goto out;
+		for (int r = 0; r < N * K; r++)
+			ids[r] = next[r % R];
+	}
+	*seconds = (now_s() - t0) / steps;
+	rc = 0;
+out:
+	free(enc);
+	free(mask);
+	free(ids);
+	free(next);
+	return rc;
+}
+
 /* ---- EnCodec decoder ---------------------------------------------------- */
 
 /* Conv1d with SEANet's non-causal padding (SPEC-encodec §3.1); *L in/out. */
@@ -1230,5 +1314,35 @@ out:
 	ocl_release(&x);
 	ocl_release(&y);
 	ocl_release(&h);
+	return rc;
+}
+
+int ocl_model_decode_takes(ocl_model *m, const int32_t *codes, int B, int F, float *pcm, char *err, size_t errlen)
+{
+	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels, nq = K / ch;
+	size_t T = (size_t)F * m->cfg.codec.hop_length;
+	int32_t *part = malloc(sizeof(int32_t) * (size_t)B * nq * F);
+	float *one = ch > 1 ? malloc(sizeof(float) * (size_t)B * T) : NULL;
+	int rc = -1;
+	if (!part || (ch > 1 && !one)) {
+		snprintf(err, errlen, "out of memory decoding audio");
+		goto out;
+	}
+	for (int c = 0; c < ch; c++) {
+		/* stereo codebooks interleave L0, R0, L1, R1, ... */
+		for (int b = 0; b < B; b++)
+			for (int q = 0; q < nq; q++)
+				memcpy(part + ((size_t)b * nq + q) * F, codes + ((size_t)b * K + (size_t)q * ch + c) * F,
+				       sizeof(int32_t) * F);
+		if (ocl_model_decode_audio(m, part, B, nq, F, ch > 1 ? one : pcm, err, errlen))
+			goto out;
+		if (ch > 1)
+			for (int b = 0; b < B; b++)
+				memcpy(pcm + ((size_t)b * ch + c) * T, one + (size_t)b * T, sizeof(float) * T);
+	}
+	rc = 0;
+out:
+	free(part);
+	free(one);
 	return rc;
 }

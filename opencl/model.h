@@ -66,10 +66,27 @@ int ocl_model_step(ocl_model *m, const int32_t *ids, int Tq, float *logits_out, 
 int ocl_model_logits(ocl_model *m, float guidance, float temperature, float *scores, int32_t *ids,
                      char *err, size_t errlen);
 
+/* One generation step for the engine's loop: ids [B][K][T] of the B takes
+ * (doubled here for guidance when conditioned with cfg), then the guided
+ * last-column scores [B][K][V] come back (temperature and the rest of the
+ * token choice stay on the host). */
+int ocl_model_step_takes(ocl_model *m, const int32_t *ids, int T, float guidance, float *scores,
+                         char *err, size_t errlen);
+
+/* bench: mean seconds of one step for n_takes takes (twice the rows with
+ * guidance) over text_len positions after `past` cached positions; each
+ * timed step sends the ids and reads back the chosen ids. */
+int ocl_model_time_steps(ocl_model *m, int n_takes, int guidance, int text_len, int past, int steps,
+                         double *seconds, char *err, size_t errlen);
+
 /* EnCodec: codes [B, nq, F] (int32, nq = the codec's quantizer count or
  * fewer) -> audio [B, audio_channels, F*hop] on the host. */
 int ocl_model_decode_audio(ocl_model *m, const int32_t *codes, int B, int nq, int F, float *pcm,
                            char *err, size_t errlen);
+
+/* Audio of de-delayed codes [B][K][F] of the decoder: [B][channels][F*hop]
+ * (stereo: even codebooks left, odd right, each through the mono codec). */
+int ocl_model_decode_takes(ocl_model *m, const int32_t *codes, int B, int F, float *pcm, char *err, size_t errlen);
 
 /* Transfer counters since load (host->device and device->host). */
 typedef struct ocl_traffic {

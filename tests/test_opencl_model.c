@@ -110,16 +110,19 @@ static void close_model(model *md)
 	st_close(md->w);
 }
 
-/* Greedy generation as HF does it (no audio prompt). ids/mask [B, S] or
- * B = 0 with n_uncond rows. Returns de-delayed codes [B', K, F] (malloc). */
+/* Greedy generation as HF does it (no audio prompt), through the calls the
+ * engine's loop makes: ocl_model_step_takes returns the guided scores and
+ * the argmax is taken here. ids/mask [B, S] or B = 0 with n_uncond rows.
+ * Returns de-delayed codes [B', K, F] (malloc). */
 static int32_t *generate(model *md, const int32_t *ids, const int32_t *mask, int B, int S, int cfg, float g,
                          int n_uncond, int max_new, int *F_out)
 {
 	const mg_decoder_config *d = &md->cfg.dec;
-	int K = d->num_codebooks, P = d->bos_token_id, Kc = d->audio_channels == 2 ? K / 2 : K;
-	int Bn = B > 0 ? B : n_uncond, N = (B > 0 && cfg) ? 2 * B : Bn, L = max_new + 1;
+	int K = d->num_codebooks, V = d->vocab_size, P = d->bos_token_id, Kc = d->audio_channels == 2 ? K / 2 : K;
+	int Bn = B > 0 ? B : n_uncond, L = max_new + 1;
 	int32_t *pattern = malloc(sizeof(int32_t) * Bn * K * L), *seq = calloc((size_t)Bn * K * L, sizeof(int32_t));
-	int32_t *feed = malloc(sizeof(int32_t) * N * K), *next = malloc(sizeof(int32_t) * Bn * K);
+	int32_t *feed = malloc(sizeof(int32_t) * Bn * K);
+	float *scores = malloc(sizeof(float) * Bn * K * V);
 	int32_t *codes = NULL;
 	int delay = L >= 2 * Kc - 1;
 
@@ -135,16 +138,19 @@ static int32_t *generate(model *md, const int32_t *ids, const int32_t *mask, int
 	    ocl_model_begin(md->m, L, err, sizeof err))
 		goto fail;
 	for (int t = 1; t < L; t++) {
-		for (int n = 0; n < N; n++)
-			for (int k = 0; k < K; k++) {
-				int r = ((n % Bn) * K + k) * L + t - 1;
-				feed[n * K + k] = pattern[r] == -1 ? seq[r] : pattern[r];
-			}
-		if (ocl_model_step(md->m, feed, 1, NULL, err, sizeof err) ||
-		    ocl_model_logits(md->m, g, 1.0f, NULL, next, err, sizeof err))
+		for (int r = 0; r < Bn * K; r++) {
+			int i = r * L + t - 1;
+			feed[r] = pattern[i] == -1 ? seq[i] : pattern[i];
+		}
+		if (ocl_model_step_takes(md->m, feed, 1, g, scores, err, sizeof err))
 			goto fail;
-		for (int r = 0; r < Bn * K; r++)
-			seq[r * L + t] = next[r];
+		for (int r = 0; r < Bn * K; r++) {
+			int best = 0;
+			for (int v = 1; v < V; v++)
+				if (scores[r * V + v] > scores[r * V + best])
+					best = v;
+			seq[r * L + t] = best;
+		}
 	}
 	/* apply the pattern, drop the pad id: F per row */
 	int F = 0;
@@ -164,32 +170,19 @@ fail:
 	free(pattern);
 	free(seq);
 	free(feed);
-	free(next);
+	free(scores);
 	return codes;
 }
 
-/* Audio [B, channels, F*hop] of codes [B, K, F]: stereo splits the
- * interleaved codebooks into two mono decodes. */
+/* Audio [B, channels, F*hop] of codes [B, K, F] (stereo split inside). */
 static float *decode(model *md, const int32_t *codes, int B, int F, int *T_out)
 {
-	int K = md->cfg.dec.num_codebooks, ch = md->cfg.dec.audio_channels, nq = K / ch;
-	int T = F * md->cfg.codec.hop_length;
-	float *pcm = malloc(sizeof(float) * B * ch * T), *one = malloc(sizeof(float) * B * T);
-	int32_t *part = malloc(sizeof(int32_t) * B * nq * F);
-	for (int c = 0; c < ch; c++) {
-		for (int b = 0; b < B; b++)
-			for (int q = 0; q < nq; q++)
-				memcpy(part + (b * nq + q) * F, codes + (b * K + q * ch + c) * F, sizeof(int32_t) * F);
-		if (ocl_model_decode_audio(md->m, part, B, nq, F, one, err, sizeof err)) {
-			free(pcm);
-			pcm = NULL;
-			break;
-		}
-		for (int b = 0; b < B; b++)
-			memcpy(pcm + ((size_t)b * ch + c) * T, one + (size_t)b * T, sizeof(float) * T);
+	int ch = md->cfg.dec.audio_channels, T = F * md->cfg.codec.hop_length;
+	float *pcm = malloc(sizeof(float) * B * ch * T);
+	if (ocl_model_decode_takes(md->m, codes, B, F, pcm, err, sizeof err)) {
+		free(pcm);
+		pcm = NULL;
 	}
-	free(one);
-	free(part);
 	*T_out = T;
 	return pcm;
 }
