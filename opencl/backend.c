@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "opencl/backend.h"
+#include "opencl/ops.h"
 
 static void say(const mg_load_params *lp, const char *msg)
 {
@@ -56,6 +57,11 @@ int ocl_backend_open(ocl_backend **out, const st_set *w, const mg_config *cfg, c
 	}
 	snprintf(b->name, sizeof b->name, "opencl: %s", dev.name);
 	int rc = ocl_ctx_create(&b->ctx, &dev, lp->on_notice, lp->user_data, why, sizeof why);
+	if (!rc) {
+		/* CLBlast compiles its kernels at first use, in every process */
+		say(lp, "compiling kernels (CLBlast matrix products)");
+		rc = ocl_blas_warmup(b->ctx, why, sizeof why);
+	}
 	if (!rc)
 		rc = ocl_model_load(&b->model, b->ctx, w, cfg, lp->weights == MG_WEIGHTS_F16, why, sizeof why);
 	if (rc) {
