@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "opencl/model.h"
 #include "opencl/ops.h"
@@ -703,133 +704,200 @@ static int t5_bucket(int r, int num_buckets, int max_distance)
 	return b + (large < nb - 1 ? large : nb - 1);
 }
 
-int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int B, int S, int cfg,
-                        int n_uncond, float *enc_out, char *err, size_t errlen)
+/* T5 + projection + mask for np prompts: dst[np*S, hidden] (SPEC-t5). */
+static int t5_forward(ocl_model *m, const int32_t *ids, const float *maskf, int np, int S, cl_mem dst,
+                      char *err, size_t errlen)
 {
 	const mg_t5_config *t = &m->cfg.t5;
 	ocl_ctx *c = m->c;
-	int Dt = t->d_model, inner = t->num_heads * t->d_kv, D = m->cfg.dec.hidden_size;
-	int rc = -1;
+	int Dt = t->d_model, inner = t->num_heads * t->d_kv, D = m->cfg.dec.hidden_size, ffw = t->d_ff;
+	int rows = np * S, rc = -1;
 	cl_mem ids_b = NULL, mask_b = NULL, bucket_b = NULL, x = NULL, h = NULL, qkv = NULL, att = NULL;
 	cl_mem ff = NULL, ff1 = NULL, scores = NULL;
-	int32_t *bucket = NULL;
-	float *maskf = NULL;
+	int32_t *bucket = malloc(sizeof(int32_t) * (size_t)(2 * S - 1));
 
-	free_state(m);
-	if (B < 0 || (B == 0 && n_uncond <= 0) || (B > 0 && S <= 0)) {
-		snprintf(err, errlen, "text conditioning: bad batch %d x %d", B, S);
+	if (!bucket) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	m->B = B > 0 ? B : n_uncond;
-	m->has_cfg = B > 0 && cfg;
-	m->N = m->has_cfg ? 2 * B : (B > 0 ? B : n_uncond);
-	m->S = B > 0 ? S : 1;
-	int N = m->N, Sx = m->S, rows = B * S;
-
-	if (!(m->enc = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "text states", err, errlen)) ||
-	    !(m->encmask = ocl_buf(c, sizeof(float) * (size_t)N * Sx, "text mask", err, errlen)) ||
-	    ocl_fill(c, m->enc, 0.0f, (size_t)N * Sx * D, err, errlen) ||
-	    ocl_fill(c, m->encmask, 0.0f, (size_t)N * Sx, err, errlen))
+	for (int i = 0; i < rows; i++)
+		if (ids[i] < 0 || ids[i] >= t->vocab_size) {
+			snprintf(err, errlen, "token id %d at %d is outside the T5 vocabulary (%d)", ids[i], i, t->vocab_size);
+			goto out;
+		}
+	for (int r = -(S - 1); r <= S - 1; r++)
+		bucket[r + S - 1] = t5_bucket(r, t->num_buckets, t->max_distance);
+	if (!(ids_b = ocl_buf(c, sizeof(int32_t) * rows, "token ids", err, errlen)) ||
+	    !(mask_b = ocl_buf(c, sizeof(float) * rows, "mask", err, errlen)) ||
+	    !(bucket_b = ocl_buf(c, sizeof(int32_t) * (2 * S - 1), "buckets", err, errlen)) ||
+	    !(x = ocl_buf(c, sizeof(float) * rows * Dt, "T5 x", err, errlen)) ||
+	    !(h = ocl_buf(c, sizeof(float) * rows * Dt, "T5 h", err, errlen)) ||
+	    !(qkv = ocl_buf(c, sizeof(float) * rows * 3 * inner, "T5 qkv", err, errlen)) ||
+	    !(att = ocl_buf(c, sizeof(float) * rows * inner, "T5 attention", err, errlen)) ||
+	    !(ff = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen)) ||
+	    (t->gated && !(ff1 = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen))) ||
+	    !(scores = ocl_buf(c, sizeof(float) * (size_t)np * t->num_heads * S * S, "T5 scores", err, errlen)) ||
+	    put(m, ids_b, ids, sizeof(int32_t) * rows, err, errlen) ||
+	    put(m, mask_b, maskf, sizeof(float) * rows, err, errlen) ||
+	    put(m, bucket_b, bucket, sizeof(int32_t) * (2 * S - 1), err, errlen))
 		goto out;
 
-	if (B > 0) {
-		for (int i = 0; i < rows; i++)
-			if (ids[i] < 0 || ids[i] >= t->vocab_size) {
-				snprintf(err, errlen, "token id %d at %d is outside the T5 vocabulary (%d)", ids[i], i,
-				         t->vocab_size);
+	/* x = shared[ids] (no scaling, no positions) */
+	if (ocl_embed_rows(c, ids_b, m->t5_embed, x, rows, Dt, err, errlen))
+		goto out;
+	for (int l = 0; l < t->num_layers; l++) {
+		t5_block *b = &m->t5[l];
+		ocl_attn a = {.q = qkv, .ldq = 3 * inner, .k = qkv, .koff = inner, .v = qkv, .voff = 2 * inner,
+		              .ldkv = 3 * inner, .kv_rows = S, .out = att, .ldo = inner, .scores = scores,
+		              .kmask = mask_b, .rel_w = m->t5_rel, .bucket = bucket_b, .N = np,
+		              .H = t->num_heads, .hd = t->d_kv, .Tq = S, .nk = S, .past = -1, .scale = 1.0f};
+		/* self-attention with the block-0 relative position bias, no 1/sqrt(d) */
+		if (ocl_rms_norm(c, x, b->ln0, h, rows, Dt, t->eps, err, errlen) ||
+		    ocl_linear(c, h, rows, Dt, b->qkv, 3 * inner, NULL, qkv, err, errlen) ||
+		    ocl_attention(c, &a, err, errlen) ||
+		    ocl_linear_acc(c, att, rows, inner, b->o, Dt, x, err, errlen))
+			goto out;
+		/* feed-forward: relu (or gated) */
+		if (ocl_rms_norm(c, x, b->ln1, h, rows, Dt, t->eps, err, errlen) ||
+		    ocl_linear(c, h, rows, Dt, b->wi, ffw, NULL, ff, err, errlen))
+			goto out;
+		if (t->gated) {
+			if (ocl_linear(c, h, rows, Dt, b->wi1, ffw, NULL, ff1, err, errlen) ||
+			    ocl_gated_act(c, ff, ff1, (size_t)rows * ffw, t->act_gelu, err, errlen))
 				goto out;
-			}
-		maskf = malloc(sizeof(float) * (size_t)rows);
-		bucket = malloc(sizeof(int32_t) * (size_t)(2 * S - 1));
-		if (!maskf || !bucket) {
+		} else if (ocl_activation(c, t->act_gelu ? OK_GELU : OK_RELU, ff, (size_t)rows * ffw, err, errlen))
+			goto out;
+		if (ocl_linear_acc(c, ff, rows, ffw, b->wo, Dt, x, err, errlen))
+			goto out;
+	}
+	if (ocl_rms_norm(c, x, m->t5_final, h, rows, Dt, t->eps, err, errlen))
+		goto out;
+	/* dst = (h @ Wp^T + bp) * mask */
+	if (m->proj_w) {
+		if (ocl_linear(c, h, rows, Dt, m->proj_w, D, m->proj_b, dst, err, errlen))
+			goto out;
+	} else {
+		cl_int e = clEnqueueCopyBuffer(c->queue, h, dst, 0, 0, sizeof(float) * rows * D, 0, NULL, NULL);
+		if (e != CL_SUCCESS) {
+			snprintf(err, errlen, "copying the text states: %s (%d)", ocl_strerror(e), e);
+			goto out;
+		}
+	}
+	if (ocl_rows_mask(c, dst, mask_b, rows, D, err, errlen))
+		goto out;
+	rc = 0;
+out:
+	ocl_release(&ids_b); ocl_release(&mask_b); ocl_release(&bucket_b); ocl_release(&x); ocl_release(&h);
+	ocl_release(&qkv); ocl_release(&att); ocl_release(&ff); ocl_release(&ff1); ocl_release(&scores);
+	free(bucket);
+	return rc;
+}
+
+/* Conditioning buffers for B takes of S positions (N rows, null rows zero). */
+static int alloc_conditioning(ocl_model *m, int B, int S, int cfg, char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size;
+	free_state(m);
+	m->B = B;
+	m->has_cfg = cfg;
+	m->N = cfg ? 2 * B : B;
+	m->S = S;
+	if (!(m->enc = ocl_buf(m->c, sizeof(float) * (size_t)m->N * S * D, "text states", err, errlen)) ||
+	    !(m->encmask = ocl_buf(m->c, sizeof(float) * (size_t)m->N * S, "text mask", err, errlen)) ||
+	    ocl_fill(m->c, m->enc, 0.0f, (size_t)m->N * S * D, err, errlen) ||
+	    ocl_fill(m->c, m->encmask, 0.0f, (size_t)m->N * S, err, errlen))
+		return -1;
+	return 0;
+}
+
+/* Cross-attention keys and values of every layer, once per generation. */
+static int set_cross(ocl_model *m, char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size, rows = m->N * m->S;
+	for (int l = 0; l < m->cfg.dec.num_layers; l++) {
+		dec_layer *L = &m->dec[l];
+		if (!(L->xk = ocl_buf(m->c, sizeof(float) * (size_t)rows * D, "cross keys", err, errlen)) ||
+		    !(L->xv = ocl_buf(m->c, sizeof(float) * (size_t)rows * D, "cross values", err, errlen)) ||
+		    ocl_matmul(m->c, m->enc, 0, D, rows, &L->ca_k, L->xk, D, 0, err, errlen) ||
+		    ocl_matmul(m->c, m->enc, 0, D, rows, &L->ca_v, L->xv, D, 0, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int np, int S, int count, int cfg,
+                        int n_uncond, float *enc_out, char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size, B = np > 0 ? np * count : n_uncond, rc = -1;
+	cl_mem encp = NULL;
+	float *maskf = NULL, *pmask = NULL;
+
+	if (np < 0 || count < 1 || (np == 0 && n_uncond <= 0) || (np > 0 && S <= 0)) {
+		snprintf(err, errlen, "text conditioning: bad batch (%d prompts x %d takes, %d positions)", np, count, S);
+		return -1;
+	}
+	if (alloc_conditioning(m, B, np > 0 ? S : 1, np > 0 && cfg, err, errlen))
+		return -1;
+	if (np > 0) {
+		maskf = malloc(sizeof(float) * (size_t)B * S);
+		pmask = malloc(sizeof(float) * (size_t)np * S);
+		if (!maskf || !pmask) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
-		for (int i = 0; i < rows; i++)
-			maskf[i] = mask[i] ? 1.0f : 0.0f;
-		for (int r = -(S - 1); r <= S - 1; r++)
-			bucket[r + S - 1] = t5_bucket(r, t->num_buckets, t->max_distance);
-		int ffw = t->d_ff;
-		if (!(ids_b = ocl_buf(c, sizeof(int32_t) * rows, "token ids", err, errlen)) ||
-		    !(mask_b = ocl_buf(c, sizeof(float) * rows, "mask", err, errlen)) ||
-		    !(bucket_b = ocl_buf(c, sizeof(int32_t) * (2 * S - 1), "buckets", err, errlen)) ||
-		    !(x = ocl_buf(c, sizeof(float) * rows * Dt, "T5 x", err, errlen)) ||
-		    !(h = ocl_buf(c, sizeof(float) * rows * Dt, "T5 h", err, errlen)) ||
-		    !(qkv = ocl_buf(c, sizeof(float) * rows * 3 * inner, "T5 qkv", err, errlen)) ||
-		    !(att = ocl_buf(c, sizeof(float) * rows * inner, "T5 attention", err, errlen)) ||
-		    !(ff = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen)) ||
-		    (t->gated && !(ff1 = ocl_buf(c, sizeof(float) * rows * ffw, "T5 ffn", err, errlen))) ||
-		    !(scores = ocl_buf(c, sizeof(float) * (size_t)B * t->num_heads * S * S, "T5 scores", err, errlen)) ||
-		    put(m, ids_b, ids, sizeof(int32_t) * rows, err, errlen) ||
-		    put(m, mask_b, maskf, sizeof(float) * rows, err, errlen) ||
-		    put(m, bucket_b, bucket, sizeof(int32_t) * (2 * S - 1), err, errlen))
+		for (int i = 0; i < np * S; i++)
+			pmask[i] = mask[i] ? 1.0f : 0.0f;
+		/* take i is prompt i / count (each prompt's takes together) */
+		for (int i = 0; i < B; i++)
+			memcpy(maskf + (size_t)i * S, pmask + (size_t)(i / count) * S, sizeof(float) * S);
+		if (!(encp = ocl_buf(m->c, sizeof(float) * (size_t)np * S * D, "prompt states", err, errlen)) ||
+		    t5_forward(m, ids, pmask, np, S, encp, err, errlen))
 			goto out;
-
-		/* x = shared[ids] */
-		if (ocl_embed_rows(c, ids_b, m->t5_embed, x, rows, Dt, err, errlen))
-			goto out;
-		for (int l = 0; l < t->num_layers; l++) {
-			t5_block *b = &m->t5[l];
-			ocl_attn a = {.q = qkv, .ldq = 3 * inner, .k = qkv, .koff = inner, .v = qkv, .voff = 2 * inner,
-			              .ldkv = 3 * inner, .kv_rows = S, .out = att, .ldo = inner, .scores = scores,
-			              .kmask = mask_b, .rel_w = m->t5_rel, .bucket = bucket_b, .N = B,
-			              .H = t->num_heads, .hd = t->d_kv, .Tq = S, .nk = S, .past = -1, .scale = 1.0f};
-			if (ocl_rms_norm(c, x, b->ln0, h, rows, Dt, t->eps, err, errlen) ||
-			    ocl_linear(c, h, rows, Dt, b->qkv, 3 * inner, NULL, qkv, err, errlen) ||
-			    ocl_attention(c, &a, err, errlen) ||
-			    ocl_linear_acc(c, att, rows, inner, b->o, Dt, x, err, errlen) ||
-			    ocl_rms_norm(c, x, b->ln1, h, rows, Dt, t->eps, err, errlen) ||
-			    ocl_linear(c, h, rows, Dt, b->wi, ffw, NULL, ff, err, errlen))
-				goto out;
-			if (t->gated) {
-				if (ocl_linear(c, h, rows, Dt, b->wi1, ffw, NULL, ff1, err, errlen) ||
-				    ocl_gated_act(c, ff, ff1, (size_t)rows * ffw, t->act_gelu, err, errlen))
-					goto out;
-			} else if (ocl_activation(c, t->act_gelu ? OK_GELU : OK_RELU, ff, (size_t)rows * ffw, err, errlen))
-				goto out;
-			if (ocl_linear_acc(c, ff, rows, ffw, b->wo, Dt, x, err, errlen))
-				goto out;
-		}
-		if (ocl_rms_norm(c, x, m->t5_final, h, rows, Dt, t->eps, err, errlen))
-			goto out;
-		/* enc[0:B] = (h @ Wp^T + bp) * mask; the null rows stay 0 */
-		if (m->proj_w) {
-			if (ocl_linear(c, h, rows, Dt, m->proj_w, D, m->proj_b, m->enc, err, errlen))
-				goto out;
-		} else {
-			cl_int e = clEnqueueCopyBuffer(c->queue, h, m->enc, 0, 0, sizeof(float) * rows * D, 0, NULL, NULL);
+		for (int i = 0; i < B; i++) {
+			size_t bytes = sizeof(float) * (size_t)S * D;
+			cl_int e = clEnqueueCopyBuffer(m->c->queue, encp, m->enc, (size_t)(i / count) * bytes, (size_t)i * bytes,
+			                               bytes, 0, NULL, NULL);
 			if (e != CL_SUCCESS) {
 				snprintf(err, errlen, "copying the text states: %s (%d)", ocl_strerror(e), e);
 				goto out;
 			}
 		}
-		cl_int e = clEnqueueCopyBuffer(c->queue, mask_b, m->encmask, 0, 0, sizeof(float) * rows, 0, NULL, NULL);
-		if (e != CL_SUCCESS) {
-			snprintf(err, errlen, "copying the text mask: %s (%d)", ocl_strerror(e), e);
-			goto out;
-		}
-		if (ocl_rows_mask(c, m->enc, m->encmask, N * Sx, D, err, errlen))
+		if (put(m, m->encmask, maskf, sizeof(float) * (size_t)B * S, err, errlen))
 			goto out;
 	}
-
-	/* cross-attention keys and values of every layer, once per generation */
-	for (int l = 0; l < m->cfg.dec.num_layers; l++) {
-		dec_layer *L = &m->dec[l];
-		if (!(L->xk = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "cross keys", err, errlen)) ||
-		    !(L->xv = ocl_buf(c, sizeof(float) * (size_t)N * Sx * D, "cross values", err, errlen)) ||
-		    ocl_matmul(c, m->enc, 0, D, N * Sx, &L->ca_k, L->xk, D, 0, err, errlen) ||
-		    ocl_matmul(c, m->enc, 0, D, N * Sx, &L->ca_v, L->xv, D, 0, err, errlen))
-			goto out;
-	}
-	if (enc_out && get(m, m->enc, 0, enc_out, sizeof(float) * (size_t)N * Sx * D, err, errlen))
+	if (set_cross(m, err, errlen) ||
+	    (enc_out && get(m, m->enc, 0, enc_out, sizeof(float) * (size_t)m->N * m->S * D, err, errlen)))
 		goto out;
-	rc = ocl_finish(c, err, errlen);
+	rc = ocl_finish(m->c, err, errlen);
 out:
-	ocl_release(&ids_b); ocl_release(&mask_b); ocl_release(&bucket_b); ocl_release(&x); ocl_release(&h);
-	ocl_release(&qkv); ocl_release(&att); ocl_release(&ff); ocl_release(&ff1); ocl_release(&scores);
-	free(bucket);
+	ocl_release(&encp);
 	free(maskf);
+	free(pmask);
 	return rc;
+}
+
+int ocl_model_set_states(ocl_model *m, const float *enc, const int32_t *mask, int B, int S, int cfg,
+                         char *err, size_t errlen)
+{
+	int D = m->cfg.dec.hidden_size;
+	if (B < 1 || S < 1) {
+		snprintf(err, errlen, "conditioning states: bad batch %d x %d", B, S);
+		return -1;
+	}
+	float *maskf = malloc(sizeof(float) * (size_t)B * S);
+	if (!maskf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < B * S; i++)
+		maskf[i] = mask[i] ? 1.0f : 0.0f;
+	int rc = alloc_conditioning(m, B, S, cfg, err, errlen) ||
+	         put(m, m->enc, enc, sizeof(float) * (size_t)B * S * D, err, errlen) ||
+	         put(m, m->encmask, maskf, sizeof(float) * (size_t)B * S, err, errlen) ||
+	         ocl_rows_mask(m->c, m->enc, m->encmask, m->N * S, D, err, errlen) ||
+	         set_cross(m, err, errlen) || ocl_finish(m->c, err, errlen);
+	free(maskf);
+	return rc ? -1 : 0;
 }
 
 /* ---- decoder ------------------------------------------------------------ */
@@ -977,6 +1045,89 @@ int ocl_model_logits(ocl_model *m, float guidance, float temperature, float *sco
 	            get(m, m->ids_out, 0, ids, sizeof(int32_t) * (size_t)R, err, errlen)))
 		return -1;
 	return 0;
+}
+
+int ocl_model_step_takes(ocl_model *m, const int32_t *ids, int T, float guidance, float *scores,
+                         char *err, size_t errlen)
+{
+	int K = m->cfg.dec.num_codebooks;
+	size_t per = (size_t)m->B * K * T;
+	const int32_t *feed = ids;
+	int32_t *both = NULL;
+	if (m->has_cfg) {
+		both = malloc(2 * per * sizeof *both);
+		if (!both) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		memcpy(both, ids, per * sizeof *both);
+		memcpy(both + per, ids, per * sizeof *both);
+		feed = both;
+	}
+	int rc = ocl_model_step(m, feed, T, NULL, err, errlen) ||
+	         ocl_model_logits(m, guidance, 1.0f, scores, NULL, err, errlen);
+	free(both);
+	return rc ? -1 : 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int ocl_model_time_steps(ocl_model *m, int n_takes, int guidance, int text_len, int past, int steps,
+                         double *seconds, char *err, size_t errlen)
+{
+	const mg_decoder_config *d = &m->cfg.dec;
+	int K = d->num_codebooks, D = d->hidden_size, L = past + steps, rc = -1;
+	int N = guidance ? 2 * n_takes : n_takes;
+	*seconds = 0;
+	if (n_takes < 1 || text_len < 1 || past < 0 || steps < 1 || L > m->n_pos) {
+		snprintf(err, errlen, "bench: invalid sizes (%d takes, %d text positions, %d + %d positions of %d)", n_takes,
+		         text_len, past, steps, m->n_pos);
+		return -1;
+	}
+	float *enc = malloc(sizeof(float) * (size_t)n_takes * text_len * D);
+	int32_t *mask = malloc(sizeof(int32_t) * (size_t)n_takes * text_len);
+	int32_t *ids = malloc(sizeof(int32_t) * (size_t)N * K), *next = malloc(sizeof(int32_t) * (size_t)N * K);
+	if (!enc || !mask || !ids || !next) {
+		snprintf(err, errlen, "bench: out of memory");
+		goto out;
+	}
+	for (int n = 0; n < n_takes; n++)
+		for (int s = 0; s < text_len; s++) {
+			mask[n * text_len + s] = 1;
+			for (int c = 0; c < D; c++)
+				enc[((size_t)n * text_len + s) * D + c] = 0.01f * (float)((s + c) % 7);
+		}
+	for (int i = 0; i < N * K; i++)
+		ids[i] = d->bos_token_id;
+	if (ocl_model_set_states(m, enc, mask, n_takes, text_len, guidance, err, errlen) ||
+	    ocl_model_begin(m, L, err, errlen))
+		goto out;
+	/* the past positions are filled by running them; the timed steps each
+	 * send the ids and read back the chosen ones, as generation does */
+	double t0 = 0;
+	int R = n_takes * K;
+	for (int i = 0; i < L; i++) {
+		if (i == past)
+			t0 = now_s();
+		if (ocl_model_step(m, ids, 1, NULL, err, errlen) ||
+		    ocl_model_logits(m, guidance ? 3.0f : 1.0f, 1.0f, NULL, next, err, errlen))
+			goto out;
+		for (int r = 0; r < N * K; r++)
+			ids[r] = next[r % R];
+	}
+	*seconds = (now_s() - t0) / steps;
+	rc = 0;
+out:
+	free(enc);
+	free(mask);
+	free(ids);
+	free(next);
+	return rc;
 }
 
 /* ---- EnCodec decoder ---------------------------------------------------- */
@@ -1163,5 +1314,35 @@ out:
 	ocl_release(&x);
 	ocl_release(&y);
 	ocl_release(&h);
+	return rc;
+}
+
+int ocl_model_decode_takes(ocl_model *m, const int32_t *codes, int B, int F, float *pcm, char *err, size_t errlen)
+{
+	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels, nq = K / ch;
+	size_t T = (size_t)F * m->cfg.codec.hop_length;
+	int32_t *part = malloc(sizeof(int32_t) * (size_t)B * nq * F);
+	float *one = ch > 1 ? malloc(sizeof(float) * (size_t)B * T) : NULL;
+	int rc = -1;
+	if (!part || (ch > 1 && !one)) {
+		snprintf(err, errlen, "out of memory decoding audio");
+		goto out;
+	}
+	for (int c = 0; c < ch; c++) {
+		/* stereo codebooks interleave L0, R0, L1, R1, ... */
+		for (int b = 0; b < B; b++)
+			for (int q = 0; q < nq; q++)
+				memcpy(part + ((size_t)b * nq + q) * F, codes + ((size_t)b * K + (size_t)q * ch + c) * F,
+				       sizeof(int32_t) * F);
+		if (ocl_model_decode_audio(m, part, B, nq, F, ch > 1 ? one : pcm, err, errlen))
+			goto out;
+		if (ch > 1)
+			for (int b = 0; b < B; b++)
+				memcpy(pcm + ((size_t)b * ch + c) * T, one + (size_t)b * T, sizeof(float) * T);
+	}
+	rc = 0;
+out:
+	free(part);
+	free(one);
 	return rc;
 }

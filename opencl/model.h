@@ -34,14 +34,20 @@ void ocl_model_free(ocl_model *m);
 /* Bytes of device memory the weights take. */
 size_t ocl_model_weight_bytes(const ocl_model *m);
 
-/* Text conditioning for N decoder rows. ids/mask [B, S] (int32, 1 = token).
- * With cfg the rows B..2B-1 are the null condition (zero states, zero mask),
- * so N = 2B; without, N = B. B = 0 means unconditional: N = n_uncond rows
- * with one zero state each. Runs T5 + projection + mask and the
- * cross-attention keys/values of every layer. enc_out (may be NULL) gets the
- * projected states [N, S, hidden] (tests). */
-int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int B, int S, int cfg,
+/* Text conditioning. ids/mask [np, S] (int32, mask 1 = token) of np prompts
+ * give B = np * count takes (take i is prompt i / count): T5 + projection +
+ * mask run once per prompt. With cfg the decoder runs N = 2B rows, the last
+ * B the null condition (zero states, zero mask); without, N = B. np = 0 is
+ * unconditional: N = B = n_uncond rows with one zero state each. Then the
+ * cross-attention keys/values of every layer. enc_out (may be NULL) gets
+ * the states [N, S, hidden] (tests). */
+int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int np, int S, int count, int cfg,
                         int n_uncond, float *enc_out, char *err, size_t errlen);
+
+/* Conditioning from states computed elsewhere: enc [B, S, hidden] and mask
+ * [B, S] of B takes (multiplied by the mask here), null rows added with cfg. */
+int ocl_model_set_states(ocl_model *m, const float *enc, const int32_t *mask, int B, int S, int cfg,
+                         char *err, size_t errlen);
 
 /* Starts a sequence: KV caches for up to max_len positions of the N rows
  * set by ocl_model_condition. */
@@ -60,10 +66,27 @@ int ocl_model_step(ocl_model *m, const int32_t *ids, int Tq, float *logits_out, 
 int ocl_model_logits(ocl_model *m, float guidance, float temperature, float *scores, int32_t *ids,
                      char *err, size_t errlen);
 
+/* One generation step for the engine's loop: ids [B][K][T] of the B takes
+ * (doubled here for guidance when conditioned with cfg), then the guided
+ * last-column scores [B][K][V] come back (temperature and the rest of the
+ * token choice stay on the host). */
+int ocl_model_step_takes(ocl_model *m, const int32_t *ids, int T, float guidance, float *scores,
+                         char *err, size_t errlen);
+
+/* bench: mean seconds of one step for n_takes takes (twice the rows with
+ * guidance) over text_len positions after `past` cached positions; each
+ * timed step sends the ids and reads back the chosen ids. */
+int ocl_model_time_steps(ocl_model *m, int n_takes, int guidance, int text_len, int past, int steps,
+                         double *seconds, char *err, size_t errlen);
+
 /* EnCodec: codes [B, nq, F] (int32, nq = the codec's quantizer count or
  * fewer) -> audio [B, audio_channels, F*hop] on the host. */
 int ocl_model_decode_audio(ocl_model *m, const int32_t *codes, int B, int nq, int F, float *pcm,
                            char *err, size_t errlen);
+
+/* Audio of de-delayed codes [B][K][F] of the decoder: [B][channels][F*hop]
+ * (stereo: even codebooks left, odd right, each through the mono codec). */
+int ocl_model_decode_takes(ocl_model *m, const int32_t *codes, int B, int F, float *pcm, char *err, size_t errlen);
 
 /* Transfer counters since load (host->device and device->host). */
 typedef struct ocl_traffic {

@@ -367,11 +367,12 @@ static void save_build_log(ocl_ctx *c, cl_program prog, const char *dir, uint64_
 	free(log);
 }
 
-static int build_program(ocl_ctx *c, ocl_notice_fn notice, void *ud, char *err, size_t errlen)
+static int build_program(ocl_ctx *c, const char *src, size_t srclen, ocl_notice_fn notice, void *ud, char *err,
+                         size_t errlen)
 {
 	char dir[900];
 	int have_dir = ocl_cache_dir(dir, sizeof dir) == 0;
-	uint64_t key = ocl_hash64(ocl_program_source, ocl_program_source_len, 0);
+	uint64_t key = ocl_hash64(src, srclen, 0);
 	key = ocl_hash64(c->dev.name, strlen(c->dev.name), key);
 	key = ocl_hash64(c->dev.driver, strlen(c->dev.driver), key);
 	key = ocl_hash64(c->dev.platform_version, strlen(c->dev.platform_version), key);
@@ -401,8 +402,6 @@ static int build_program(ocl_ctx *c, ocl_notice_fn notice, void *ud, char *err, 
 
 	if (notice)
 		notice("compiling kernels (first run on this device; cached afterwards)", ud);
-	const char *src = (const char *)ocl_program_source;
-	size_t srclen = ocl_program_source_len;
 	cl_program p = clCreateProgramWithSource(c->context, 1, &src, &srclen, &rc);
 	if (!p || rc != CL_SUCCESS) {
 		snprintf(err, errlen, "clCreateProgramWithSource: %s (%d)", ocl_strerror(rc), rc);
@@ -435,6 +434,13 @@ static int build_program(ocl_ctx *c, ocl_notice_fn notice, void *ud, char *err, 
 int ocl_ctx_create(ocl_ctx **out, const ocl_device_desc *desc, ocl_notice_fn notice, void *user_data,
                    char *err, size_t errlen)
 {
+	return ocl_ctx_create_src(out, desc, (const char *)ocl_program_source, ocl_program_source_len, notice,
+	                          user_data, err, errlen);
+}
+
+int ocl_ctx_create_src(ocl_ctx **out, const ocl_device_desc *desc, const char *src, size_t srclen,
+                       ocl_notice_fn notice, void *user_data, char *err, size_t errlen)
+{
 	cl_int rc;
 	ocl_ctx *c = calloc(1, sizeof *c);
 
@@ -457,7 +463,7 @@ int ocl_ctx_create(ocl_ctx **out, const ocl_device_desc *desc, ocl_notice_fn not
 		ocl_ctx_free(c);
 		return -1;
 	}
-	if (build_program(c, notice, user_data, err, errlen)) {
+	if (build_program(c, src, srclen, notice, user_data, err, errlen)) {
 		ocl_ctx_free(c);
 		return -1;
 	}
@@ -505,6 +511,11 @@ void ocl_ctx_free(ocl_ctx *c)
 cl_mem ocl_buf(ocl_ctx *c, size_t bytes, const char *what, char *err, size_t errlen)
 {
 	cl_int rc;
+	if (c->dev.max_alloc && bytes > c->dev.max_alloc) {
+		snprintf(err, errlen, "%s needs %.1f MB in one buffer; %s allows at most %.1f MB (out of device memory)",
+		         what, bytes / 1e6, c->dev.name, c->dev.max_alloc / 1e6);
+		return NULL;
+	}
 	cl_mem b = clCreateBuffer(c->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &rc);
 	if (!b || rc != CL_SUCCESS) {
 		snprintf(err, errlen, "allocating %zu bytes on %s for %s: %s (%d)", bytes, c->dev.name, what,

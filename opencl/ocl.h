@@ -80,6 +80,10 @@ typedef void (*ocl_notice_fn)(const char *msg, void *user_data);
  * "compiling kernels ..." before a build that is not in the cache. */
 int ocl_ctx_create(ocl_ctx **out, const ocl_device_desc *desc, ocl_notice_fn notice, void *user_data,
                    char *err, size_t errlen);
+/* The same with another program source (tests: a source that does not
+ * build must fail with the build log kept in the cache directory). */
+int ocl_ctx_create_src(ocl_ctx **out, const ocl_device_desc *desc, const char *src, size_t srclen,
+                       ocl_notice_fn notice, void *user_data, char *err, size_t errlen);
 void ocl_ctx_free(ocl_ctx *c);
 
 /* The directory of the program cache: $XDG_CACHE_HOME/musicgen-tui, else

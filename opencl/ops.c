@@ -139,6 +139,27 @@ int ocl_gemm_nt(ocl_ctx *c, int m, int n, int k,
 	return 0;
 }
 
+int ocl_blas_warmup(ocl_ctx *c, char *err, size_t errlen)
+{
+	/* A matrix-vector product, a small product (CLBlast's direct kernels)
+	 * and a large one (its tiled kernels with pre-processing). */
+	int big = 512;
+	cl_mem a = ocl_buf(c, sizeof(float) * big * big, "warm-up", err, errlen);
+	cl_mem b = a ? ocl_buf(c, sizeof(float) * big * big, "warm-up", err, errlen) : NULL;
+	cl_mem y = b ? ocl_buf(c, sizeof(float) * big * big, "warm-up", err, errlen) : NULL;
+	ocl_mat w = {b, big, big, 0};
+	int rc = !y || ocl_fill(c, a, 0.0f, (size_t)big * big, err, errlen) ||
+	         ocl_fill(c, b, 0.0f, (size_t)big * big, err, errlen) ||
+	         ocl_matmul(c, a, 0, big, 1, &w, y, big, 0, err, errlen) ||
+	         ocl_gemm_nt(c, 2, 64, 64, a, 0, 64, b, 0, 64, 0.0f, y, 0, 64, err, errlen) ||
+	         ocl_gemm_nt(c, big, big, big, a, 0, big, b, 0, big, 1.0f, y, 0, big, err, errlen) ||
+	         ocl_finish(c, err, errlen);
+	ocl_release(&a);
+	ocl_release(&b);
+	ocl_release(&y);
+	return rc ? -1 : 0;
+}
+
 int ocl_linear(ocl_ctx *c, cl_mem X, int rows, int in, cl_mem W, int out, cl_mem bias, cl_mem Y,
                char *err, size_t errlen)
 {

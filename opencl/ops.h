@@ -13,6 +13,10 @@ int ocl_gemm_nt(ocl_ctx *c, int m, int n, int k,
                 cl_mem A, size_t aoff, int lda, cl_mem B, size_t boff, int ldb,
                 float beta, cl_mem C, size_t coff, int ldc, char *err, size_t errlen);
 
+/* Runs CLBlast's GEMV and both GEMM paths once on dummy data, so that its
+ * kernel compilation (at first use, per process) happens at load time. */
+int ocl_blas_warmup(ocl_ctx *c, char *err, size_t errlen);
+
 /* Y[rows, out] = X[rows, in] . W[out, in]^T + bias (bias may be NULL). */
 int ocl_linear(ocl_ctx *c, cl_mem X, int rows, int in, cl_mem W, int out, cl_mem bias, cl_mem Y,
                char *err, size_t errlen);

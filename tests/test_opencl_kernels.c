@@ -734,6 +734,32 @@ int main(void)
 		ocl_ctx_free(again);
 	} else
 		tap_ok(0, "second context: %s", err);
+	/* a program that does not build: a clear error, the log in the cache dir */
+	{
+		static const char bad[] = "__kernel void broken(__global float *x) { x[0] = undefined_name; }\n";
+		ocl_ctx *b = NULL;
+		char logpath[1100] = "";
+		int rc = ocl_ctx_create_src(&b, &devs[pick], bad, sizeof bad - 1, NULL, NULL, err, sizeof err);
+		const char *at = strstr(err, "build log in ");
+		if (at)
+			snprintf(logpath, sizeof logpath, "%s", at + strlen("build log in "));
+		FILE *f = logpath[0] ? fopen(logpath, "r") : NULL;
+		char line[256] = "";
+		int has_text = f && fgets(line, sizeof line, f) != NULL;
+		tap_ok(rc != 0 && !b && has_text, "a program that does not build fails with its log kept: %s", err);
+		if (f)
+			fclose(f);
+		if (logpath[0])
+			unlink(logpath);
+		ocl_ctx_free(b);
+	}
+	/* a buffer larger than the device allows is refused with a message */
+	{
+		char e2[512] = "";
+		cl_mem big = ocl_buf(ctx, (size_t)ctx->dev.max_alloc + 4096, "a huge tensor", e2, sizeof e2);
+		tap_ok(!big && strstr(e2, "a huge tensor") && strstr(e2, "at most"), "over-large buffer refused: %s", e2);
+		ocl_release(&big);
+	}
 	if (ctx->cache_file[0]) {
 		unlink(ctx->cache_file);
 		if (dir)

@@ -110,16 +110,19 @@ static void close_model(model *md)
 	st_close(md->w);
 }
 
-/* Greedy generation as HF does it (no audio prompt). ids/mask [B, S] or
- * B = 0 with n_uncond rows. Returns de-delayed codes [B', K, F] (malloc). */
+/* Greedy generation as HF does it (no audio prompt), through the calls the
+ * engine's loop makes: ocl_model_step_takes returns the guided scores and
+ * the argmax is taken here. ids/mask [B, S] or B = 0 with n_uncond rows.
+ * Returns de-delayed codes [B', K, F] (malloc). */
 static int32_t *generate(model *md, const int32_t *ids, const int32_t *mask, int B, int S, int cfg, float g,
                          int n_uncond, int max_new, int *F_out)
 {
 	const mg_decoder_config *d = &md->cfg.dec;
-	int K = d->num_codebooks, P = d->bos_token_id, Kc = d->audio_channels == 2 ? K / 2 : K;
-	int Bn = B > 0 ? B : n_uncond, N = (B > 0 && cfg) ? 2 * B : Bn, L = max_new + 1;
+	int K = d->num_codebooks, V = d->vocab_size, P = d->bos_token_id, Kc = d->audio_channels == 2 ? K / 2 : K;
+	int Bn = B > 0 ? B : n_uncond, L = max_new + 1;
 	int32_t *pattern = malloc(sizeof(int32_t) * Bn * K * L), *seq = calloc((size_t)Bn * K * L, sizeof(int32_t));
-	int32_t *feed = malloc(sizeof(int32_t) * N * K), *next = malloc(sizeof(int32_t) * Bn * K);
+	int32_t *feed = malloc(sizeof(int32_t) * Bn * K);
+	float *scores = malloc(sizeof(float) * Bn * K * V);
 	int32_t *codes = NULL;
 	int delay = L >= 2 * Kc - 1;
 
@@ -131,20 +134,23 @@ static int32_t *generate(model *md, const int32_t *ids, const int32_t *mask, int
 					delay && (j <= c || j >= L - Kc + 1 + c) ? P : -1;
 			seq[(b * K + k) * L] = P;
 		}
-	if (ocl_model_condition(md->m, ids, mask, B, S, cfg, n_uncond, NULL, err, sizeof err) ||
+	if (ocl_model_condition(md->m, ids, mask, B, S, 1, cfg, n_uncond, NULL, err, sizeof err) ||
 	    ocl_model_begin(md->m, L, err, sizeof err))
 		goto fail;
 	for (int t = 1; t < L; t++) {
-		for (int n = 0; n < N; n++)
-			for (int k = 0; k < K; k++) {
-				int r = ((n % Bn) * K + k) * L + t - 1;
-				feed[n * K + k] = pattern[r] == -1 ? seq[r] : pattern[r];
-			}
-		if (ocl_model_step(md->m, feed, 1, NULL, err, sizeof err) ||
-		    ocl_model_logits(md->m, g, 1.0f, NULL, next, err, sizeof err))
+		for (int r = 0; r < Bn * K; r++) {
+			int i = r * L + t - 1;
+			feed[r] = pattern[i] == -1 ? seq[i] : pattern[i];
+		}
+		if (ocl_model_step_takes(md->m, feed, 1, g, scores, err, sizeof err))
 			goto fail;
-		for (int r = 0; r < Bn * K; r++)
-			seq[r * L + t] = next[r];
+		for (int r = 0; r < Bn * K; r++) {
+			int best = 0;
+			for (int v = 1; v < V; v++)
+				if (scores[r * V + v] > scores[r * V + best])
+					best = v;
+			seq[r * L + t] = best;
+		}
 	}
 	/* apply the pattern, drop the pad id: F per row */
 	int F = 0;
@@ -164,32 +170,19 @@ fail:
 	free(pattern);
 	free(seq);
 	free(feed);
-	free(next);
+	free(scores);
 	return codes;
 }
 
-/* Audio [B, channels, F*hop] of codes [B, K, F]: stereo splits the
- * interleaved codebooks into two mono decodes. */
+/* Audio [B, channels, F*hop] of codes [B, K, F] (stereo split inside). */
 static float *decode(model *md, const int32_t *codes, int B, int F, int *T_out)
 {
-	int K = md->cfg.dec.num_codebooks, ch = md->cfg.dec.audio_channels, nq = K / ch;
-	int T = F * md->cfg.codec.hop_length;
-	float *pcm = malloc(sizeof(float) * B * ch * T), *one = malloc(sizeof(float) * B * T);
-	int32_t *part = malloc(sizeof(int32_t) * B * nq * F);
-	for (int c = 0; c < ch; c++) {
-		for (int b = 0; b < B; b++)
-			for (int q = 0; q < nq; q++)
-				memcpy(part + (b * nq + q) * F, codes + (b * K + q * ch + c) * F, sizeof(int32_t) * F);
-		if (ocl_model_decode_audio(md->m, part, B, nq, F, one, err, sizeof err)) {
-			free(pcm);
-			pcm = NULL;
-			break;
-		}
-		for (int b = 0; b < B; b++)
-			memcpy(pcm + ((size_t)b * ch + c) * T, one + (size_t)b * T, sizeof(float) * T);
+	int ch = md->cfg.dec.audio_channels, T = F * md->cfg.codec.hop_length;
+	float *pcm = malloc(sizeof(float) * B * ch * T);
+	if (ocl_model_decode_takes(md->m, codes, B, F, pcm, err, sizeof err)) {
+		free(pcm);
+		pcm = NULL;
 	}
-	free(one);
-	free(part);
 	*T_out = T;
 	return pcm;
 }
@@ -245,17 +238,47 @@ static void test_tiny_a(const char *ref)
 	float *enc_ref = fx_f32(fx, "encoder_hidden_states_projected", &n_enc);
 	int B = (int)st_find(fx, "input_ids")->shape[0], S = (int)st_find(fx, "input_ids")->shape[1];
 	float *enc = malloc(sizeof(float) * 2 * n_enc);
-	if (ocl_model_condition(md.m, ids, mask, B, S, 0, 0, enc, err, sizeof err))
+	if (ocl_model_condition(md.m, ids, mask, B, S, 1, 0, 0, enc, err, sizeof err))
 		tap_ok(0, "T5 + projection: %s", err);
 	else
 		check_close("tiny-a: T5 + projection x mask [3, 17, 64]", enc, enc_ref, n_enc);
-	if (ocl_model_condition(md.m, ids, mask, B, S, 1, 0, enc, err, sizeof err))
+	if (ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, enc, err, sizeof err))
 		tap_ok(0, "T5 with CFG rows: %s", err);
 	else {
 		int zero = max_abs(enc + n_enc, n_enc) == 0.0;
 		check_close("tiny-a: conditional rows with CFG", enc, enc_ref, n_enc);
 		tap_ok(zero, "tiny-a: the null-condition rows are exactly 0");
 	}
+	/* two takes per prompt: each prompt's states twice, in order */
+	float *enc2 = malloc(sizeof(float) * 2 * n_enc);
+	if (ocl_model_condition(md.m, ids, mask, B, S, 2, 0, 0, enc2, err, sizeof err))
+		tap_ok(0, "T5 with 2 takes per prompt: %s", err);
+	else {
+		size_t per = n_enc / (size_t)B;
+		int same = 1;
+		for (int i = 0; i < 2 * B; i++)
+			same &= !memcmp(enc2 + per * i, enc + per * (i / 2), per * sizeof(float));
+		tap_ok(same, "tiny-a: 2 takes per prompt get their prompt's states");
+	}
+	/* states given by the caller: the same logits as T5 on the device */
+	{
+		int N = 2 * B;
+		float *l1 = malloc(sizeof(float) * N * K * V), *l2 = malloc(sizeof(float) * N * K * V);
+		int32_t *feed = malloc(sizeof(int32_t) * N * K);
+		for (int i = 0; i < N * K; i++)
+			feed[i] = d->bos_token_id;
+		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, NULL, err, sizeof err) &&
+		         !ocl_model_begin(md.m, 2, err, sizeof err) && !ocl_model_step(md.m, feed, 1, l1, err, sizeof err) &&
+		         !ocl_model_set_states(md.m, enc_ref, mask, B, S, 1, err, sizeof err) &&
+		         !ocl_model_begin(md.m, 2, err, sizeof err) && !ocl_model_step(md.m, feed, 1, l2, err, sizeof err);
+		if (!ok)
+			tap_ok(0, "conditioning from given states: %s", err);
+		else
+			check_close("tiny-a: conditioning from the reference states, first-step logits", l2, l1,
+			            (size_t)N * K * V);
+		free(l1); free(l2); free(feed);
+	}
+	free(enc2);
 	free(enc);
 	free(enc_ref);
 
@@ -270,7 +293,7 @@ static void test_tiny_a(const char *ref)
 		float *sc = malloc(sizeof(float) * B * K * V), *wsc = malloc(sizeof(float) * B * K * V);
 		int32_t *feed = malloc(sizeof(int32_t) * N * K * T);
 		double e1 = 0, r1 = 0, e2 = 0, r2 = 0;
-		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, NULL, err, sizeof err) &&
+		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, NULL, err, sizeof err) &&
 		         !ocl_model_begin(md.m, T, err, sizeof err);
 		for (int s = 0; ok && s < T; s++) {
 			for (int n = 0; n < N; n++)
@@ -361,7 +384,7 @@ static void test_tiny_a(const char *ref)
 		for (int i = 0; i < N * K; i++)
 			feed[i] = d->bos_token_id;
 		ocl_traffic t0, t1;
-		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, NULL, err, sizeof err) &&
+		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, NULL, err, sizeof err) &&
 		         !ocl_model_begin(md.m, steps, err, sizeof err);
 		ocl_model_traffic(md.m, &t0);
 		for (int s = 0; ok && s < steps; s++)
@@ -418,7 +441,7 @@ static void test_f16(const char *ref)
 		float *lg = malloc(sizeof(float) * B * K * V), *w1 = malloc(sizeof(float) * B * K * V);
 		int32_t *feed = malloc(sizeof(int32_t) * B * K);
 		double e = 0, r = 0;
-		ok = !ocl_model_condition(md.m, ids, mask, B, S, 0, 0, NULL, err, sizeof err) &&
+		ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, 0, NULL, err, sizeof err) &&
 		     !ocl_model_begin(md.m, T, err, sizeof err);
 		for (int s = 0; ok && s < T; s++) {
 			for (int i = 0; i < B * K; i++)
