@@ -188,6 +188,8 @@ int cmd_download(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	/* Past a file-size limit, write() then fails with EFBIG and is reported. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	struct bar bar = {.tty = !quiet && isatty(STDERR_FILENO), .width = 100};
 	const char *cols = getenv("COLUMNS");

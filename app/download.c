@@ -183,6 +183,18 @@ static int64_t file_size(const char *path)
 	return (int64_t)st.st_size;
 }
 
+/* A complete blob: present, and of the listed size when the list gave one. */
+static int blob_complete(int64_t have, const struct dl_file *f)
+{
+	return have >= 0 && (!f->size_known || (uint64_t)have == f->size);
+}
+
+/* Partial data worth resuming. */
+static int part_resumable(int64_t part, const struct dl_file *f)
+{
+	return part > 0 && (!f->size_known || (uint64_t)part < f->size);
+}
+
 static void fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY);
@@ -270,6 +282,7 @@ struct job {
 	uint64_t range_from;     /* the Range start asked for (0: none) */
 	int fd;                  /* -1 until the first body byte */
 	uint64_t written;        /* bytes in the .incomplete file */
+	int64_t expected;        /* the file's size: listed, else from the headers; -1 unknown */
 	sha256_ctx sha;
 	sha1_ctx sha1;
 	int git_check;           /* verify the git blob id (plain git files) */
@@ -507,19 +520,19 @@ static int job_open(struct http *h, struct job *j)
 		}
 		strf(j->name, sizeof j->name, "%s", name);
 		strf(path, sizeof path, "%s/%s", j->blobs_dir, name);
-		if (file_size(path) == (int64_t)j->f->size) {
+		if (blob_complete(file_size(path), j->f)) {
 			j->stop = J_HAVE_BLOB;
 			return 0;
 		}
 		strf(path, sizeof path, "%s/%s.incomplete", j->blobs_dir, name);
 		int64_t part = file_size(path);
-		if (part > 0 && (uint64_t)part < j->f->size) {
+		if (part_resumable(part, j->f)) {
 			j->range_from = (uint64_t)part;
 			j->stop = J_RETRY_RANGE;
 			return 0;
 		}
 	}
-	j->git_check = !j->f->sha256[0] && strlen(j->f->blob_id) == 40 && !strcmp(j->f->blob_id, j->name);
+	j->git_check = j->f->size_known && !j->f->sha256[0] && strlen(j->f->blob_id) == 40 && !strcmp(j->f->blob_id, j->name);
 	strf(path, sizeof path, "%s/%s.incomplete", j->blobs_dir, j->name);
 	j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (j->fd < 0)
@@ -534,8 +547,17 @@ static int job_open(struct http *h, struct job *j)
 		int hn = snprintf(head, sizeof head, "blob %llu", (unsigned long long)j->f->size);
 		sha1_update(&j->sha1, head, (size_t)hn + 1);
 	}
+	/* A 206 without Content-Range is taken as the range asked for. */
 	int resumed = h->status == 206 && j->range_from > 0 &&
-	              h->content_range_start == (int64_t)j->range_from;
+	              (h->content_range_start == (int64_t)j->range_from || h->content_range_start < 0);
+	if (j->f->size_known)
+		j->expected = (int64_t)j->f->size;
+	else if (h->linked_size >= 0)
+		j->expected = h->linked_size;
+	else if (h->content_length >= 0)
+		j->expected = h->content_length + (resumed ? (int64_t)j->range_from : 0);
+	else
+		j->expected = -1;
 	if (!resumed) {
 		if (ftruncate(j->fd, 0) != 0)
 			return job_stop(j, DL_ERR_DISK, "cannot truncate %s: %s", path, strerror(errno));
@@ -581,9 +603,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	}
 	if (j->fd < 0 && !job_open(h, j))
 		return 0;
-	if (j->written + n > j->f->size) {
-		job_stop(j, DL_ERR_CHECKSUM, "%s: the server sent more than the %llu bytes the file list gives",
-		         j->f->name, (unsigned long long)j->f->size);
+	if (j->expected >= 0 && j->written + n > (uint64_t)j->expected) {
+		job_stop(j, DL_ERR_CHECKSUM, "%s: the server sent more than the file's %lld bytes",
+		         j->f->name, (long long)j->expected);
 		return 0;
 	}
 	if (write_all(j->fd, data, n) != 0) {
@@ -709,6 +731,9 @@ static int http_status_error(const struct http *h, const char *repo, const char 
 			strf(detail, sizeof detail, ": %s", json_string_value(e));
 		json_decref(j);
 	}
+	size_t dn = strlen(detail);
+	while (dn > 0 && (detail[dn - 1] == '.' || detail[dn - 1] == ' '))
+		detail[--dn] = 0;
 	long s = h->status;
 	if (s == 401 || s == 403) {
 		return fail(err, errlen, DL_ERR_AUTH,
@@ -726,6 +751,8 @@ static int http_status_error(const struct http *h, const char *repo, const char 
 		if (!strcmp(h->error_code, "EntryNotFound") || (file && strcmp(h->error_code, "RepoNotFound")))
 			return fail(err, errlen, DL_ERR_NOT_FOUND, "%s: file '%s' not found at revision '%s' (HTTP 404%s)",
 			            repo, file ? file : "?", revision, detail);
+		if (!strcmp(h->error_code, "RepoNotFound"))
+			return fail(err, errlen, DL_ERR_NOT_FOUND, "%s: repository not found (HTTP 404%s)", repo, detail);
 		return fail(err, errlen, DL_ERR_NOT_FOUND, "%s: repository or revision '%s' not found (HTTP 404%s)",
 		            repo, revision, detail);
 	}
@@ -801,11 +828,12 @@ static uint64_t cached_bytes(const char *repo_dir, const struct dl_file *f)
 	if (!*name)
 		return 0;
 	strf(path, sizeof path, "%s/blobs/%s", repo_dir, name);
-	if (file_size(path) == (int64_t)f->size)
-		return f->size;
+	int64_t have = file_size(path);
+	if (blob_complete(have, f))
+		return f->size_known ? f->size : (uint64_t)have;
 	strf(path, sizeof path, "%s/blobs/%s.incomplete", repo_dir, name);
 	int64_t part = file_size(path);
-	return part > 0 && (uint64_t)part <= f->size ? (uint64_t)part : 0;
+	return part_resumable(part, f) ? (uint64_t)part : 0;
 }
 
 static int parse_file_list(const char *body, size_t len, struct dl_plan *plan, char *err, size_t errlen)
@@ -859,13 +887,10 @@ static int parse_file_list(const char *body, size_t len, struct dl_plan *plan, c
 			if (json_is_integer(ls))
 				size = ls;
 		}
-		if (!json_is_integer(size) || json_integer_value(size) < 0) {
-			json_decref(root);
-			return fail(err, errlen, DL_ERR_SERVER,
-			            "%s: the hub's file list gives no size for '%s' (it must be asked with ?blobs=true)",
-			            plan->repo, nm);
+		if (json_is_integer(size) && json_integer_value(size) >= 0) {
+			f->size = (uint64_t)json_integer_value(size);
+			f->size_known = 1;
 		}
-		f->size = (uint64_t)json_integer_value(size);
 		if (json_is_string(blob) && safe_blob_name(json_string_value(blob)))
 			strf(f->blob_id, sizeof f->blob_id, "%s", json_string_value(blob));
 		has_config |= !strcmp(nm, "config.json");
@@ -940,11 +965,11 @@ static int job_finish(struct http *h, struct job *j, char *err, size_t errlen)
 	char part[PATH_MAX], blob[PATH_MAX];
 	strf(part, sizeof part, "%s/%s.incomplete", j->blobs_dir, j->name);
 	strf(blob, sizeof blob, "%s/%s", j->blobs_dir, j->name);
-	if (j->written < j->f->size)
+	if (j->expected >= 0 && j->written < (uint64_t)j->expected)
 		return fail(err, errlen, DL_ERR_NETWORK,
-		            "%s: the connection ended after %llu of %llu bytes (partial data kept in %s; "
+		            "%s: the connection ended after %llu of %lld bytes (partial data kept in %s; "
 		            "run the same command again to resume)", j->f->name,
-		            (unsigned long long)j->written, (unsigned long long)j->f->size, part);
+		            (unsigned long long)j->written, (long long)j->expected, part);
 	char hex[65], want[65] = "";
 	uint8_t d[32];
 	if (j->f->sha256[0]) {
@@ -993,13 +1018,13 @@ static int fetch_file(struct http *h, const struct dl_plan *plan, const char *bl
 	strf(j.name, sizeof j.name, "%s", known);
 	if (j.name[0]) {
 		strf(path, sizeof path, "%s/%s", blobs_dir, j.name);
-		if (file_size(path) == (int64_t)f->size) {
+		if (blob_complete(file_size(path), f)) {
 			strf(etag, etaglen, "%s", j.name);
 			return DL_OK;
 		}
 		strf(path, sizeof path, "%s/%s.incomplete", blobs_dir, j.name);
 		int64_t part = file_size(path);
-		if (part > 0 && (uint64_t)part < f->size)
+		if (part_resumable(part, f))
 			j.range_from = (uint64_t)part;
 	}
 	if (url_escape(h->curl, f->name, 1, name_esc, sizeof name_esc))

@@ -48,7 +48,8 @@ enum dl_status {
 /* One file of the repository that the engine needs. */
 struct dl_file {
 	char name[256];      /* path inside the repository, e.g. "model.safetensors" */
-	uint64_t size;       /* bytes, from the hub's file list */
+	uint64_t size;       /* bytes, from the hub's file list (0 when it gave none) */
+	int size_known;      /* the file list gave the size */
 	char sha256[65];     /* LFS files: the content's SHA-256; "" for plain git files */
 	char blob_id[65];    /* the git blob id when the hub gave one, else "" */
 	uint64_t have;       /* bytes already in the cache (size when complete) */
