@@ -161,6 +161,10 @@ int cmd_download(int argc, char **argv)
 	if (st != DL_OK) {
 		dl_plan_free(&plan);
 		fprintf(stderr, "musicgen-tui download: %s\n", err);
+		struct model_entry m;
+		if (st == DL_ERR_NETWORK && models_find(repo, revision, &m, err, sizeof err) == 0 && m.complete)
+			fprintf(stderr, "musicgen-tui download: %s is complete in the cache (%s); it can be used "
+			        "without the network\n", repo, m.path);
 		return st == DL_ERR_USAGE ? 2 : 1;
 	}
 	human((double)plan.total_bytes, a, sizeof a);

@@ -298,7 +298,8 @@ struct http {
 	/* the responses of one request (redirects included) */
 	long status;
 	int hops;
-	char first_etag[130], linked_etag[130], repo_commit[130];
+	char first_etag[130];    /* the first ETag of the redirect chain */
+	char linked_etag[130], repo_commit[130];
 	char error_code[64], error_message[256];
 	int64_t linked_size, content_length, content_range_start;
 	/* body kept in memory: the API answer, or an error page */
@@ -396,7 +397,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 	name[colon - buf] = 0;
 	copy_header_value(val, sizeof val, colon + 1, n - (size_t)(colon + 1 - buf));
 	if (!strcasecmp(name, "ETag")) {
-		if (h->hops == 1) {
+		/* The hub's own answer comes first; a CDN it redirects to has other ETags. */
+		if (!h->first_etag[0]) {
 			strf(h->first_etag, sizeof h->first_etag, "%s", val);
 			normalize_etag(h->first_etag);
 		}

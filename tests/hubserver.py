@@ -11,7 +11,8 @@ two endpoints the downloader uses:
 Files ending in .safetensors, .model or .bin are LFS files. The file list also
 holds a pytorch_model.bin, a README.md and a .gitattributes that the client
 must not fetch. Switches simulate failures: --drop FILE (the first full
-transfer of FILE stops half-way, the connection closed), --corrupt FILE (one
+transfer of FILE stops half-way, the connection closed), --bare-listing (the
+file list gives names only), --corrupt FILE (one
 byte of FILE flipped, the file list unchanged), --token TOK (401 without
 "Authorization: Bearer TOK"), --throttle FILE:BYTES_PER_S. Every request is
 appended to --log as "METHOD PATH range=RANGE auth=yes|no". Binds 127.0.0.1
@@ -69,9 +70,12 @@ class Repo:
         self.files[name] = {"data": data, "served": data, "sha256": sha, "blob_id": blob_id,
                             "lfs": lfs, "pointer": pointer}
 
-    def listing(self):
+    def listing(self, bare):
         sib = []
         for name, f in self.files.items():
+            if bare:  # what a listing without ?blobs=true holds
+                sib.append({"rfilename": name})
+                continue
             s = {"rfilename": name, "size": len(f["data"]), "blobId": f["blob_id"]}
             if f["lfs"]:
                 s["lfs"] = {"sha256": f["sha256"], "size": len(f["data"]),
@@ -149,7 +153,7 @@ class Handler(BaseHTTPRequestHandler):
             rev = path[len(api):]
             if not self.revision_ok(rev):
                 return self.not_found("RevisionNotFound", "Invalid rev id: %s" % rev)
-            return self.send_json(200, repo.listing())
+            return self.send_json(200, repo.listing(self.server.opts.bare_listing))
         if path.startswith("/lfs/"):
             sha = path[len("/lfs/"):]
             for name, f in repo.files.items():
@@ -241,6 +245,8 @@ def main():
     ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--corrupt", action="append", default=[])
     ap.add_argument("--throttle", action="append", default=[], help="FILE:BYTES_PER_SECOND")
+    ap.add_argument("--bare-listing", action="store_true",
+                    help="file list with names only: no sizes, blob ids or LFS hashes")
     ap.add_argument("--lifetime", type=float, default=300.0)
     opts = ap.parse_args()
     opts.throttle_rate = {}
