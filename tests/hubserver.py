@@ -14,7 +14,8 @@ must not fetch. Switches simulate failures: --drop FILE (the first full
 transfer of FILE stops half-way, the connection closed), --bare-listing (the
 file list gives names only), --corrupt FILE (one
 byte of FILE flipped, the file list unchanged), --token TOK (401 without
-"Authorization: Bearer TOK"), --throttle FILE:BYTES_PER_S. Every request is
+"Authorization: Bearer TOK"), --lfs-host HOST (LFS redirects name another
+host, as the hub's CDN does), --throttle FILE:BYTES_PER_S. Every request is
 appended to --log as "METHOD PATH range=RANGE auth=yes|no". Binds 127.0.0.1
 on a free port, written to --port-file; exits after --lifetime seconds.
 Python 3 standard library only.
@@ -176,7 +177,9 @@ class Handler(BaseHTTPRequestHandler):
         common = {"X-Repo-Commit": repo.commit}
         if f["lfs"]:
             self.send_response(302)
-            self.send_header("Location", "/lfs/%s" % f["sha256"])
+            host = self.server.opts.lfs_host
+            prefix = "http://%s:%d" % (host, self.server.server_address[1]) if host else ""
+            self.send_header("Location", "%s/lfs/%s" % (prefix, f["sha256"]))
             self.send_header("ETag", '"%s"' % f["blob_id"])
             self.send_header("X-Linked-Etag", '"%s"' % f["sha256"])
             self.send_header("X-Linked-Size", str(len(f["data"])))
@@ -247,6 +250,7 @@ def main():
     ap.add_argument("--throttle", action="append", default=[], help="FILE:BYTES_PER_SECOND")
     ap.add_argument("--bare-listing", action="store_true",
                     help="file list with names only: no sizes, blob ids or LFS hashes")
+    ap.add_argument("--lfs-host", help="redirect LFS files to http://HOST:PORT/lfs/ (another host name)")
     ap.add_argument("--lifetime", type=float, default=300.0)
     opts = ap.parse_args()
     opts.throttle_rate = {}

@@ -217,7 +217,7 @@ check "missing revision: exit 1 naming it" sh -c "[ $rc -eq 1 ] && grep -q \"rev
 check "nothing was written for the missing repository" test ! -e "$tmp/c4/models--test-org--no-such-model"
 
 # ---- 401 and tokens ----
-start_server auth --token s3cret
+start_server auth --token s3cret --lfs-host localhost
 dl "$tmp/c5" "$repo"
 check "no token: exit 1" test $rc -eq 1
 check "... with a hint about HF_TOKEN" grep -q "HF_TOKEN" "$tmp/err"
@@ -228,7 +228,8 @@ check "a wrong HF_TOKEN: exit 1, the token named as refused" sh -c "[ $? -eq 1 ]
 HF_TOKEN=s3cret timeout 60 env HF_HUB_CACHE="$tmp/c5" HF_HOME="$tmp/hfhome" HF_ENDPOINT="$endpoint" \
 	"$bin" download "$repo" >"$tmp/out" 2>"$tmp/err"
 ok $? "the right HF_TOKEN downloads"
-check "... sent as a bearer token on every hub request" sh -c "[ \$(grep -c 'auth=yes' '$log') -ge 9 ] && ! grep -v '^GET /lfs/' '$log' | grep -q 'auth=no\$'"
+check "... sent as a bearer token on every hub request" sh -c "[ \$(grep -c 'auth=yes' '$log') -eq 9 ] && ! grep -v '^GET /lfs/' '$log' | grep -q 'auth=no\$'"
+check "... but not to the LFS host the hub redirects to" sh -c "grep -q '^GET /lfs/.*auth=no\$' '$log' && ! grep -q '^GET /lfs/.*auth=yes' '$log'"
 mkdir -p "$tmp/tokhome"
 printf 's3cret\n' >"$tmp/tokhome/token"
 env -u HF_TOKEN HF_HOME="$tmp/tokhome" HF_HUB_CACHE="$tmp/c6" HF_ENDPOINT="$endpoint" timeout 60 \
