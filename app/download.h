@@ -68,9 +68,10 @@ struct dl_plan {
 };
 
 struct dl_progress {
-	const char *file;          /* the file being fetched */
-	int file_index, nfiles;    /* 0-based index among the files still to fetch */
-	uint64_t done, total;      /* bytes over this whole download (resumed bytes count as done) */
+	const char *file;          /* the file being fetched ("" once all are done) */
+	int file_index, nfiles;    /* its 0-based index in plan->files, and plan->nfiles */
+	uint64_t done, total;      /* bytes over all the plan's files; what the cache already
+	                              holds (whole files, resumed parts) counts as done */
 	double rate;               /* bytes per second, smoothed; 0 until known */
 	double eta;                /* seconds left, or -1 when unknown */
 	int verifying;             /* 1 while hashing data already on disk */

@@ -285,7 +285,7 @@ check "... no blob for the weights and no refs/main" \
 start_server sigint --throttle "model.safetensors:400000"
 # (no `timeout` wrapper here: it would take the signal itself; a watchdog bounds the run)
 env -u HF_TOKEN HF_HUB_CACHE="$tmp/c10" HF_HOME="$tmp/hfhome" HF_ENDPOINT="$endpoint" \
-	"$bin" download "$repo" >"$tmp/out" 2>"$tmp/err" &
+	"$bin" download "$repo" >"$tmp/out.1" 2>"$tmp/err.1" &
 cpid=$!
 ( sleep 60; kill -9 $cpid 2>/dev/null ) &
 watchdog=$!
@@ -294,12 +294,15 @@ while [ ! -s "$tmp/c10/$rdir/blobs/$st_sha.incomplete" ] && [ $i -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
+dl "$tmp/c10" "$repo"
+check "a second download of the same files meanwhile: exit 1, busy" \
+	sh -c "[ $rc -eq 1 ] && grep -q 'being written by another download' '$tmp/err'"
 kill -INT $cpid 2>/dev/null
 wait $cpid
 crc=$?
 kill $watchdog 2>/dev/null
-check "SIGINT: exit 1 saying it was interrupted" sh -c "[ $crc -eq 1 ] && grep -q 'interrupted' '$tmp/err'"
-[ $crc -eq 1 ] || { echo "# exit status $crc"; diag "$tmp/err"; }
+check "SIGINT: exit 1 saying it was interrupted" sh -c "[ $crc -eq 1 ] && grep -q 'interrupted' '$tmp/err.1'"
+[ $crc -eq 1 ] || { echo "# exit status $crc"; diag "$tmp/err.1"; }
 check "... leaving the weights only as .incomplete" \
 	sh -c "[ -s '$tmp/c10/$rdir/blobs/$st_sha.incomplete' ] && [ ! -e '$tmp/c10/$rdir/blobs/$st_sha' ] && [ ! -e '$tmp/c10/$rdir/refs/main' ]"
 stop_server
