@@ -552,6 +552,14 @@ static int job_open(struct http *h, struct job *j)
 	/* A 206 without Content-Range is taken as the range asked for. */
 	int resumed = h->status == 206 && j->range_from > 0 &&
 	              (h->content_range_start == (int64_t)j->range_from || h->content_range_start < 0);
+	if (h->status == 206 && !resumed) {
+		/* Some other range than the one asked for: ask for the whole file. */
+		close(j->fd);
+		j->fd = -1;
+		j->range_from = 0;
+		j->stop = J_RESTART;
+		return 0;
+	}
 	if (j->f->size_known)
 		j->expected = (int64_t)j->f->size;
 	else if (h->linked_size >= 0)
@@ -962,7 +970,7 @@ int dl_plan_fetch(const char *repo, const char *revision, struct dl_plan *plan, 
 /* ---- running the plan ---- */
 
 /* Checks the finished .incomplete, then moves it to blobs/NAME. */
-static int job_finish(struct http *h, struct job *j, char *err, size_t errlen)
+static int job_finish(struct job *j, char *err, size_t errlen)
 {
 	char part[PATH_MAX], blob[PATH_MAX];
 	strf(part, sizeof part, "%s/%s.incomplete", j->blobs_dir, j->name);
@@ -994,7 +1002,6 @@ static int job_finish(struct http *h, struct job *j, char *err, size_t errlen)
 	if (rename(part, blob) != 0)
 		return fail(err, errlen, DL_ERR_DISK, "cannot move %s into place: %s", part, strerror(errno));
 	fsync_dir(j->blobs_dir);
-	(void)h;
 	return DL_OK;
 }
 
@@ -1077,7 +1084,7 @@ static int fetch_file(struct http *h, const struct dl_plan *plan, const char *bl
 			}
 			continue;
 		}
-		int st = job_finish(h, &j, err, errlen);
+		int st = job_finish(&j, err, errlen);
 		job_close(&j);
 		if (st == DL_OK)
 			strf(etag, etaglen, "%s", j.name);
