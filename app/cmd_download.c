@@ -35,7 +35,8 @@ static void usage(FILE *f)
 	        "  --dry-run        list the files and sizes, fetch nothing\n"
 	        "  --quiet          no progress display\n"
 	        "Environment: HF_ENDPOINT, HF_TOKEN (or the token file under HF_HOME),\n"
-	        "HF_HUB_CACHE / HF_HOME, HF_HUB_OFFLINE=1 (refuse the network).\n"
+	        "HF_HUB_CACHE / HF_HOME, HF_HUB_OFFLINE=1 (refuse the network),\n"
+	        "HF_HUB_DOWNLOAD_TIMEOUT (seconds a connection may stall, default 20).\n"
 	        "Ctrl-C stops; partial files are kept and the next run resumes them.\n");
 }
 

@@ -665,9 +665,15 @@ static int http_init(struct http *h, const char *token, const atomic_int *cancel
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #endif
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);  /* a stalled transfer: */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);  /* under 1 B/s for a minute */
+	/* A connection that takes, or a transfer that stalls for, longer than
+	 * HF_HUB_DOWNLOAD_TIMEOUT seconds (as huggingface_hub; default 20) fails. */
+	long timeout = 20;
+	const char *t = getenv("HF_HUB_DOWNLOAD_TIMEOUT");
+	if (t && atol(t) > 0)
+		timeout = atol(t);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "musicgen-tui/" PACKAGE_VERSION);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);

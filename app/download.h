@@ -10,7 +10,8 @@
  * (<cache> as in engine/hub.h.) The endpoint is $HF_ENDPOINT (default
  * https://huggingface.co); the token $HF_TOKEN, else the token file
  * ($HF_TOKEN_PATH, else $HF_HOME/token, else ~/.cache/huggingface/token), sent
- * as "Authorization: Bearer"; HF_HUB_OFFLINE=1 refuses the network.
+ * as "Authorization: Bearer"; HF_HUB_OFFLINE=1 refuses the network;
+ * HF_HUB_DOWNLOAD_TIMEOUT (seconds, default 20) bounds a connect or a stall.
  *
  * Only the files the engine reads are fetched (configs, safetensors weights and
  * their index, the SentencePiece model, tokenizer and preprocessor configs).

@@ -11,7 +11,8 @@ two endpoints the downloader uses:
 Files ending in .safetensors, .model or .bin are LFS files. The file list also
 holds a pytorch_model.bin, a README.md and a .gitattributes that the client
 must not fetch. Switches simulate failures: --drop FILE (the first full
-transfer of FILE stops half-way, the connection closed), --bare-listing (the
+transfer of FILE stops half-way, the connection closed), --stall FILE (the
+same, the connection left open and silent), --bare-listing (the
 file list gives names only), --corrupt FILE (one
 byte of FILE flipped, the file list unchanged), --token TOK (401 without
 "Authorization: Bearer TOK"), --lfs-host HOST (LFS redirects name another
@@ -220,6 +221,14 @@ class Handler(BaseHTTPRequestHandler):
             drop = name in self.server.drop_pending and start == 0
             if drop:
                 self.server.drop_pending.discard(name)
+            stall = name in self.server.stall_pending and start == 0
+            if stall:
+                self.server.stall_pending.discard(name)
+        if stall:  # half the file, then silence with the connection open
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            time.sleep(opts.lifetime)
+            return
         if drop:
             self.wfile.write(body[:len(body) // 2])
             self.wfile.flush()
@@ -247,6 +256,7 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--corrupt", action="append", default=[])
+    ap.add_argument("--stall", action="append", default=[])
     ap.add_argument("--throttle", action="append", default=[], help="FILE:BYTES_PER_SECOND")
     ap.add_argument("--bare-listing", action="store_true",
                     help="file list with names only: no sizes, blob ids or LFS hashes")
@@ -264,6 +274,7 @@ def main():
     server.lock = threading.Lock()
     server.repo = Repo(opts.root, opts.repo, commit, opts.corrupt)
     server.drop_pending = set(opts.drop)
+    server.stall_pending = set(opts.stall)
     tmp = opts.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % server.server_address[1])

@@ -178,6 +178,17 @@ check "second run sent 'Range: bytes=$psize-'" grep -q "range=bytes=$psize- " "$
 check "resumed file is byte-identical and linked" cmp -s "$c2/$rdir/snapshots/$commit/model.safetensors" "$model/model.safetensors"
 check "no .incomplete left after the resume" sh -c "! ls '$c2/$rdir/blobs' | grep -q incomplete"
 
+# ---- a stalled transfer times out (HF_HUB_DOWNLOAD_TIMEOUT) and resumes ----
+start_server stall --stall model.safetensors
+t0=$(date +%s)
+HF_HUB_DOWNLOAD_TIMEOUT=2 dl "$tmp/c2s" "$repo"
+t1=$(date +%s)
+check "a stalled transfer: exit 1 after about HF_HUB_DOWNLOAD_TIMEOUT=2 s ($((t1 - t0)) s)" \
+	sh -c "[ $rc -eq 1 ] && [ $((t1 - t0)) -le 15 ] && grep -q 'network error' '$tmp/err'"
+dl "$tmp/c2s" "$repo"
+check "... and the next run resumes it with a Range request" \
+	sh -c "[ $rc -eq 0 ] && grep -q 'range=bytes=[1-9][0-9]*- ' '$log'"
+
 # ---- a file list with names only: sizes and names come from the headers ----
 start_server bare --bare-listing --drop model.safetensors
 c2b=$tmp/c2b
