@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,15 +78,27 @@ static void draw_bar(const struct dl_progress *p, void *user)
 	double frac = p->total ? (double)p->done / (double)p->total : 1.0;
 	if (frac > 1)
 		frac = 1;
-	char bar[41];
-	int fill = (int)(frac * 30 + 0.5);
-	for (int i = 0; i < 30; i++)
+	/* The numbers first; the bar takes what is left of the line, the file
+	 * name goes when the line is too narrow for both. */
+	char text[160], line[512], bar[64];
+	snprintf(text, sizeof text, " %3.0f%%  %s / %s  %s/s  ETA %s", frac * 100, done, total, rate, eta);
+	const char *file = p->file && *p->file ? p->file : "";
+	int room = b->width - 1 - (int)strlen(text) - 2;
+	if (room - (int)strlen(file) - 3 >= 10)
+		room -= (int)strlen(file) + 2;
+	else
+		file = "";
+	if (room > 40)
+		room = 40;
+	if (room < 10)
+		room = 10;
+	int fill = (int)(frac * room + 0.5);
+	for (int i = 0; i < room; i++)
 		bar[i] = i < fill ? '#' : '-';
-	bar[30] = 0;
-	char line[256];
-	int n = snprintf(line, sizeof line, "[%s] %3.0f%%  %s / %s  %s/s  ETA %s  %s%s", bar, frac * 100,
-	                 done, total, rate, eta, p->verifying ? "checking " : "", p->file ? p->file : "");
-	if (n > b->width - 1)
+	bar[room] = 0;
+	snprintf(line, sizeof line, "[%s]%s%s%s%s", bar, text, *file ? "  " : "",
+	         p->verifying && *file ? "checking " : "", file);
+	if ((int)strlen(line) > b->width - 1)
 		line[b->width > 1 ? b->width - 1 : 0] = 0;
 	fprintf(stderr, "\r%s\033[K", line);
 	fflush(stderr);
@@ -197,8 +210,11 @@ int cmd_download(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 
 	struct bar bar = {.tty = !quiet && isatty(STDERR_FILENO), .width = 100};
+	struct winsize ws;
 	const char *cols = getenv("COLUMNS");
-	if (cols && atoi(cols) >= 20)
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+		bar.width = ws.ws_col;
+	else if (cols && atoi(cols) >= 20)
 		bar.width = atoi(cols);
 	uint64_t before = plan.missing_bytes;
 	struct timespec t0, t1;
