@@ -852,7 +852,10 @@ static uint64_t cached_bytes(const char *repo_dir, const struct dl_file *f)
 	return part_resumable(part, f) ? (uint64_t)part : 0;
 }
 
-static int parse_file_list(const char *body, size_t len, struct dl_plan *plan, char *err, size_t errlen)
+/* The answer of the file-list endpoint; header_commit is its X-Repo-Commit
+ * header, used when the body has no "sha". */
+static int parse_file_list(const char *body, size_t len, const char *header_commit, struct dl_plan *plan,
+                           char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *root = json_loadb(body, len, 0, &je);
@@ -861,11 +864,12 @@ static int parse_file_list(const char *body, size_t len, struct dl_plan *plan, c
 		return fail(err, errlen, DL_ERR_SERVER, "%s: the hub's file list is not JSON (%s)", plan->repo, je.text);
 	}
 	json_t *sha = json_object_get(root, "sha"), *sib = json_object_get(root, "siblings");
-	if (!json_is_string(sha) || !is_hex(json_string_value(sha), 40) || !json_is_array(sib)) {
+	const char *commit = json_is_string(sha) ? json_string_value(sha) : header_commit;
+	if (!commit || !is_hex(commit, 40) || !json_is_array(sib)) {
 		json_decref(root);
 		return fail(err, errlen, DL_ERR_SERVER, "%s: the hub's answer lacks a commit 'sha' or 'siblings'", plan->repo);
 	}
-	strf(plan->commit, sizeof plan->commit, "%s", json_string_value(sha));
+	strf(plan->commit, sizeof plan->commit, "%s", commit);
 	for (char *c = plan->commit; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
 
@@ -968,7 +972,7 @@ int dl_plan_fetch(const char *repo, const char *revision, struct dl_plan *plan, 
 	else if (h.mem_overflow)
 		st = fail(err, errlen, DL_ERR_SERVER, "%s: the file list is larger than %u bytes", url, API_MAX_BYTES);
 	else
-		st = parse_file_list(h.mem ? h.mem : "", h.mem_len, plan, err, errlen);
+		st = parse_file_list(h.mem ? h.mem : "", h.mem_len, h.repo_commit, plan, err, errlen);
 	http_free(&h);
 	return st;
 }
