@@ -446,7 +446,7 @@ static int condition_ocl(mg_model *m, const mg_params *p, const int32_t *ids, co
 	}
 	os->model = m->ocl->model;
 	os->B = B, os->K = K, os->cfg = cfg, os->guidance = p->guidance;
-	int bad = ocl_model_condition(os->model, tid, tmask, np ? B : 0, np ? S : 1, cfg, np ? 0 : B, NULL, err,
+	int bad = ocl_model_condition(os->model, tid, tmask, np ? B : 0, np ? S : 1, 1, cfg, np ? 0 : B, NULL, err,
 	                              errlen) ||
 	          ocl_model_begin(os->model, L, err, errlen);
 	free(tid), free(tmask);
