@@ -176,6 +176,21 @@ patch "$tmp/shape/model.safetensors" '"decoder.model.decoder.layers.0.fc1.weight
 	'"decoder.model.decoder.layers.0.fc1.weight":{"dtype":"F32","shape":[96,160]'
 expect_fail "a tensor of the wrong shape" "$tmp/shape" "decoder.model.decoder.layers.0.fc1.weight"
 
+# nan FILE TENSOR: writes a NaN over the first element of TENSOR.
+nan() {
+	NAME=$2 perl -e '
+		open(my $f, "+<", $ARGV[0]) or die; binmode $f;
+		read($f, my $l, 8); my $n = unpack("Q<", $l); read($f, my $h, $n);
+		$h =~ /"\Q$ENV{NAME}\E":\{[^}]*"data_offsets":\[(\d+),/ or die "no tensor $ENV{NAME}\n";
+		seek($f, 8 + $n + $1, 0); print $f pack("L<", 0x7fc00000); close $f or die;' "$1"
+}
+for t in decoder.lm_heads.0.weight decoder.model.decoder.layers.0.fc1.weight \
+	text_encoder.encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight; do
+	mk "nan-$t"
+	nan "$tmp/nan-$t/model.safetensors" "$t"
+	expect_fail "a NaN in $t" "$tmp/nan-$t" "$t"
+done
+
 mk noweights
 rm "$tmp/noweights/model.safetensors"
 expect_fail "no weights file" "$tmp/noweights" "model.safetensors"
