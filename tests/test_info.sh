@@ -184,7 +184,9 @@ nan() {
 		$h =~ /"\Q$ENV{NAME}\E":\{[^}]*"data_offsets":\[(\d+),/ or die "no tensor $ENV{NAME}\n";
 		seek($f, 8 + $n + $1, 0); print $f pack("L<", 0x7fc00000); close $f or die;' "$1"
 }
-for t in decoder.lm_heads.0.weight decoder.model.decoder.layers.0.fc1.weight \
+for t in decoder.lm_heads.0.weight decoder.model.decoder.layers.0.fc1.weight decoder.model.decoder.embed_tokens.1.weight \
+	text_encoder.shared.weight audio_encoder.quantizer.layers.2.codebook.embed audio_encoder.decoder.layers.1.lstm.weight_hh_l0 \
+	audio_encoder.encoder.layers.0.conv.bias audio_encoder.decoder.layers.0.conv.parametrizations.weight.original1 \
 	text_encoder.encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight; do
 	mk "nan-$t"
 	nan "$tmp/nan-$t/model.safetensors" "$t"
