@@ -264,6 +264,65 @@ expect_fail "config.json is a directory" "$tmp/dirconfig" "config.json"
 mk nospiece
 expect_ok "no spiece.model: still valid, said so" "$tmp/nospiece" "tokenizer      none"
 
+# ---- other storage layouts of the same weights ----
+# rewrite SRC DIR SHARDS DTYPE: writes SRC's tensors into DIR as SHARDS files
+# (with model.safetensors.index.json when SHARDS > 1), every tensor whose
+# name contains "decoder.model" stored as DTYPE (F32, F16 or BF16; halves
+# rounded to nearest even by perl's pack, BF16 truncated).
+rewrite() {
+	perl -MJSON::PP -e '
+		my ($src, $dir, $nsh, $dt) = @ARGV;
+		open(my $f, "<", $src) or die; binmode $f;
+		read($f, my $l, 8); my $n = unpack("Q<", $l); read($f, my $h, $n);
+		local $/; my $data = <$f>; close $f;
+		my $hdr = JSON::PP->new->decode($h); delete $hdr->{__metadata__};
+		my @names = sort keys %$hdr; my %map;
+		for my $s (0 .. $nsh - 1) {
+			my $file = $nsh == 1 ? "model.safetensors" : sprintf("model-%05d-of-%05d.safetensors", $s + 1, $nsh);
+			my (%out, $buf); $buf = "";
+			for my $i (grep { $_ % $nsh == $s } 0 .. $#names) {
+				my $t = $hdr->{$names[$i]}; my ($b, $e) = @{$t->{data_offsets}};
+				my $bytes = substr($data, $b, $e - $b); my $d = "F32";
+				if ($dt ne "F32" && $names[$i] =~ /decoder\.model/) {
+					my @v = unpack("f<*", $bytes);
+					$bytes = $dt eq "BF16" ? pack("v*", map { unpack("V", pack("f<", $_)) >> 16 } @v)
+					                       : pack("v*", map { f2h($_) } @v);
+					$d = $dt;
+				}
+				$out{$names[$i]} = { dtype => $d, shape => $t->{shape},
+				                     data_offsets => [length($buf), length($buf) + length($bytes)] };
+				$buf .= $bytes; $map{$names[$i]} = $file;
+			}
+			my $j = JSON::PP->new->canonical->encode(\%out); $j .= " " while length($j) % 8;
+			open(my $o, ">", "$dir/$file") or die; binmode $o;
+			print $o pack("Q<", length $j), $j, $buf; close $o or die;
+		}
+		if ($nsh > 1) {
+			open(my $o, ">", "$dir/model.safetensors.index.json") or die;
+			print $o JSON::PP->new->canonical->encode({ metadata => {}, weight_map => \%map }); close $o;
+		}
+		# float -> half, round to nearest even (finite, normal range of the test weights)
+		sub f2h {
+			my $x = unpack("V", pack("f<", $_[0])); my $s = ($x >> 16) & 0x8000;
+			my $a = $x & 0x7fffffff; return $s if $a < 0x38800000;
+			my $r = $a - 0x38000000; my $h = $r >> 13; my $rem = $r & 0x1fff;
+			$h++ if $rem > 0x1000 || ($rem == 0x1000 && ($h & 1)); return $s | $h;
+		}' "$@"
+}
+for layout in "2 F32" "3 F16" "1 BF16"; do
+	set -- $layout
+	d=$tmp/layout-$1-$2
+	mkdir -p "$d"
+	cp "$base/config.json" "$base/generation_config.json" "$d/"
+	if ! rewrite "$base/model.safetensors" "$d" "$1" "$2"; then
+		not_ok "rewriting tinyb as $1 file(s), decoder in $2"
+		continue
+	fi
+	if [ "$1" -gt 1 ]; then shards="model.safetensors.index.json"; else shards="model.safetensors"; fi
+	if [ "$2" = F32 ]; then storage="storage        F32 (100.0%)"; else storage="$2 ("; fi
+	expect_ok "tinyb as $1 file(s) ($shards), decoder stored as $2" "$d" "total 462,581 (255 tensors)" "$storage"
+done
+
 # ---- usage ----
 run info --help
 if [ "$rc" -eq 0 ] && grep -q 'Usage: musicgen-tui info --model PATH' "$tmp/out"; then ok "info --help: exit 0, usage on stdout"; else not_ok "info --help (exit $rc)"; fi
