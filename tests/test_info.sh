@@ -92,9 +92,13 @@ expect_ok "tinyc (stereo, 8 codebooks) is described" "$top/tests/data/tinyc" "mu
 # A hub id in a cache laid out as huggingface_hub does.
 rev=0123456789abcdef0123456789abcdef01234567
 snap=$tmp/hub/models--test--tinyb/snapshots/$rev
-mkdir -p "$snap" "$tmp/hub/models--test--tinyb/refs"
+# (snapshot files are relative links into blobs/, as huggingface_hub makes them)
+mkdir -p "$snap" "$tmp/hub/models--test--tinyb/refs" "$tmp/hub/models--test--tinyb/blobs"
 printf '%s' "$rev" >"$tmp/hub/models--test--tinyb/refs/main"
-for f in config.json generation_config.json model.safetensors; do ln -s "$(cd "$base" && pwd)/$f" "$snap/$f"; done
+for f in config.json generation_config.json model.safetensors; do
+	cp "$base/$f" "$tmp/hub/models--test--tinyb/blobs/blob-$f"
+	ln -s "../../blobs/blob-$f" "$snap/$f"
+done
 HF_HUB_CACHE=$tmp/hub expect_ok "a hub id in \$HF_HUB_CACHE" test/tinyb "model          test/tinyb" "revision       $rev"
 HF_HUB_CACHE=$tmp/hub expect_fail "a hub id not in the cache" test/absent "models--test--absent"
 expect_fail "a path that does not exist" "$tmp/no-such-model" "no-such-model"
