@@ -123,7 +123,7 @@ static float *load(struct wsrc *src, const char *name, int ndim, const int64_t *
 		return NULL;
 	const st_set *st = src->make ? src->make : src->st;
 	const st_tensor *t = need(st, name, ndim, shape, err, errlen);
-	if (!t)
+	if (!t || st_check_finite(t, err, errlen))
 		return NULL;
 	float *d = malloc((size_t)t->numel * sizeof(float) + 1);
 	if (!d) {
