@@ -616,6 +616,8 @@ int main(void)
 	d.num_quantizers = 4;
 	d.encode_bandwidth = 2.2;
 	run_shape("D (wide, ratios 8/5/4/2)", &d, pool, 13, 3333);
+	/* Inputs shorter than the 7-tap padding: torch's zero-extended reflect. */
+	run_shape("D, two frames", &d, pool, 2, 5);
 
 	mg_pool_free(pool);
 	return tap_done();
