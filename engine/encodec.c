@@ -134,6 +134,8 @@ static float *load(struct wsrc *src, const char *name, int ndim, const int64_t *
 		free(d);
 		return NULL;
 	}
+	/* The converted copy is the only one kept: the mapped pages go. */
+	st_release(st, t);
 	*n_params += (size_t)t->numel;
 	return d;
 }
