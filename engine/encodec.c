@@ -108,10 +108,9 @@ static int make_random(struct wsrc *src, const char *name, int ndim, const int64
 	int constant = ends_with(name, ".weight_g");
 	for (int64_t i = 0; i < n; i++)
 		d[i] = constant ? 1.0f : scale * rand_uniform(&src->rng);
-	if (st_add_owned(src->make, name, ST_F32, ndim, shape, d)) {
-		free(d);
-		return fail(err, errlen, "cannot add '%s'", name);
-	}
+	/* On failure the set may already own d, so it is not freed here. */
+	if (st_add_owned(src->make, name, ST_F32, ndim, shape, d))
+		return fail(err, errlen, "cannot add '%s' to the in-memory set", name);
 	return 0;
 }
 
@@ -235,10 +234,10 @@ static int bind_lstm(mg_encodec_lstm *l, struct wsrc *src, const char *base, int
 			/* PyTorch rows are [gate][unit]; ours are [unit][gate]. */
 			for (int gate = 0; gate < 4; gate++)
 				for (int j = 0; j < dim; j++) {
-					size_t src = (size_t)gate * dim + j, dst = (size_t)j * 4 + gate;
-					memcpy(l->w_ih[n] + dst * dim, wi + src * dim, (size_t)dim * sizeof(float));
-					memcpy(l->w_hh[n] + dst * dim, wh + src * dim, (size_t)dim * sizeof(float));
-					l->bias[n][dst] = bi[src] + bh[src];
+					size_t from = (size_t)gate * dim + j, to = (size_t)j * 4 + gate;
+					memcpy(l->w_ih[n] + to * dim, wi + from * dim, (size_t)dim * sizeof(float));
+					memcpy(l->w_hh[n] + to * dim, wh + from * dim, (size_t)dim * sizeof(float));
+					l->bias[n][to] = bi[from] + bh[from];
 				}
 		} else if (bh) {
 			fail(err, errlen, "out of memory for '%s'", base);
