@@ -419,7 +419,8 @@ static int build(struct builder *b, mg_encodec_layer **out, int *n, int (*fn)(st
 	return rc;
 }
 
-static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c, char *err, size_t errlen)
+static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c, int with_encoder, char *err,
+                     size_t errlen)
 {
 	memset(e, 0, sizeof *e);
 	e->c = *c;
@@ -432,7 +433,7 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 
 	struct builder b = {src, c, "decoder", NULL, 0, 0, &e->n_params, err, errlen};
 	int rc = build(&b, &e->dec, &e->n_dec, build_decoder);
-	if (!rc) {
+	if (!rc && with_encoder) {
 		struct builder be = {src, c, "encoder", NULL, 0, 0, &e->n_params, err, errlen};
 		rc = build(&be, &e->enc, &e->n_enc, build_encoder);
 	}
@@ -511,14 +512,20 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
 {
 	struct wsrc src = {st, NULL, 0};
-	return bind_from(e, &src, c, err, errlen);
+	return bind_from(e, &src, c, 1, err, errlen);
+}
+
+int mg_encodec_bind_decoder(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
+{
+	struct wsrc src = {st, NULL, 0};
+	return bind_from(e, &src, c, 0, err, errlen);
 }
 
 int mg_encodec_random_weights(st_set *out, const mg_encodec_config *c, uint64_t seed, char *err, size_t errlen)
 {
 	struct wsrc src = {NULL, out, seed};
 	mg_encodec e;
-	if (bind_from(&e, &src, c, err, errlen))
+	if (bind_from(&e, &src, c, 1, err, errlen))
 		return -1;
 	mg_encodec_free(&e);
 	return 0;
@@ -1518,6 +1525,8 @@ int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, 
 
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples)
 {
+	if (e->n_enc == 0)
+		return 0;
 	int64_t T = n_samples;
 	for (int i = 0; i < e->n_enc; i++)
 		if (e->enc[i].op == MG_ENCODEC_CONV)
@@ -1579,6 +1588,8 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	const mg_encodec_config *c = &e->c;
 	*codes = NULL;
 	*F = 0;
+	if (e->n_enc == 0)
+		return fail(err, errlen, "the EnCodec encoder was not loaded (mg_encodec_bind_decoder)");
 	if (n_samples < 1)
 		return fail(err, errlen, "EnCodec encode needs at least 1 sample");
 	int frames = mg_encodec_encoded_frames(e, n_samples);

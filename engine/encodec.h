@@ -80,6 +80,11 @@ typedef struct mg_encodec {
 } mg_encodec;
 
 int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen);
+/* The decoder and quantizer only (about half the weights; musicgen-small:
+ * 116 MB less): encode then fails with a message. For text-to-music, which
+ * never encodes. */
+int mg_encodec_bind_decoder(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err,
+                            size_t errlen);
 void mg_encodec_free(mg_encodec *e);
 
 /* Adds random EnCodec weights of the shape c describes to an in-memory set
@@ -88,7 +93,7 @@ int mg_encodec_random_weights(st_set *out, const mg_encodec_config *c, uint64_t 
 
 /* Samples decode produces for F frames (F x hop). */
 int64_t mg_encodec_decoded_length(const mg_encodec *e, int F);
-/* Frames encode produces for n samples. */
+/* Frames encode produces for n samples (0 without an encoder). */
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples);
 /* Quantizer layers the checkpoint stores (the most decode can use). */
 int mg_encodec_quantizers(const mg_encodec *e);
