@@ -607,7 +607,9 @@ static inline float elu(float x)
 	return two_n * p + (two_n - 1.0f);
 }
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+/* x86 kernels, chosen at run time; -DMG_NO_SIMD builds the portable path
+ * alone (how it is tested on x86). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(MG_NO_SIMD)
 #include <immintrin.h>
 #define ELU_HAVE_AVX2 1
 
