@@ -134,6 +134,7 @@ static float *load(struct wsrc *src, const char *name, int ndim, const int64_t *
 		free(d);
 		return NULL;
 	}
+	st_release(st, t); /* the float copy is what is used from now on */
 	*n_params += (size_t)t->numel;
 	return d;
 }
