@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <sndfile.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "app/cli.h"
+#include "app/audio_file.h"
 #include "app/commands.h"
 #include "engine/mg.h"
 
@@ -98,7 +98,7 @@ static int runtime_err(const char *fmt, ...)
 	return 1;
 }
 
-enum { FMT_WAV, FMT_FLAC, FMT_OGG };
+enum { FMT_WAV, FMT_FLAC, FMT_OGG }; /* containers by extension */
 enum { SAMPLE_PCM16, SAMPLE_PCM24, SAMPLE_FLOAT };
 
 struct opts {
@@ -369,57 +369,25 @@ struct meta {
 	const char *model;
 };
 
-static int write_audio(const char *path, int fmt, int sample_format, const float *pcm, int channels, int64_t n,
-                       int rate, const struct meta *md)
+/* The take's audio through the shared writer (temp + fsync + rename,
+ * clipping for integer formats), with the prompt and knobs as metadata. */
+static int write_audio(const char *path, int format, const float *pcm, int channels, int64_t n, int rate,
+                       const struct meta *md)
 {
-	char tmp[4200];
-	int fd = open_temp(path, tmp, sizeof tmp);
-	if (fd < 0)
-		return runtime_err("cannot create a file beside '%s': %s", path, strerror(errno));
-	SF_INFO info = {0};
-	info.samplerate = rate;
-	info.channels = channels;
-	if (fmt == FMT_OGG)
-		info.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
-	else
-		info.format = (fmt == FMT_WAV ? SF_FORMAT_WAV : SF_FORMAT_FLAC) |
-		              (sample_format == SAMPLE_PCM24 ? SF_FORMAT_PCM_24
-		               : sample_format == SAMPLE_FLOAT ? SF_FORMAT_FLOAT : SF_FORMAT_PCM_16);
-	SNDFILE *sf = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
-	if (!sf) {
-		finish_temp(fd, tmp, path, 0);
-		return runtime_err("cannot write '%s': %s", path, sf_strerror(NULL));
-	}
-	/* Clip to full scale instead of wrapping around in integer formats. */
-	sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
-	char comment[1024], software[64];
+	char comment[1024], software[64], err[512];
 	const mg_params *p = md->p;
 	snprintf(comment, sizeof comment,
 	         "musicgen-tui: model=%s seed=%llu frames=%d guidance=%g temperature=%g top_k=%d top_p=%g %s",
 	         md->model, (unsigned long long)md->seed, p->frames, p->guidance, p->temperature, p->top_k, p->top_p,
 	         p->greedy ? "greedy" : "sampled");
 	snprintf(software, sizeof software, "musicgen-tui %s", mg_version());
-	sf_set_string(sf, SF_STR_TITLE, md->prompt ? md->prompt : "(unconditional)");
-	sf_set_string(sf, SF_STR_COMMENT, comment);
-	sf_set_string(sf, SF_STR_SOFTWARE, software);
-	/* Interleave the planar channels in blocks. */
-	enum { BLOCK = 4096 };
-	float buf[BLOCK * 2];
-	int ok = 1;
-	for (int64_t i = 0; i < n && ok; i += BLOCK) {
-		int64_t m = n - i < BLOCK ? n - i : BLOCK;
-		for (int64_t j = 0; j < m; j++)
-			for (int c = 0; c < channels && c < 2; c++)
-				buf[j * channels + c] = pcm[(size_t)c * n + i + j];
-		if (sf_writef_float(sf, buf, m) != m)
-			ok = 0;
-	}
-	if (ok)
-		sf_write_sync(sf);
-	if (sf_close(sf))
-		ok = 0;
-	if (finish_temp(fd, tmp, path, ok))
-		return runtime_err("cannot write '%s': %s", path, errno ? strerror(errno) : "write failed");
+	struct audio_meta meta[] = {
+		{"title", md->prompt ? md->prompt : "(unconditional)"},
+		{"comment", comment},
+		{"software", software},
+	};
+	if (audio_file_write(path, format, pcm, channels, n, rate, meta, 3, err, sizeof err))
+		return runtime_err("%s", err);
 	return 0;
 }
 
@@ -481,6 +449,13 @@ static void on_progress(int step, int total, void *u)
 	fflush(stderr);
 }
 
+/* Loading notices (backend fallback, kernel compilation) on stderr. */
+static void on_notice(const char *msg, void *u)
+{
+	(void)u;
+	fprintf(stderr, "musicgen-tui " CMD ": %s\n", msg);
+}
+
 static uint64_t fresh_seed(void)
 {
 	uint64_t s = 0;
@@ -515,12 +490,18 @@ int cmd_generate(int argc, char **argv)
 		return usage_err("FLAC has no float samples: use --sample-format pcm16 or pcm24");
 	if (fmt == FMT_OGG && o.have_sample_format)
 		return usage_err("--sample-format does not apply to Ogg Vorbis");
+	int afmt = fmt == FMT_OGG    ? AUDIO_FORMAT_OGG
+	           : fmt == FMT_FLAC ? (o.sample_format == SAMPLE_PCM24 ? AUDIO_FORMAT_FLAC24 : AUDIO_FORMAT_FLAC)
+	           : o.sample_format == SAMPLE_PCM24 ? AUDIO_FORMAT_WAV24
+	           : o.sample_format == SAMPLE_FLOAT ? AUDIO_FORMAT_WAVF
+	                                             : AUDIO_FORMAT_WAV16;
 
 	char err[MG_ERR_LEN];
 	mg_load_params lp = mg_load_params_default();
 	lp.backend = o.backend;
 	lp.weights = o.weights;
 	lp.threads = (int)o.threads;
+	lp.on_notice = on_notice;
 	mg_model *m = NULL;
 	if (mg_model_load(&m, o.model, &lp, err, sizeof err))
 		return runtime_err("%s", err);
@@ -635,8 +616,8 @@ int cmd_generate(int argc, char **argv)
 			status = runtime_err("'%s' appeared while generating; use --force to replace it", name);
 			break;
 		}
-		status = write_audio(name, fmt, o.sample_format, t->pcm + (size_t)i * t->channels * t->n_samples,
-		                     t->channels, t->n_samples, t->sample_rate, &md);
+		status = write_audio(name, afmt, t->pcm + (size_t)i * t->channels * t->n_samples, t->channels,
+		                     t->n_samples, t->sample_rate, &md);
 		if (!status)
 			printf("%s\n", name);
 	}

@@ -352,7 +352,12 @@ int mg_config_parse(mg_config *cfg, const char *config_json, const char *gen_jso
 	if (c.failed)
 		goto out;
 	if (gen_json) {
-		struct ctx gc = {"generation_config.json", err, errlen, 0};
+		/* Messages name generation_config.json beside config.json. */
+		char gname[4200] = "generation_config.json";
+		const char *slash = strrchr(c.what, '/');
+		if (slash)
+			snprintf(gname, sizeof gname, "%.*s/generation_config.json", (int)(slash - c.what), c.what);
+		struct ctx gc = {gname, err, errlen, 0};
 		gen = json_loads(gen_json, 0, &je);
 		if (!gen || !json_is_object(gen)) {
 			if (gen)

@@ -426,9 +426,9 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 	if (c->num_lstm_layers < 1)
 		return fail(err, errlen, "audio_encoder.num_lstm_layers is %d; EnCodec needs at least 1",
 		            c->num_lstm_layers);
-	if (c->num_quantizers < 1 || c->codebook_size < 1 || c->codebook_dim != c->hidden_size)
-		return fail(err, errlen, "audio_encoder: %d quantizers of %d x %d do not fit hidden size %d",
-		            c->num_quantizers, c->codebook_size, c->codebook_dim, c->hidden_size);
+	if (c->codebook_size < 1 || c->codebook_dim != c->hidden_size)
+		return fail(err, errlen, "audio_encoder: codebooks of %d x %d do not fit hidden size %d", c->codebook_size,
+		            c->codebook_dim, c->hidden_size);
 
 	struct builder b = {src, c, "decoder", NULL, 0, 0, &e->n_params, err, errlen};
 	int rc = build(&b, &e->dec, &e->n_dec, build_decoder);
@@ -441,15 +441,35 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 		return -1;
 	}
 
-	e->n_q = c->num_quantizers;
+	/* The quantizer layers the checkpoint stores decide how many there are
+	 * (transformers versions derive the count from target_bandwidths
+	 * differently); they must be numbered 0..n-1 without gaps. */
+	if (src->make) {
+		e->n_q_stored = c->num_quantizers;
+	} else {
+		const char *qp = PREFIX "quantizer.layers.";
+		size_t qn = strlen(qp);
+		for (size_t i = 0; i < st_count(src->st); i++) {
+			const char *name = st_at(src->st, i)->name;
+			if (strncmp(name, qp, qn) || name[qn] < '0' || name[qn] > '9')
+				continue;
+			long q = strtol(name + qn, NULL, 10);
+			if (q >= 0 && q < 4096 && q + 1 > e->n_q_stored)
+				e->n_q_stored = (int)q + 1;
+		}
+		if (e->n_q_stored < 1) {
+			mg_encodec_free(e);
+			return fail(err, errlen, "tensor '" PREFIX "quantizer.layers.0.codebook.embed' is missing");
+		}
+	}
 	size_t rows = (size_t)c->codebook_size, dim = (size_t)c->codebook_dim;
-	e->codebook = malloc((size_t)e->n_q * rows * dim * sizeof(float));
-	e->codebook_sq = malloc((size_t)e->n_q * rows * sizeof(float));
+	e->codebook = malloc((size_t)e->n_q_stored * rows * dim * sizeof(float));
+	e->codebook_sq = malloc((size_t)e->n_q_stored * rows * sizeof(float));
 	if (!e->codebook || !e->codebook_sq) {
 		mg_encodec_free(e);
 		return fail(err, errlen, "out of memory for the EnCodec codebooks");
 	}
-	for (int q = 0; q < e->n_q; q++) {
+	for (int q = 0; q < e->n_q_stored; q++) {
 		char name[160];
 		int64_t shape[2] = {c->codebook_size, c->codebook_dim};
 		snprintf(name, sizeof name, PREFIX "quantizer.layers.%d.codebook.embed", q);
@@ -470,15 +490,19 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 		}
 	}
 
+	/* What decode uses by default: the config's count (transformers 4.x's
+	 * formula), or every stored layer when the config asks for more. */
+	e->n_q = c->num_quantizers >= 1 && c->num_quantizers <= e->n_q_stored ? c->num_quantizers : e->n_q_stored;
+
 	/* HF get_num_quantizers_for_bandwidth(target_bandwidths[0]), capped by the
 	 * quantizer layers that exist. */
-	e->n_q_encode = e->n_q;
+	e->n_q_encode = e->n_q_stored;
 	if (c->encode_bandwidth > 0) {
 		double per_q = log2((double)c->codebook_size) * c->frame_rate;
 		double nq = floor(c->encode_bandwidth * 1000.0 / per_q);
 		if (nq < 1)
 			nq = 1;
-		if (nq < e->n_q)
+		if (nq < e->n_q_stored)
 			e->n_q_encode = (int)nq;
 	}
 	return 0;
@@ -518,6 +542,11 @@ void mg_encodec_free(mg_encodec *e)
 int64_t mg_encodec_decoded_length(const mg_encodec *e, int F)
 {
 	return (int64_t)F * e->c.hop_length;
+}
+
+int mg_encodec_quantizers(const mg_encodec *e)
+{
+	return e->n_q_stored;
 }
 
 int mg_encodec_encode_quantizers(const mg_encodec *e)
@@ -619,6 +648,97 @@ static void elu_span(float *dst, const float *src, int64_t n)
 #endif
 	for (int64_t i = 0; i < n; i++)
 		dst[i] = elu(src[i]);
+}
+
+/* Direct multi-tap products for layers with few output channels (the last
+ * convolution has one), where BLAS spends most of its time packing operands:
+ *   y[o][t] = init[o] + sum_k sum_i w[k][o][i] * x[k][i * ldx + t]
+ * for o < cout, t < n; w[k] is [cout][cin], x[k] points at tap k's first
+ * column. 8 output rows x 32 columns per block, 16 accumulators. Measured on
+ * musicgen-small's shapes, OpenBLAS is as fast or faster from 16 rows up. */
+#define TAPS_MAX 32
+#define TAPS_DIRECT_ROWS 16
+#define TAPS_DIRECT_BYTES (512 * 1024)
+
+#ifdef ELU_HAVE_AVX2
+#define TAPS_HAVE_AVX512 1
+
+__attribute__((target("avx512f"))) static void taps_avx512(int cout, int cin, int ntaps, const float *const *w,
+                                                           const float *const *x, int64_t ldx, const float *init,
+                                                           float *y, int64_t ldy, int64_t n)
+{
+	for (int64_t t = 0; t < n; t += 32) {
+		int64_t m = n - t;
+		__mmask16 k0 = m >= 16 ? 0xFFFF : (__mmask16)((1u << m) - 1);
+		__mmask16 k1 = m >= 32 ? 0xFFFF : m > 16 ? (__mmask16)((1u << (m - 16)) - 1) : 0;
+		int o = 0;
+		for (; o + 8 <= cout; o += 8) {
+			__m512 a[8][2];
+#pragma GCC unroll 8
+			for (int r = 0; r < 8; r++)
+				a[r][0] = a[r][1] = init ? _mm512_set1_ps(init[o + r]) : _mm512_setzero_ps();
+			for (int k = 0; k < ntaps; k++) {
+				const float *wk = w[k] + (int64_t)o * cin, *xk = x[k] + t;
+				for (int i = 0; i < cin; i++) {
+					const float *xi = xk + (int64_t)i * ldx;
+					__m512 x0 = _mm512_maskz_loadu_ps(k0, xi), x1 = _mm512_maskz_loadu_ps(k1, xi + 16);
+#pragma GCC unroll 8
+					for (int r = 0; r < 8; r++) {
+						__m512 wr = _mm512_set1_ps(wk[(int64_t)r * cin + i]);
+						a[r][0] = _mm512_fmadd_ps(wr, x0, a[r][0]);
+						a[r][1] = _mm512_fmadd_ps(wr, x1, a[r][1]);
+					}
+				}
+			}
+#pragma GCC unroll 8
+			for (int r = 0; r < 8; r++) {
+				float *yr = y + (int64_t)(o + r) * ldy + t;
+				_mm512_mask_storeu_ps(yr, k0, a[r][0]);
+				_mm512_mask_storeu_ps(yr + 16, k1, a[r][1]);
+			}
+		}
+		for (; o < cout; o++) {
+			__m512 a0 = init ? _mm512_set1_ps(init[o]) : _mm512_setzero_ps(), a1 = a0;
+			for (int k = 0; k < ntaps; k++) {
+				const float *wk = w[k] + (int64_t)o * cin, *xk = x[k] + t;
+				for (int i = 0; i < cin; i++) {
+					const float *xi = xk + (int64_t)i * ldx;
+					__m512 wr = _mm512_set1_ps(wk[i]);
+					a0 = _mm512_fmadd_ps(wr, _mm512_maskz_loadu_ps(k0, xi), a0);
+					a1 = _mm512_fmadd_ps(wr, _mm512_maskz_loadu_ps(k1, xi + 16), a1);
+				}
+			}
+			float *yr = y + (int64_t)o * ldy + t;
+			_mm512_mask_storeu_ps(yr, k0, a0);
+			_mm512_mask_storeu_ps(yr + 16, k1, a1);
+		}
+	}
+}
+#endif
+
+/* Whether the direct product suits this layer on this machine: few output
+ * rows, few enough taps, weights that stay in the core's cache. */
+static int taps_direct(int cout, int cin, int ntaps)
+{
+#ifdef TAPS_HAVE_AVX512
+	return cout < TAPS_DIRECT_ROWS && ntaps <= TAPS_MAX && (int64_t)ntaps * cout * cin * 4 <= TAPS_DIRECT_BYTES &&
+	       __builtin_cpu_supports("avx512f");
+#else
+	(void)cout;
+	(void)cin;
+	(void)ntaps;
+	return 0;
+#endif
+}
+
+static void taps_product(int cout, int cin, int ntaps, const float *const *w, const float *const *x, int64_t ldx,
+                         const float *init, float *y, int64_t ldy, int64_t n)
+{
+#ifdef TAPS_HAVE_AVX512
+	taps_avx512(cout, cin, ntaps, w, x, ldx, init, y, ldy, n);
+#else
+	(void)cout, (void)cin, (void)ntaps, (void)w, (void)x, (void)ldx, (void)init, (void)y, (void)ldy, (void)n;
+#endif
 }
 
 /* EncodecConv1d padding (non-causal): left, right (with the extra right
@@ -732,6 +852,16 @@ static void conv_gemm_job(void *arg, int ith, int nth)
 	const mg_encodec_conv *cv = j->cv;
 	int64_t T = j->g.out_len, b, e, tile = tile_cols(cv->cout), s = cv->stride;
 	split(T, ith, nth, &b, &e);
+	if (taps_direct(cv->cout, cv->cin, cv->kernel)) {
+		const float *w[TAPS_MAX], *x[TAPS_MAX];
+		for (int k = 0; k < cv->kernel; k++) {
+			int64_t off = (int64_t)k * cv->dilation, q = off / s, r = off % s;
+			w[k] = cv->w + (size_t)k * cv->cout * cv->cin;
+			x[k] = j->ph + r * cv->cin * j->g.plen + q + b;
+		}
+		taps_product(cv->cout, cv->cin, cv->kernel, w, x, j->g.plen, cv->bias, j->y + b, T, e - b);
+		return;
+	}
 	for (int64_t t0 = b; t0 < e; t0 += tile) {
 		int64_t n = e - t0 < tile ? e - t0 : tile;
 		for (int o = 0; o < cv->cout; o++) {
@@ -793,6 +923,7 @@ struct convt_job {
 	float *xz;           /* [cin][L + 2 J]: input with J zero columns each side */
 	int64_t L, J, lz;
 	int64_t pad_left, out_len;
+	int elu_in;          /* ELU the input as it is copied */
 	float *scratch;      /* [nth][cout][tile] */
 	int64_t tile;
 	float *y;            /* [cout][out_len] */
@@ -806,7 +937,10 @@ static void convt_pad_job(void *arg, int ith, int nth)
 	for (int64_t i = b; i < e; i++) {
 		float *d = j->xz + i * j->lz;
 		memset(d, 0, (size_t)j->J * sizeof(float));
-		memcpy(d + j->J, j->x + i * j->L, (size_t)j->L * sizeof(float));
+		if (j->elu_in)
+			elu_span(d + j->J, j->x + i * j->L, j->L);
+		else
+			memcpy(d + j->J, j->x + i * j->L, (size_t)j->L * sizeof(float));
 		memset(d + j->J + j->L, 0, (size_t)j->J * sizeof(float));
 	}
 }
@@ -823,12 +957,22 @@ static void convt_gemm_job(void *arg, int ith, int nth)
 	for (int64_t m0 = b; m0 < e; m0 += j->tile) {
 		int64_t n = e - m0 < j->tile ? e - m0 : j->tile;
 		for (int64_t r = 0; r < s; r++) {
-			memset(tmp, 0, (size_t)cv->cout * n * sizeof(float));
-			for (int64_t k = r, jj = 0; k < cv->kernel; k += s, jj++) {
-				const float *B = j->xz + (m0 - jj + j->J);
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, (int)n, cv->cin, 1.0f,
-				            cv->w + (size_t)k * cv->cout * cv->cin, cv->cin, B, (int)j->lz, 1.0f, tmp,
-				            (int)n);
+			int ntaps = (int)ceil_div(cv->kernel - r, s);
+			if (taps_direct(cv->cout, cv->cin, ntaps)) {
+				const float *w[TAPS_MAX], *x[TAPS_MAX];
+				for (int64_t k = r, jj = 0; k < cv->kernel; k += s, jj++) {
+					w[jj] = cv->w + (size_t)k * cv->cout * cv->cin;
+					x[jj] = j->xz + (m0 - jj + j->J);
+				}
+				taps_product(cv->cout, cv->cin, ntaps, w, x, j->lz, NULL, tmp, n, n);
+			} else {
+				memset(tmp, 0, (size_t)cv->cout * n * sizeof(float));
+				for (int64_t k = r, jj = 0; k < cv->kernel; k += s, jj++) {
+					const float *B = j->xz + (m0 - jj + j->J);
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, (int)n, cv->cin, 1.0f,
+					            cv->w + (size_t)k * cv->cout * cv->cin, cv->cin, B, (int)j->lz, 1.0f, tmp,
+					            (int)n);
+				}
 			}
 			for (int o = 0; o < cv->cout; o++) {
 				float *yo = j->y + o * j->out_len;
@@ -853,14 +997,15 @@ static void convt_need(const mg_encodec_conv *cv, int64_t L, int64_t *xz, int64_
 
 /* HF's EncodecConvTranspose1d (non-causal): full transposed convolution,
  * then pad_total = K - s trimmed, pad_total / 2 of it on the right. */
-static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x, int64_t L, float *xz, float *y,
-                         int64_t *out_len, char *err, size_t errlen)
+static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x, int64_t L, int elu_in, float *xz,
+                         float *y, int64_t *out_len, char *err, size_t errlen)
 {
 	struct convt_job j = {0};
 	int64_t s = cv->stride, K = cv->kernel, full = (L - 1) * s + K;
 	int64_t pad_total = K - s, pad_right = pad_total / 2;
 	j.cv = cv;
 	j.x = x;
+	j.elu_in = elu_in;
 	j.xz = xz;
 	j.y = y;
 	j.L = L;
@@ -903,38 +1048,42 @@ static void elu_inplace(mg_pool *pool, float *x, int64_t n)
 
 /* ------------------------------------------------------------------- LSTM */
 
+/* S sequences of the same length go through the LSTM together, so each step
+ * reads the recurrent weights once for all of them. */
 struct lstm_job {
 	const mg_encodec_lstm *l;
 	int layer;
-	const float *in;     /* layer 0: x [dim][T]; later layers: h [T][dim] */
-	int in_time_major;
+	float *const *x;     /* [S] -> [dim][T]: the block input (layer 0) and output */
+	int S;
 	int64_t T;
-	float *gates;        /* [T][4 dim] */
-	float *h;            /* [T][dim] output of this layer */
-	float *c;            /* [dim] cell state */
+	float *gates;        /* [T][S][4 dim] */
+	float *h_in;         /* previous layer's output [T][S][dim] (layers > 0) */
+	float *h;            /* this layer's output [T][S][dim] */
+	float *c;            /* [S][dim] cell state */
 	int64_t t;           /* current step */
-	float *out;          /* final: [dim][T] = h + x */
-	const float *x;
 };
 
-/* gates[t] = W_ih u_t + b_ih + b_hh for all t; threads split the gate rows. */
+/* gates[t][s] = W_ih u_t + b_ih + b_hh for all t; threads split the gate rows. */
 static void lstm_input_job(void *arg, int ith, int nth)
 {
 	struct lstm_job *j = arg;
-	int dim = j->l->dim, b, e;
+	int dim = j->l->dim, S = j->S, b, e;
 	mg_pool_range(dim, ith, nth, 4, &b, &e);
 	if (b >= e)
 		return;
 	int rows = 4 * (e - b);
 	const float *W = j->l->w_ih[j->layer] + (size_t)4 * b * dim, *bias = j->l->bias[j->layer] + 4 * b;
-	for (int64_t t = 0; t < j->T; t++)
+	for (int64_t t = 0; t < j->T * S; t++)
 		memcpy(j->gates + t * 4 * dim + 4 * b, bias, (size_t)rows * sizeof(float));
-	if (j->in_time_major)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->T, rows, dim, 1.0f, j->in, dim, W, dim,
-		            1.0f, j->gates + 4 * b, 4 * dim);
-	else
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)j->T, rows, dim, 1.0f, j->in, (int)j->T, W,
-		            dim, 1.0f, j->gates + 4 * b, 4 * dim);
+	for (int s = 0; s < S; s++) {
+		float *G = j->gates + (size_t)s * 4 * dim + 4 * b;
+		if (j->layer > 0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->T, rows, dim, 1.0f,
+			            j->h_in + (size_t)s * dim, S * dim, W, dim, 1.0f, G, S * 4 * dim);
+		else
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)j->T, rows, dim, 1.0f, j->x[s], (int)j->T, W,
+			            dim, 1.0f, G, S * 4 * dim);
+	}
 }
 
 static inline float sigmoid(float x)
@@ -942,70 +1091,135 @@ static inline float sigmoid(float x)
 	return 1.0f / (1.0f + expf(-x));
 }
 
+/* G[s][r] += W[r] . h[s] for rows r < rows and S sequences, each weight row
+ * read once for all sequences (a BLAS product of so few columns would pack
+ * the whole matrix on every step). */
+#ifdef TAPS_HAVE_AVX512
+__attribute__((target("avx512f"))) static void matvecs_avx512(const float *W, int rows, int dim, const float *h,
+                                                              int S, float *G, int ldg)
+{
+	__mmask16 tail = (__mmask16)((1u << (dim % 16)) - 1);
+	int full = dim - dim % 16;
+	for (int s0 = 0; s0 < S; s0 += 4) {
+		int ns = S - s0 < 4 ? S - s0 : 4;
+		const float *h0 = h + (size_t)s0 * dim, *h1 = h0 + (ns > 1 ? dim : 0), *h2 = h0 + (ns > 2 ? 2 * dim : 0),
+		            *h3 = h0 + (ns > 3 ? 3 * dim : 0);
+		for (int r = 0; r < rows; r++) {
+			const float *w = W + (size_t)r * dim;
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			for (int i = 0; i < full; i += 16) {
+				__m512 wv = _mm512_loadu_ps(w + i);
+				a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h0 + i), a0);
+				a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h1 + i), a1);
+				a2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h2 + i), a2);
+				a3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h3 + i), a3);
+			}
+			if (tail) {
+				__m512 wv = _mm512_maskz_loadu_ps(tail, w + full);
+				a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h0 + full), a0);
+				a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h1 + full), a1);
+				a2 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h2 + full), a2);
+				a3 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h3 + full), a3);
+			}
+			float *g = G + (size_t)s0 * ldg + r;
+			g[0] += _mm512_reduce_add_ps(a0);
+			if (ns > 1)
+				g[ldg] += _mm512_reduce_add_ps(a1);
+			if (ns > 2)
+				g[2 * ldg] += _mm512_reduce_add_ps(a2);
+			if (ns > 3)
+				g[3 * ldg] += _mm512_reduce_add_ps(a3);
+		}
+	}
+}
+#endif
+
+static void matvecs(const float *W, int rows, int dim, const float *h, int S, float *G, int ldg)
+{
+#ifdef TAPS_HAVE_AVX512
+	if (S > 1 && __builtin_cpu_supports("avx512f")) {
+		matvecs_avx512(W, rows, dim, h, S, G, ldg);
+		return;
+	}
+#endif
+	for (int s = 0; s < S; s++)
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, dim, 1.0f, W, dim, h + (size_t)s * dim, 1, 1.0f,
+		            G + (size_t)s * ldg, 1);
+}
+
 /* One time step for this thread's units: gates += W_hh h_{t-1}, then the
  * cell (PyTorch gate order i, f, g, o). */
 static void lstm_step_job(void *arg, int ith, int nth)
 {
 	struct lstm_job *j = arg;
-	int dim = j->l->dim, b, e;
+	int dim = j->l->dim, S = j->S, b, e;
 	mg_pool_range(dim, ith, nth, 4, &b, &e);
 	if (b >= e)
 		return;
-	float *g = j->gates + j->t * 4 * dim + 4 * b;
+	int rows = 4 * (e - b);
+	const float *W = j->l->w_hh[j->layer] + (size_t)4 * b * dim;
+	float *G = j->gates + j->t * S * 4 * dim + 4 * b;
+	const float *hp = j->h + (j->t - 1) * S * dim;
 	if (j->t > 0)
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * (e - b), dim, 1.0f,
-		            j->l->w_hh[j->layer] + (size_t)4 * b * dim, dim, j->h + (j->t - 1) * dim, 1, 1.0f, g, 1);
-	float *h = j->h + j->t * dim;
-	for (int u = b; u < e; u++, g += 4) {
-		float ig = sigmoid(g[0]), fg = sigmoid(g[1]), gg = tanhf(g[2]), og = sigmoid(g[3]);
-		float c = j->t > 0 ? fg * j->c[u] + ig * gg : ig * gg;
-		j->c[u] = c;
-		h[u] = og * tanhf(c);
+		matvecs(W, rows, dim, hp, S, G, 4 * dim);
+	for (int s = 0; s < S; s++) {
+		const float *g = G + (size_t)s * 4 * dim;
+		float *h = j->h + (j->t * S + s) * dim, *cs = j->c + (size_t)s * dim;
+		for (int u = b; u < e; u++, g += 4) {
+			float ig = sigmoid(g[0]), fg = sigmoid(g[1]), gg = tanhf(g[2]), og = sigmoid(g[3]);
+			float c = j->t > 0 ? fg * cs[u] + ig * gg : ig * gg;
+			cs[u] = c;
+			h[u] = og * tanhf(c);
+		}
 	}
 }
 
+/* The skip connection: x += h of the last layer. */
 static void lstm_out_job(void *arg, int ith, int nth)
 {
 	struct lstm_job *j = arg;
 	int dim = j->l->dim;
 	int64_t b, e;
-	split(dim, ith, nth, &b, &e);
-	for (int64_t u = b; u < e; u++)
+	split((int64_t)dim * j->S, ith, nth, &b, &e);
+	for (int64_t r = b; r < e; r++) {
+		int64_t s = r / dim, u = r % dim;
+		float *x = j->x[s] + u * j->T;
 		for (int64_t t = 0; t < j->T; t++)
-			j->out[u * j->T + t] = j->h[t * dim + u] + j->x[u * j->T + t];
+			x[t] = j->h[(t * j->S + s) * dim + u] + x[t];
+	}
 }
 
-/* x [dim][T] -> LSTM(x) + x, written over x. */
-static int lstm_forward(mg_pool *pool, const mg_encodec_lstm *l, float *x, int64_t T, char *err, size_t errlen)
+/* x[s] [dim][T] -> LSTM(x[s]) + x[s], written over x[s], for S sequences. */
+static int lstm_forward(mg_pool *pool, const mg_encodec_lstm *l, float *const *x, int S, int64_t T, char *err,
+                        size_t errlen)
 {
 	int dim = l->dim;
-	float *gates = malloc((size_t)T * 4 * dim * sizeof(float));
-	float *h[2] = {malloc((size_t)T * dim * sizeof(float)), malloc((size_t)T * dim * sizeof(float))};
-	float *c = malloc((size_t)dim * sizeof(float));
+	size_t n = (size_t)T * S * dim;
+	float *gates = malloc(4 * n * sizeof(float));
+	float *h[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+	float *c = malloc((size_t)S * dim * sizeof(float));
 	if (!gates || !h[0] || !h[1] || !c) {
 		free(gates);
 		free(h[0]);
 		free(h[1]);
 		free(c);
-		return fail(err, errlen, "out of memory for the EnCodec LSTM over %lld frames", (long long)T);
+		return fail(err, errlen, "out of memory for the EnCodec LSTM over %d x %lld frames", S, (long long)T);
 	}
 	struct lstm_job j = {0};
 	j.l = l;
+	j.x = x;
+	j.S = S;
 	j.T = T;
 	j.gates = gates;
 	j.c = c;
-	for (int n = 0; n < l->layers; n++) {
-		j.layer = n;
-		j.in = n == 0 ? x : h[(n - 1) & 1];
-		j.in_time_major = n > 0;
-		j.h = h[n & 1];
+	for (int k = 0; k < l->layers; k++) {
+		j.layer = k;
+		j.h_in = h[(k + 1) & 1];
+		j.h = h[k & 1];
 		mg_pool_run(pool, lstm_input_job, &j);
 		for (j.t = 0; j.t < T; j.t++)
 			mg_pool_run(pool, lstm_step_job, &j);
 	}
-	j.h = h[(l->layers - 1) & 1];
-	j.x = x;
-	j.out = x;
 	mg_pool_run(pool, lstm_out_job, &j);
 	free(gates);
 	free(h[0]);
@@ -1119,29 +1333,37 @@ static int work_alloc(struct work *w, int64_t cap, char *err, size_t errlen)
 	return 0;
 }
 
-/* Runs layers over buf[0] ([cin][*T]); the output ends in buf[0]. */
-static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer *layers, int n, struct work *w,
-                      int64_t *T, mg_encodec_tap tap, void *user, char *err, size_t errlen)
+/* Runs layers [from, to) over buf[0] ([cin][*T]); the output ends in buf[0]. */
+static int run_layers(const mg_encodec *e, mg_pool *pool, const mg_encodec_layer *layers, int from, int to,
+                      struct work *w, int64_t *T, mg_encodec_tap tap, void *user, char *err, size_t errlen)
 {
-	int reflect = e->c.pad_reflect;
-	for (int i = 0; i < n; i++) {
+	int reflect = e->c.pad_reflect, elu_in = 0;
+	for (int i = from; i < to; i++) {
 		const mg_encodec_layer *Ly = &layers[i];
 		int64_t Ty = *T;
 		int rc = 0;
 		switch (Ly->op) {
 		case MG_ENCODEC_CONV:
-			rc = conv_forward(pool, &Ly->conv, w->buf[0], *T, 0, reflect, w->buf[1], w->buf[2], &Ty, err, errlen);
+			rc = conv_forward(pool, &Ly->conv, w->buf[0], *T, elu_in, reflect, w->buf[1], w->buf[2], &Ty, err,
+			                  errlen);
 			swap_buf(w, 0, 2);
+			elu_in = 0;
 			break;
 		case MG_ENCODEC_CONVT:
-			rc = convt_forward(pool, &Ly->conv, w->buf[0], *T, w->buf[1], w->buf[2], &Ty, err, errlen);
+			rc = convt_forward(pool, &Ly->conv, w->buf[0], *T, elu_in, w->buf[1], w->buf[2], &Ty, err, errlen);
 			swap_buf(w, 0, 2);
+			elu_in = 0;
 			break;
 		case MG_ENCODEC_LSTM:
-			rc = lstm_forward(pool, &Ly->lstm, w->buf[0], *T, err, errlen);
+			rc = lstm_forward(pool, &Ly->lstm, &w->buf[0], 1, *T, err, errlen);
 			break;
 		case MG_ENCODEC_ELU:
-			elu_inplace(pool, w->buf[0], (int64_t)Ly->cin * *T);
+			/* Unless someone looks at it, an ELU before a convolution is
+			 * applied as that convolution copies its input. */
+			if (!tap && i + 1 < to && (layers[i + 1].op == MG_ENCODEC_CONV || layers[i + 1].op == MG_ENCODEC_CONVT))
+				elu_in = 1;
+			else
+				elu_inplace(pool, w->buf[0], (int64_t)Ly->cin * *T);
 			break;
 		case MG_ENCODEC_RESBLOCK:
 			rc = resblock_forward(pool, Ly, reflect, w, *T, err, errlen);
@@ -1165,39 +1387,57 @@ static int blas_single(void)
 	return prev;
 }
 
-int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio,
-                          mg_encodec_tap tap, void *user, char *err, size_t errlen)
+static int check_codes(const mg_encodec *e, const int32_t *codes, int S, int n_q, int F, char *err, size_t errlen)
 {
-	const mg_encodec_config *c = &e->c;
 	if (F < 1)
 		return fail(err, errlen, "EnCodec decode needs at least 1 frame (got %d)", F);
-	for (int q = 0; q < e->n_q; q++)
-		for (int t = 0; t < F; t++) {
-			int32_t v = codes[(size_t)q * F + t];
-			if (v < 0 || v >= c->codebook_size)
-				return fail(err, errlen, "EnCodec code %d at quantizer %d, frame %d is outside [0, %d)", v, q,
-				            t, c->codebook_size);
-		}
-	struct work w;
-	if (work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen))
-		return -1;
-	/* RVQ decode: the sum over quantizers, in order, of the codebook rows. */
-	int dim = c->codebook_dim;
-	float *x = w.buf[0];
+	if (S < 1)
+		return fail(err, errlen, "EnCodec decode needs at least 1 sequence (got %d)", S);
+	if (n_q < 1 || n_q > e->n_q_stored)
+		return fail(err, errlen, "EnCodec decode of %d codebooks: the checkpoint has %d quantizers", n_q,
+		            e->n_q_stored);
+	for (int s = 0; s < S; s++)
+		for (int q = 0; q < n_q; q++)
+			for (int t = 0; t < F; t++) {
+				int32_t v = codes[((size_t)s * n_q + q) * F + t];
+				if (v < 0 || v >= e->c.codebook_size)
+					return fail(err, errlen, "EnCodec code %d at quantizer %d, frame %d is outside [0, %d)", v,
+					            q, t, e->c.codebook_size);
+			}
+	return 0;
+}
+
+/* RVQ decode: x [dim][F] = the sum over quantizers, in order, of the
+ * codebook rows the codes pick. */
+static void rvq_decode(const mg_encodec *e, const int32_t *codes, int n_q, int F, float *x)
+{
+	int dim = e->c.codebook_dim;
 	memset(x, 0, (size_t)dim * F * sizeof(float));
-	for (int q = 0; q < e->n_q; q++) {
-		const float *cb = e->codebook + (size_t)q * c->codebook_size * dim;
+	for (int q = 0; q < n_q; q++) {
+		const float *cb = e->codebook + (size_t)q * e->c.codebook_size * dim;
 		for (int t = 0; t < F; t++) {
 			const float *row = cb + (size_t)codes[(size_t)q * F + t] * dim;
 			for (int i = 0; i < dim; i++)
 				x[(size_t)i * F + t] += row[i];
 		}
 	}
+}
+
+int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
+                          mg_encodec_tap tap, void *user, char *err, size_t errlen)
+{
+	const mg_encodec_config *c = &e->c;
+	if (check_codes(e, codes, 1, n_q, F, err, errlen))
+		return -1;
+	struct work w;
+	if (work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen))
+		return -1;
+	rvq_decode(e, codes, n_q, F, w.buf[0]);
 	if (tap)
-		tap(user, -1, x, dim, F);
+		tap(user, -1, w.buf[0], c->codebook_dim, F);
 	int prev = blas_single();
 	int64_t T = F;
-	int rc = run_layers(e, pool, e->dec, e->n_dec, &w, &T, tap, user, err, errlen);
+	int rc = run_layers(e, pool, e->dec, 0, e->n_dec, &w, &T, tap, user, err, errlen);
 	openblas_set_num_threads(prev);
 	if (!rc && T != mg_encodec_decoded_length(e, F))
 		rc = fail(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld", (long long)T,
@@ -1208,10 +1448,72 @@ int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *cod
 	return rc;
 }
 
+int mg_encodec_decode_batch(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int S, int n_q, int F,
+                            float *audio, char *err, size_t errlen)
+{
+	const mg_encodec_config *c = &e->c;
+	if (check_codes(e, codes, S, n_q, F, err, errlen))
+		return -1;
+	int li = 0;
+	while (li < e->n_dec && e->dec[li].op != MG_ENCODEC_LSTM)
+		li++;
+	if (li == e->n_dec)
+		return fail(err, errlen, "EnCodec decoder has no LSTM");
+	int64_t len = mg_encodec_decoded_length(e, F), out = (int64_t)c->audio_channels * len, T1 = F;
+	for (int i = 0; i < li; i++)
+		if (e->dec[i].op == MG_ENCODEC_CONV)
+			T1 = conv_geometry(&e->dec[i].conv, T1).out_len;
+	size_t mid_n = (size_t)e->dec[li].cin * T1;
+	struct work w;
+	float *mid = malloc((size_t)S * mid_n * sizeof(float));
+	float **xs = malloc((size_t)S * sizeof *xs);
+	if (!mid || !xs || work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen)) {
+		if (!mid || !xs)
+			fail(err, errlen, "out of memory decoding %d x %d frames", S, F);
+		free(mid);
+		free(xs);
+		return -1;
+	}
+	int prev = blas_single(), rc = 0;
+	/* The layers before the LSTM one sequence at a time, the LSTM for all,
+	 * then the rest one at a time. */
+	for (int s = 0; s < S && !rc; s++) {
+		int64_t T = F;
+		rvq_decode(e, codes + (size_t)s * n_q * F, n_q, F, w.buf[0]);
+		rc = run_layers(e, pool, e->dec, 0, li, &w, &T, NULL, NULL, err, errlen);
+		xs[s] = mid + (size_t)s * mid_n;
+		if (!rc)
+			memcpy(xs[s], w.buf[0], mid_n * sizeof(float));
+	}
+	if (!rc)
+		rc = lstm_forward(pool, &e->dec[li].lstm, xs, S, T1, err, errlen);
+	for (int s = 0; s < S && !rc; s++) {
+		int64_t T = T1;
+		memcpy(w.buf[0], xs[s], mid_n * sizeof(float));
+		rc = run_layers(e, pool, e->dec, li + 1, e->n_dec, &w, &T, NULL, NULL, err, errlen);
+		if (!rc && T != len)
+			rc = fail(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld",
+			          (long long)T, F, (long long)len);
+		if (!rc)
+			memcpy(audio + (size_t)s * out, w.buf[0], (size_t)out * sizeof(float));
+	}
+	openblas_set_num_threads(prev);
+	work_free(&w);
+	free(mid);
+	free(xs);
+	return rc;
+}
+
+int mg_encodec_decode_n(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
+                        char *err, size_t errlen)
+{
+	return mg_encodec_decode_tap(e, pool, codes, n_q, F, audio, NULL, NULL, err, errlen);
+}
+
 int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio, char *err,
                       size_t errlen)
 {
-	return mg_encodec_decode_tap(e, pool, codes, F, audio, NULL, NULL, err, errlen);
+	return mg_encodec_decode_tap(e, pool, codes, e->n_q, F, audio, NULL, NULL, err, errlen);
 }
 
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples)
@@ -1288,7 +1590,7 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	memcpy(w.buf[0], audio, (size_t)c->audio_channels * n_samples * sizeof(float));
 	int prev = blas_single();
 	int64_t T = n_samples;
-	int rc = run_layers(e, pool, e->enc, e->n_enc, &w, &T, tap, user, err, errlen);
+	int rc = run_layers(e, pool, e->enc, 0, e->n_enc, &w, &T, tap, user, err, errlen);
 	const float *x = w.buf[0];
 	if (!rc && T != frames)
 		rc = fail(err, errlen, "EnCodec encoder produced %lld frames; expected %d", (long long)T, frames);

@@ -66,10 +66,11 @@ typedef struct mg_encodec {
 	int n_dec, n_enc;
 	mg_encodec_layer *dec;   /* HF audio_encoder.decoder.layers, same indices */
 	mg_encodec_layer *enc;   /* HF audio_encoder.encoder.layers */
-	int n_q;                 /* quantizer layers (config num_quantizers) */
+	int n_q_stored;          /* quantizer layers the checkpoint stores (the most decode can sum) */
+	int n_q;                 /* mg_encodec_decode's count: the config's num_quantizers, at most n_q_stored */
 	int n_q_encode;          /* quantizers encode uses (HF: default bandwidth target_bandwidths[0]) */
-	float *codebook;         /* [n_q][codebook_size][codebook_dim] */
-	float *codebook_sq;      /* [n_q][codebook_size]: sum of squares of each row */
+	float *codebook;         /* [n_q_stored][codebook_size][codebook_dim] */
+	float *codebook_sq;      /* [n_q_stored][codebook_size]: sum of squares of each row */
 	size_t n_params;
 } mg_encodec;
 
@@ -84,6 +85,8 @@ int mg_encodec_random_weights(st_set *out, const mg_encodec_config *c, uint64_t 
 int64_t mg_encodec_decoded_length(const mg_encodec *e, int F);
 /* Frames encode produces for n samples. */
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples);
+/* Quantizer layers the checkpoint stores (the most decode can use). */
+int mg_encodec_quantizers(const mg_encodec *e);
 /* Quantizers in the codes encode returns (n_q_encode). */
 int mg_encodec_encode_quantizers(const mg_encodec *e);
 /* Weights the bound codec holds after folding (convolutions, biases, LSTM,
@@ -95,11 +98,26 @@ size_t mg_encodec_param_count(const mg_encodec *e);
  * [channels][length]. */
 typedef void (*mg_encodec_tap)(void *user, int layer, const float *x, int channels, int64_t length);
 
-/* codes [num_quantizers][F] (values in [0, codebook_size)) -> audio
- * [audio_channels][F * hop]. */
+/* codes [n_q][F] (values in [0, codebook_size)) -> audio
+ * [audio_channels][F * hop]: the first n_q quantizers' codebooks are summed,
+ * as HF's quantizer.decode does with n_q rows of codes. MusicGen passes its
+ * num_codebooks / audio_channels codebooks of one channel; 1 <= n_q <=
+ * mg_encodec_quantizers(e). */
+int mg_encodec_decode_n(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
+                        char *err, size_t errlen);
+/* The same with n_q = e->n_q: the config's num_quantizers (target_bandwidths[-1]
+ * as transformers 4.x reads it; checkpoints saved by transformers 5 store more
+ * layers); prefer mg_encodec_decode_n with the decoder's codebook count. */
 int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio,
                       char *err, size_t errlen);
-int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int F, float *audio,
+/* S sequences of F frames at once (the takes of a batch, the channels of a
+ * stereo take): codes [S][n_q][F] -> audio [S][audio_channels][F * hop].
+ * The same numbers as S calls of mg_encodec_decode_n, up to float rounding;
+ * the LSTM reads its weights once per step for all S, so S sequences cost
+ * less than S calls. */
+int mg_encodec_decode_batch(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int S, int n_q, int F,
+                            float *audio, char *err, size_t errlen);
+int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *codes, int n_q, int F, float *audio,
                           mg_encodec_tap tap, void *user, char *err, size_t errlen);
 
 /* audio [audio_channels][n_samples] -> *codes, malloc'd

@@ -103,9 +103,9 @@ int mg_resolve_model(const char *path_or_id, int allow_file,
 		return 0;
 	}
 	if (!mg_is_hub_id(path_or_id))
-		return fail(err, errlen, "%s: no such file or directory (%s)", path_or_id, strerror(errno));
+		return fail(err, errlen, "%s: %s (and not a hub id ORG/NAME)", path_or_id, strerror(errno));
 
-	char repo[PATH_MAX], ref[PATH_MAX + 32], commit[256] = "", snap[PATH_MAX + 200];
+	char repo[PATH_MAX], ref[PATH_MAX + 32], commit[256] = "", snap[PATH_MAX + 300];
 	if (mg_hub_repo_dir(path_or_id, repo, sizeof repo))
 		return fail(err, errlen, "%s: cannot form a cache path%s", path_or_id, "");
 	if (stat(repo, &st) != 0 || !S_ISDIR(st.st_mode)) {

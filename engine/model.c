@@ -13,6 +13,8 @@
 
 #include "engine/hub.h"
 #include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "opencl/backend.h"
 
 /* The largest batch one call accepts: takes x (2 with guidance) rows share
  * the KV cache; this bounds it well before memory does on any real model. */
@@ -51,8 +53,10 @@ void mg_model_free(mg_model *m)
 	mg_t5_free(&m->t5);
 	mg_decoder_free(&m->dec);
 	mg_encodec_free(&m->codec);
+	ocl_backend_close(m->ocl);
 	mg_pool_free(m->pool);
 	st_close(m->st);
+	mg_tokenizer_free(m->tok);
 	free(m->path), free(m->id), free(m->revision), free(m->spiece_path);
 	free(m);
 }
@@ -78,17 +82,11 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		snprintf(err, errlen, "out of memory");
 		return MG_ERR_NOMEM;
 	}
-	if (lp.backend == MG_BACKEND_OPENCL) {
-		mg_model_free(m);
-		snprintf(err, errlen, "the OpenCL backend is not built yet; use the CPU backend");
-		return MG_ERR_BACKEND;
-	}
-	if (lp.backend != MG_BACKEND_AUTO && lp.backend != MG_BACKEND_CPU) {
+	if (lp.backend != MG_BACKEND_AUTO && lp.backend != MG_BACKEND_CPU && lp.backend != MG_BACKEND_OPENCL) {
 		mg_model_free(m);
 		snprintf(err, errlen, "unknown backend %d", lp.backend);
 		return MG_ERR_PARAM;
 	}
-	m->backend = MG_BACKEND_CPU;
 	/* The default is float32: it is what reproduces Hugging Face's greedy
 	 * tokens exactly; f16 and q8 are there to be asked for. */
 	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? MG_WEIGHTS_F32 : lp.weights;
@@ -104,17 +102,36 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		return MG_ERR_NOMEM;
 	}
 	m->threads = mg_pool_size(m->pool);
-	snprintf(m->backend_name, sizeof m->backend_name, "cpu");
-	if (lp.on_notice)
-		lp.on_notice("binding weights", lp.user_data);
-	if (mg_t5_bind(&m->t5, m->st, &cfg->t5, m->weights, err, errlen) ||
-	    mg_decoder_bind(&m->dec, m->st, cfg, m->weights, err, errlen) ||
-	    mg_encodec_bind(&m->codec, m->st, &cfg->codec, err, errlen)) {
+	/* The backend: OpenCL when asked for (or, with auto, when a GPU or
+	 * accelerator is there and works), else the CPU. */
+	int on_device = ocl_backend_open(&m->ocl, m->st, cfg, &lp, err, errlen);
+	if (on_device < 0) {
 		mg_model_free(m);
-		return MG_ERR_FORMAT;
+		return MG_ERR_BACKEND;
+	}
+	if (on_device) {
+#ifdef MG_HAVE_OPENCL
+		m->backend = MG_BACKEND_OPENCL;
+		snprintf(m->backend_name, sizeof m->backend_name, "%s", m->ocl->name);
+		if (m->weights != MG_WEIGHTS_F16)
+			m->weights = MG_WEIGHTS_F32;
+		if (mg_decoder_init_config(&m->dec, m->st, cfg, err, errlen)) {
+			mg_model_free(m);
+			return MG_ERR_CONFIG;
+		}
+#endif
+	} else {
+		m->backend = MG_BACKEND_CPU;
+		snprintf(m->backend_name, sizeof m->backend_name, "cpu");
+		if (mg_t5_bind(&m->t5, m->st, &cfg->t5, m->weights, err, errlen) ||
+		    mg_decoder_bind(&m->dec, m->st, cfg, m->weights, err, errlen) ||
+		    mg_encodec_bind(&m->codec, m->st, &cfg->codec, err, errlen)) {
+			mg_model_free(m);
+			return MG_ERR_FORMAT;
+		}
 	}
 	int Kc = cfg->dec.num_codebooks / cfg->dec.audio_channels;
-	if (m->codec.n_q != Kc) {
+	if (!m->ocl && m->codec.n_q != Kc) {
 		snprintf(err, errlen,
 		         "the audio codec decodes %d codebooks per channel but the decoder makes %d "
 		         "(decoder.num_codebooks %d, audio_channels %d)",
@@ -128,6 +145,10 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 			mg_model_free(m);
 			snprintf(err, errlen, "out of memory");
 			return MG_ERR_NOMEM;
+		}
+		if (mg_tokenizer_load(&m->tok, spiece_path, err, errlen)) {
+			mg_model_free(m);
+			return MG_ERR_FORMAT;
 		}
 	}
 	*out = m;
@@ -270,28 +291,48 @@ void mg_take_free(mg_take *t)
 	free(t);
 }
 
+/* Audio samples per channel for F frames. */
+static int64_t samples_for(const mg_model *m, int F)
+{
+	return m->ocl ? (int64_t)F * m->cfg.codec.hop_length : mg_encodec_decoded_length(&m->codec, F);
+}
+
 int mg_model_decode_audio(mg_model *m, const int32_t *codes, int n_takes, int F, float *pcm, char *err,
                           size_t errlen)
 {
 	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels, Kc = K / ch;
-	int64_t ns = mg_encodec_decoded_length(&m->codec, F);
-	int32_t *cc = malloc((size_t)Kc * F * sizeof *cc);
-	if (!cc) {
+	int64_t ns = samples_for(m, F);
+	int32_t *cc = malloc((size_t)n_takes * Kc * F * sizeof *cc);
+	float *one = m->ocl ? malloc((size_t)n_takes * ns * sizeof *one) : NULL;
+	if (!cc || (m->ocl && !one)) {
+		free(cc), free(one);
 		snprintf(err, errlen, "out of memory decoding audio");
 		return MG_ERR_NOMEM;
 	}
-	for (int b = 0; b < n_takes; b++)
-		for (int c = 0; c < ch; c++) {
-			/* Stereo: codebooks interleave L0, R0, L1, R1, ... */
+	int rc = MG_OK;
+	/* Per channel (stereo: codebooks interleave L0, R0, L1, R1, ...), the
+	 * channel's codebooks [Kc][F] of every take through the mono codec. */
+	for (int c = 0; c < ch && !rc; c++) {
+		for (int b = 0; b < n_takes; b++)
 			for (int j = 0; j < Kc; j++)
-				memcpy(cc + (size_t)j * F, codes + ((size_t)b * K + (size_t)j * ch + c) * F, (size_t)F * sizeof *cc);
-			if (mg_encodec_decode(&m->codec, m->pool, cc, F, pcm + ((size_t)b * ch + c) * ns, err, errlen)) {
-				free(cc);
-				return MG_ERR_BACKEND;
-			}
+				memcpy(cc + ((size_t)b * Kc + j) * F, codes + ((size_t)b * K + (size_t)j * ch + c) * F,
+				       (size_t)F * sizeof *cc);
+#ifdef MG_HAVE_OPENCL
+		if (m->ocl) {
+			if (ocl_model_decode_audio(m->ocl->model, cc, n_takes, Kc, F, one, err, errlen))
+				rc = MG_ERR_BACKEND;
+			for (int b = 0; b < n_takes && !rc; b++)
+				memcpy(pcm + ((size_t)b * ch + c) * ns, one + (size_t)b * ns, (size_t)ns * sizeof *pcm);
+			continue;
 		}
-	free(cc);
-	return MG_OK;
+#endif
+		for (int b = 0; b < n_takes && !rc; b++)
+			if (mg_encodec_decode(&m->codec, m->pool, cc + (size_t)b * Kc * F, F, pcm + ((size_t)b * ch + c) * ns,
+			                      err, errlen))
+				rc = MG_ERR_BACKEND;
+	}
+	free(cc), free(one);
+	return rc;
 }
 
 static int set_threads(mg_model *m, int threads, char *err, size_t errlen)
@@ -331,6 +372,118 @@ static int choose(void *ctx, int take, float *scores, int K, int V, int32_t *nex
 	return 0;
 }
 
+#ifdef MG_HAVE_OPENCL
+/* The OpenCL device model as the generation loop's stepper: the rows of the
+ * takes (doubled for guidance) go to the device, guided scores come back;
+ * token choice and the random streams stay on the host, shared with the
+ * CPU backend. */
+struct ocl_stepper {
+	ocl_model *model;
+	int B, K, cfg;
+	float guidance;
+	int32_t *feed;  /* [N][K][T] */
+};
+
+static int ocl_step(void *ctx, const int32_t *ids, int T, float *scores, char *err, size_t errlen)
+{
+	struct ocl_stepper *o = ctx;
+	size_t per = (size_t)o->B * o->K * T;
+	memcpy(o->feed, ids, per * sizeof *ids);
+	if (o->cfg)
+		memcpy(o->feed + per, ids, per * sizeof *ids);
+	if (ocl_model_step(o->model, o->feed, T, NULL, err, errlen) ||
+	    ocl_model_logits(o->model, o->cfg ? o->guidance : 1.0f, 1.0f, scores, NULL, err, errlen))
+		return -1;
+	return 0;
+}
+#endif
+
+/* The takes' conditioning on the CPU: every prompt once through T5 and the
+ * projection, then copied to its takes (prompts in order, each prompt's
+ * count together). enc [B][S][hidden], emask [B][S]. */
+static int condition_cpu(mg_model *m, const mg_params *p, const int32_t *ids, const int32_t *mask, int S, int B,
+                         float **enc_out, int32_t **emask_out, char *err, size_t errlen)
+{
+	int np = p->n_prompts, D = m->cfg.dec.hidden_size, Dt = m->cfg.t5.d_model, rc = MG_OK;
+	float *h = malloc((size_t)np * S * Dt * sizeof *h), *encp = malloc((size_t)np * S * D * sizeof *encp);
+	float *enc = malloc((size_t)B * S * D * sizeof *enc);
+	int32_t *emask = malloc((size_t)B * S * sizeof *emask);
+	if (!h || !encp || !enc || !emask) {
+		snprintf(err, errlen, "out of memory encoding %d prompts", np);
+		rc = MG_ERR_NOMEM;
+	} else if (mg_t5_encode(&m->t5, m->pool, ids, mask, np, S, h, NULL, err, errlen))
+		rc = MG_ERR_FORMAT;
+	if (!rc) {
+		mg_decoder_project(&m->dec, m->pool, h, mask, np, S, encp);
+		for (int i = 0; i < B; i++) {
+			int pi = i / p->count;
+			memcpy(enc + (size_t)i * S * D, encp + (size_t)pi * S * D, (size_t)S * D * sizeof *enc);
+			memcpy(emask + (size_t)i * S, mask + (size_t)pi * S, (size_t)S * sizeof *emask);
+		}
+	}
+	free(h), free(encp);
+	if (rc) {
+		free(enc), free(emask);
+		return rc;
+	}
+	*enc_out = enc;
+	*emask_out = emask;
+	return MG_OK;
+}
+
+#ifdef MG_HAVE_OPENCL
+/* The takes' conditioning on the device (T5, projection, cross K/V) and
+ * its KV caches for L positions; the stepper then runs the steps. */
+static int condition_ocl(mg_model *m, const mg_params *p, const int32_t *ids, const int32_t *mask, int S, int B,
+                         int cfg, int L, struct ocl_stepper *os, char *err, size_t errlen)
+{
+	int np = p->n_prompts, K = m->cfg.dec.num_codebooks;
+	int32_t *tid = np ? malloc((size_t)B * S * sizeof *tid) : NULL;
+	int32_t *tmask = np ? malloc((size_t)B * S * sizeof *tmask) : NULL;
+	os->feed = malloc((size_t)(cfg ? 2 : 1) * B * K * sizeof *os->feed);
+	if ((np && (!tid || !tmask)) || !os->feed) {
+		free(tid), free(tmask);
+		snprintf(err, errlen, "out of memory");
+		return MG_ERR_NOMEM;
+	}
+	for (int i = 0; i < B && np; i++) {
+		memcpy(tid + (size_t)i * S, ids + (size_t)(i / p->count) * S, (size_t)S * sizeof *tid);
+		memcpy(tmask + (size_t)i * S, mask + (size_t)(i / p->count) * S, (size_t)S * sizeof *tmask);
+	}
+	os->model = m->ocl->model;
+	os->B = B, os->K = K, os->cfg = cfg, os->guidance = p->guidance;
+	int bad = ocl_model_condition(os->model, tid, tmask, np ? B : 0, np ? S : 1, 1, cfg, np ? 0 : B, NULL, err,
+	                              errlen) ||
+	          ocl_model_begin(os->model, L, err, errlen);
+	free(tid), free(tmask);
+	return bad ? MG_ERR_BACKEND : MG_OK;
+}
+#endif
+
+static mg_take *take_new(const mg_model *m, int B, int F, uint64_t seed)
+{
+	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels;
+	mg_take *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->n_takes = B;
+	t->n_codebooks = K;
+	t->n_frames = F;
+	t->sample_rate = m->cfg.codec.sampling_rate;
+	t->channels = ch;
+	t->n_samples = samples_for(m, F);
+	t->codes = malloc((size_t)B * K * F * sizeof *t->codes);
+	t->seeds = malloc((size_t)B * sizeof *t->seeds);
+	t->pcm = malloc((size_t)B * ch * (size_t)t->n_samples * sizeof *t->pcm);
+	if (!t->codes || !t->seeds || !t->pcm) {
+		mg_take_free(t);
+		return NULL;
+	}
+	for (int i = 0; i < B; i++)
+		t->seeds[i] = seed + (uint64_t)i;
+	return t;
+}
+
 int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, const int32_t *mask, int S,
                        const mg_callbacks *cb, mg_take **out, char *err, size_t errlen)
 {
@@ -345,106 +498,82 @@ int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, cons
 	if ((rc = set_threads(m, p->threads, err, errlen)))
 		return rc;
 	const mg_decoder_config *dc = &m->cfg.dec;
-	int K = dc->num_codebooks, ch = dc->audio_channels, D = dc->hidden_size, Dt = m->cfg.t5.d_model;
 	int np = p->n_prompts, B = (np ? np : 1) * p->count, F = p->frames;
-	int steps = mg_steps_for_frames(F, K, ch);
-	mg_take *t = calloc(1, sizeof *t);
-	float *h = NULL, *encp = NULL, *enc = NULL;
+	int steps = mg_steps_for_frames(F, dc->num_codebooks, dc->audio_channels);
+	int cfg = np > 0 && p->guidance > 1.0f;
+	float *enc = NULL;
 	int32_t *emask = NULL;
+	mg_stepper dev_stepper = {0};
+#ifdef MG_HAVE_OPENCL
+	struct ocl_stepper os = {0};
+#endif
+	struct chooser ch = {0};
+	mg_take *t = take_new(m, B, F, p->seed);
 	if (!t) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory for %d takes of %d frames", B, F);
 		return MG_ERR_NOMEM;
 	}
-	t->n_takes = B;
-	t->n_codebooks = K;
-	t->n_frames = F;
-	t->sample_rate = m->cfg.codec.sampling_rate;
-	t->channels = ch;
-	t->n_samples = mg_encodec_decoded_length(&m->codec, F);
-	t->codes = malloc((size_t)B * K * F * sizeof *t->codes);
-	t->seeds = malloc((size_t)B * sizeof *t->seeds);
-	t->pcm = malloc((size_t)B * ch * (size_t)t->n_samples * sizeof *t->pcm);
-	if (!t->codes || !t->seeds || !t->pcm) {
-		snprintf(err, errlen, "out of memory for %d takes of %d frames", B, F);
-		rc = MG_ERR_NOMEM;
-		goto fail;
-	}
-	for (int i = 0; i < B; i++)
-		t->seeds[i] = p->seed + (uint64_t)i;
 
-	/* Conditioning: every prompt once through T5 and the projection, then
-	 * copied to its takes (prompts in order, each prompt's count together). */
 	double t0 = now();
-	if (np > 0) {
-		h = malloc((size_t)np * S * Dt * sizeof *h);
-		encp = malloc((size_t)np * S * D * sizeof *encp);
-		enc = malloc((size_t)B * S * D * sizeof *enc);
-		emask = malloc((size_t)B * S * sizeof *emask);
-		if (!h || !encp || !enc || !emask) {
-			snprintf(err, errlen, "out of memory encoding %d prompts", np);
-			rc = MG_ERR_NOMEM;
-			goto fail;
-		}
-		if (mg_t5_encode(&m->t5, m->pool, ids, mask, np, S, h, NULL, err, errlen)) {
-			rc = MG_ERR_PARAM;
-			goto fail;
-		}
-		mg_decoder_project(&m->dec, m->pool, h, mask, np, S, encp);
-		for (int i = 0; i < B; i++) {
-			int pi = i / p->count;
-			memcpy(enc + (size_t)i * S * D, encp + (size_t)pi * S * D, (size_t)S * D * sizeof *enc);
-			memcpy(emask + (size_t)i * S, mask + (size_t)pi * S, (size_t)S * sizeof *emask);
-		}
+#ifdef MG_HAVE_OPENCL
+	if (m->ocl) {
+		if ((rc = condition_ocl(m, p, ids, mask, S, B, cfg, steps + 1, &os, err, errlen)))
+			goto out;
+		dev_stepper.ctx = &os;
+		dev_stepper.step = ocl_step;
 	}
+#endif
+	if (np > 0 && !m->ocl && (rc = condition_cpu(m, p, ids, mask, S, B, &enc, &emask, err, errlen)))
+		goto out;
 	t->t5_seconds = now() - t0;
 
-	struct chooser ch_ctx = {0};
-	ch_ctx.s.guidance = p->guidance;
-	ch_ctx.s.temperature = p->temperature;
-	ch_ctx.s.top_k = p->top_k;
-	ch_ctx.s.top_p = p->top_p;
-	ch_ctx.s.greedy = p->greedy || p->top_k == 1;
-	ch_ctx.rng = malloc((size_t)B * sizeof *ch_ctx.rng);
-	ch_ctx.scratch = malloc(mg_sampler_scratch_size(dc->vocab_size));
-	if (!ch_ctx.rng || !ch_ctx.scratch) {
-		free(ch_ctx.rng), free(ch_ctx.scratch);
+	ch.s.guidance = p->guidance;
+	ch.s.temperature = p->temperature;
+	ch.s.top_k = p->top_k;
+	ch.s.top_p = p->top_p;
+	ch.s.greedy = p->greedy || p->top_k == 1;
+	ch.rng = malloc((size_t)B * sizeof *ch.rng);
+	ch.scratch = malloc(mg_sampler_scratch_size(dc->vocab_size));
+	if (!ch.rng || !ch.scratch) {
 		snprintf(err, errlen, "out of memory");
 		rc = MG_ERR_NOMEM;
-		goto fail;
+		goto out;
 	}
 	for (int i = 0; i < B; i++)
-		mg_rng_seed(&ch_ctx.rng[i], t->seeds[i]);
+		mg_rng_seed(&ch.rng[i], t->seeds[i]);
 	mg_gen_request r = {
 		.B = B, .steps = steps, .enc = enc, .mask = emask, .S = np > 0 ? S : 1,
 		.guidance = np > 0 ? p->guidance : 1.0f,
-		.choose = choose, .choose_ctx = &ch_ctx,
+		.stepper = m->ocl ? &dev_stepper : NULL,
+		.choose = choose, .choose_ctx = &ch,
 		.on_progress = cb ? cb->on_progress : NULL, .on_frame = cb ? cb->on_frame : NULL,
 		.should_abort = cb ? cb->should_abort : NULL, .user_data = cb ? cb->user_data : NULL,
 	};
 	t0 = now();
 	rc = mg_musicgen_generate(&m->dec, m->pool, &r, t->codes, err, errlen);
 	t->decode_seconds = now() - t0;
-	free(ch_ctx.rng), free(ch_ctx.scratch);
 	t->steps = steps;
 	if (rc)
-		goto fail;
+		goto out;
 	if (cb && cb->should_abort && cb->should_abort(cb->user_data)) {
 		snprintf(err, errlen, "generation aborted before audio decoding");
 		rc = MG_ERR_ABORTED;
-		goto fail;
+		goto out;
 	}
 	t0 = now();
 	rc = mg_model_decode_audio(m, t->codes, B, F, t->pcm, err, errlen);
 	t->encodec_seconds = now() - t0;
-	if (rc)
-		goto fail;
-	free(h), free(encp), free(enc), free(emask);
+out:
+	free(enc), free(emask), free(ch.rng), free(ch.scratch);
+#ifdef MG_HAVE_OPENCL
+	free(os.feed);
+#endif
+	if (rc) {
+		mg_take_free(t);
+		return rc;
+	}
 	*out = t;
 	return MG_OK;
-fail:
-	free(h), free(encp), free(enc), free(emask);
-	mg_take_free(t);
-	return rc;
 }
 
 int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb, mg_take **out, char *err, size_t errlen)
@@ -455,8 +584,25 @@ int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb, mg_take
 		return rc;
 	if (p->n_prompts == 0)
 		return mg_generate_tokens(m, p, NULL, NULL, 0, cb, out, err, errlen);
-	snprintf(err, errlen, "text prompts need the tokenizer, which this build does not have yet");
-	return MG_ERR_CONFIG;
+	if (!m->tok) {
+		snprintf(err, errlen, "%s: no spiece.model beside the model, so text prompts cannot be tokenized "
+		         "(unconditional generation works without it)", m->path ? m->path : "model");
+		return MG_ERR_CONFIG;
+	}
+	int32_t *ids, *mask;
+	int S;
+	if (mg_tokenize_batch(m->tok, p->prompts, p->n_prompts, &ids, &mask, &S, err, errlen))
+		return MG_ERR_NOMEM;
+	for (int i = 0; i < p->n_prompts * S; i++)
+		if (ids[i] < 0 || ids[i] >= m->cfg.t5.vocab_size) {
+			snprintf(err, errlen, "prompt %d: token id %d is outside the text encoder's vocabulary (%d): "
+			         "spiece.model does not belong to this model", i / S + 1, ids[i], m->cfg.t5.vocab_size);
+			free(ids), free(mask);
+			return MG_ERR_CONFIG;
+		}
+	rc = mg_generate_tokens(m, p, ids, mask, S, cb, out, err, errlen);
+	free(ids), free(mask);
+	return rc;
 }
 
 int mg_model_time_steps(mg_model *m, int n_takes, int guidance, int text_len, int past, int steps,

@@ -2,8 +2,9 @@
  * and the internal entry points other parts of the program build on:
  *   - bench: mg_model_load_st (a model from an in-memory tensor set with
  *     random weights of the right names and shapes) and mg_model_time_steps;
- *   - other backends: the stages are separate calls (musicgen.h), and the
- *     backend chosen at load time is kept in the model;
+ *   - other backends: the stages are separate calls (musicgen.h), the
+ *     backend chosen at load time is kept in the model, and the generation
+ *     loop runs any backend's steps through an mg_stepper;
  *   - tests: mg_generate_tokens (prompts given as token ids).
  * The engine never prints; every call returns an mg_status code with a
  * message. */
@@ -25,13 +26,15 @@ struct mg_model {
 	mg_config cfg;
 	st_set *st;                  /* the weights (mapped files or memory), owned */
 	char *path, *id, *revision;  /* resolved directory, hub id or name, snapshot revision */
-	int backend;                 /* enum mg_backend actually in use (CPU for now) */
-	int weights;                 /* enum mg_weights actually in use */
+	int backend;                 /* enum mg_backend in use: MG_BACKEND_CPU or MG_BACKEND_OPENCL */
+	int weights;                 /* enum mg_weights in use */
 	int threads;
-	char backend_name[64];
+	char backend_name[340];      /* "cpu" or "opencl: <device>" */
+	struct ocl_backend *ocl;     /* the device model when backend is OpenCL (opencl/backend.h) */
 	mg_pool *pool;
 	struct mg_tokenizer *tok;    /* NULL when the model has no spiece.model */
 	char *spiece_path;
+	/* CPU weights; with OpenCL only dec's sizes (mg_decoder_init_config). */
 	mg_t5 t5;
 	mg_decoder dec;
 	mg_encodec codec;

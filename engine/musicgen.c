@@ -70,12 +70,11 @@ static int bind_ln(const st_set *st, float **w, float **b, int D, char *err, siz
 	return mg_bind_vec(st, w, D, err, errlen, "%s.weight", n) || mg_bind_vec(st, b, D, err, errlen, "%s.bias", n);
 }
 
-int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int fmt, char *err, size_t errlen)
+int mg_decoder_init_config(mg_decoder *d, const st_set *st, const mg_config *cfg, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof *d);
 	d->c = cfg->dec;
-	const mg_decoder_config *c = &d->c;
-	int D = c->hidden_size, F = c->ffn_dim, K = c->num_codebooks, V = c->vocab_size;
+	int V = d->c.vocab_size;
 	d->text_dim = cfg->t5.d_model;
 	/* HF starts every row with generation_config.decoder_start_token_id and
 	 * pads the delay pattern with its pad_token_id; both index the extra
@@ -87,8 +86,22 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 		         "generation_config.json: decoder_start_token_id %d / pad_token_id %d must be in 0..%d "
 		         "(decoder.vocab_size)",
 		         d->start_id, d->pad_id, V);
-		goto fail;
+		return -1;
 	}
+	/* The window: max_position_embeddings, or a shorter stored table. */
+	d->n_pos = d->c.max_positions;
+	const st_tensor *pt = st_find(st, P "embed_positions.weights");
+	if (pt && pt->ndim == 2 && pt->shape[0] < d->n_pos)
+		d->n_pos = (int)pt->shape[0];
+	return 0;
+}
+
+int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int fmt, char *err, size_t errlen)
+{
+	if (mg_decoder_init_config(d, st, cfg, err, errlen))
+		return -1;
+	const mg_decoder_config *c = &d->c;
+	int D = c->hidden_size, F = c->ffn_dim, K = c->num_codebooks, V = c->vocab_size;
 	d->has_proj = cfg->has_enc_to_dec_proj || st_find(st, "enc_to_dec_proj.weight") != NULL;
 	if (d->has_proj) {
 		if (mg_bind_mat(st, &d->proj, D, d->text_dim, fmt, err, errlen, "enc_to_dec_proj.weight") ||
@@ -116,14 +129,10 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 	}
 	/* Positions: the stored table when the checkpoint has one (bit-identical
 	 * to what HF computes), else computed as SPEC-decoder §3 says. */
-	d->n_pos = c->max_positions;
-	const st_tensor *pt = st_find(st, P "embed_positions.weights");
-	if (pt) {
+	if (st_find(st, P "embed_positions.weights")) {
 		int64_t ps[2] = {-1, D};
 		if (mg_bind_f32(st, &d->pos, 2, ps, err, errlen, P "embed_positions.weights"))
 			goto fail;
-		if (pt->shape[0] < d->n_pos)
-			d->n_pos = (int)pt->shape[0];
 	} else {
 		d->pos = malloc((size_t)d->n_pos * D * sizeof(float));
 		if (!d->pos) {
@@ -222,7 +231,7 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	s->y = falloc(rows * D, &bad);
 	s->f = falloc(rows * (size_t)c->ffn_dim, &bad);
 	s->lt = falloc(rows * (size_t)c->vocab_size, &bad);
-	s->scratch = falloc((size_t)nth * (size_t)(max_len > S ? max_len : S), &bad);
+	s->scratch = falloc((size_t)nth * (size_t)((max_len > S ? max_len : S) + c->head_dim), &bad);
 	if (bad) {
 		mg_dec_state_free(s);
 		snprintf(err, errlen, "decoder: out of memory for the KV cache of %d rows x %d positions", N, max_len);
@@ -398,14 +407,89 @@ static int frame_col(int f, int k, int channels, int delayed)
 	return delayed ? f + k / channels + 1 : f + 1;
 }
 
+/* The CPU decoder as a stepper: rows doubled for guidance, forward, combine. */
+struct cpu_stepper {
+	const mg_decoder *d;
+	mg_pool *pool;
+	mg_dec_state st;
+	int B, cfg;
+	float guidance;
+	int32_t *feed;               /* [N][K][max T] */
+	float *logits;               /* [N*K][max T][V] */
+};
+
+static int cpu_step(void *ctx, const int32_t *ids, int T, float *scores, char *err, size_t errlen)
+{
+	struct cpu_stepper *c = ctx;
+	int K = c->d->c.num_codebooks, V = c->d->c.vocab_size, B = c->B;
+	size_t per = (size_t)B * K * T;
+	memcpy(c->feed, ids, per * sizeof *ids);
+	if (c->cfg)
+		memcpy(c->feed + per, ids, per * sizeof *ids);
+	if (mg_dec_forward(c->d, c->pool, &c->st, c->feed, T, c->logits, NULL, err, errlen))
+		return -1;
+	for (int r = 0; r < B * K; r++) {
+		const float *cz = c->logits + ((size_t)r * T + T - 1) * V;
+		if (c->cfg)
+			mg_cfg_combine(cz, c->logits + ((size_t)(B * K + r) * T + T - 1) * V, c->guidance, (size_t)V,
+			               scores + (size_t)r * V);
+		else
+			memcpy(scores + (size_t)r * V, cz, (size_t)V * sizeof(float));
+	}
+	return 0;
+}
+
+static void cpu_stepper_free(struct cpu_stepper *c)
+{
+	mg_dec_state_free(&c->st);
+	free(c->feed);
+	free(c->logits);
+}
+
+/* Conditioning: the takes' states, then (guidance) as many null rows of
+ * zeros with a zero mask; unconditional: one zero position, zero mask. */
+static int cpu_stepper_init(struct cpu_stepper *c, const mg_decoder *d, mg_pool *pool, const mg_gen_request *r,
+                            int L, int first, char *err, size_t errlen)
+{
+	int K = d->c.num_codebooks, V = d->c.vocab_size, D = d->c.hidden_size, B = r->B;
+	memset(c, 0, sizeof *c);
+	c->d = d;
+	c->pool = pool;
+	c->B = B;
+	c->cfg = r->enc && r->guidance > 1.0f;
+	c->guidance = r->guidance;
+	int N = c->cfg ? 2 * B : B, S = r->enc ? r->S : 1;
+	float *enc = calloc((size_t)N * S * D, sizeof *enc);
+	int32_t *xmask = calloc((size_t)N * S, sizeof *xmask);
+	c->feed = malloc((size_t)N * K * first * sizeof *c->feed);
+	c->logits = malloc((size_t)N * K * first * V * sizeof *c->logits);
+	if (!enc || !xmask || !c->feed || !c->logits) {
+		free(enc), free(xmask);
+		cpu_stepper_free(c);
+		snprintf(err, errlen, "out of memory for %d takes", B);
+		return -1;
+	}
+	if (r->enc) {
+		memcpy(enc, r->enc, (size_t)B * S * D * sizeof(float));
+		for (int i = 0; i < B * S; i++)
+			xmask[i] = r->mask[i] != 0;
+	}
+	if (mg_dec_state_init(&c->st, d, mg_pool_size(pool), N, S, L, first, err, errlen)) {
+		free(enc), free(xmask);
+		cpu_stepper_free(c);
+		return -1;
+	}
+	mg_dec_set_cross(d, pool, &c->st, enc, xmask);
+	free(enc), free(xmask);
+	return 0;
+}
+
 int mg_musicgen_generate(const mg_decoder *d, mg_pool *pool, const mg_gen_request *r, int32_t *codes,
                          char *err, size_t errlen)
 {
 	const mg_decoder_config *c = &d->c;
-	int K = c->num_codebooks, V = c->vocab_size, D = c->hidden_size, ch = c->audio_channels, Kc = K / ch;
-	int B = r->B, steps = r->steps, L = steps + 1, cfg = r->enc && r->guidance > 1.0f;
-	int N = cfg ? 2 * B : B, S = r->enc ? r->S : 1;
-	int pad = d->pad_id;
+	int K = c->num_codebooks, V = c->vocab_size, ch = c->audio_channels, Kc = K / ch;
+	int B = r->B, steps = r->steps, L = steps + 1;
 	if (B < 1 || steps < 1) {
 		snprintf(err, errlen, "nothing to generate (%d takes, %d steps)", B, steps);
 		return MG_ERR_PARAM;
@@ -418,35 +502,32 @@ int mg_musicgen_generate(const mg_decoder *d, mg_pool *pool, const mg_gen_reques
 	int delayed = L >= 2 * Kc - 1, F = mg_frames_for_steps(steps, K, ch);
 	int32_t *seq0 = malloc((size_t)B * K * sizeof *seq0), *pattern = malloc((size_t)B * K * L * sizeof *pattern);
 	int32_t *seq = malloc((size_t)B * K * L * sizeof *seq), *next = malloc((size_t)K * sizeof *next);
-	int32_t *xmask = calloc((size_t)N * S, sizeof *xmask), *frame = malloc((size_t)B * K * sizeof *frame);
-	float *enc = calloc((size_t)N * S * D, sizeof *enc);
-	float *logits = NULL, *scores = malloc((size_t)K * V * sizeof *scores);
-	int32_t *feed = NULL;
-	mg_dec_state st = {0};
-	int rc = MG_ERR_NOMEM, first = 1;
-	if (!seq0 || !pattern || !seq || !next || !xmask || !frame || !enc || !scores) {
+	int32_t *frame = malloc((size_t)B * K * sizeof *frame), *feed = NULL;
+	float *scores = malloc((size_t)B * K * V * sizeof *scores);
+	struct cpu_stepper cpu;
+	int have_cpu = 0, rc = MG_ERR_NOMEM, first = 1;
+	if (!seq0 || !pattern || !seq || !next || !frame || !scores) {
 		snprintf(err, errlen, "out of memory for %d takes of %d steps", B, steps);
 		goto out;
 	}
 	for (int i = 0; i < B * K; i++)
 		seq0[i] = d->start_id;
-	mg_delay_pattern(seq0, B, K, ch, 1, L, pad, pattern, &first);
-	/* Conditioning: the takes' states, then (CFG) as many null rows of zeros
-	 * with a zero mask; unconditional: one zero position with a zero mask. */
-	if (r->enc) {
-		memcpy(enc, r->enc, (size_t)B * S * D * sizeof(float));
-		for (int i = 0; i < B * S; i++)
-			xmask[i] = r->mask[i] != 0;
-	}
-	feed = malloc((size_t)N * K * first * sizeof *feed);
-	logits = malloc((size_t)N * K * first * V * sizeof *logits);
-	if (!feed || !logits) {
+	mg_delay_pattern(seq0, B, K, ch, 1, L, d->pad_id, pattern, &first);
+	feed = malloc((size_t)B * K * first * sizeof *feed);
+	if (!feed) {
 		snprintf(err, errlen, "out of memory for %d takes of %d steps", B, steps);
 		goto out;
 	}
-	if (mg_dec_state_init(&st, d, mg_pool_size(pool), N, S, L, first, err, errlen))
-		goto out;
-	mg_dec_set_cross(d, pool, &st, enc, xmask);
+	mg_stepper stepper;
+	if (r->stepper)
+		stepper = *r->stepper;
+	else {
+		if (cpu_stepper_init(&cpu, d, pool, r, L, first, err, errlen))
+			goto out;
+		have_cpu = 1;
+		stepper.ctx = &cpu;
+		stepper.step = cpu_step;
+	}
 	for (int b = 0; b < B; b++)
 		for (int k = 0; k < K; k++)
 			for (int j = 0; j < first; j++) {
@@ -460,36 +541,28 @@ int mg_musicgen_generate(const mg_decoder *d, mg_pool *pool, const mg_gen_reques
 			rc = MG_ERR_ABORTED;
 			goto out;
 		}
+		/* The first call feeds every initial column, later ones the newest. */
 		int T = step == 0 ? first : 1, col0 = len - T;
-		for (int nn = 0; nn < N; nn++)
-			for (int k = 0; k < K; k++)
-				for (int t = 0; t < T; t++)
-					feed[((size_t)nn * K + k) * T + t] = seq[((size_t)(nn % B) * K + k) * L + col0 + t];
-		if (mg_dec_forward(d, pool, &st, feed, T, logits, NULL, err, errlen)) {
+		for (int rr = 0; rr < B * K; rr++)
+			for (int t = 0; t < T; t++)
+				feed[(size_t)rr * T + t] = seq[(size_t)rr * L + col0 + t];
+		if (stepper.step(stepper.ctx, feed, T, scores, err, errlen)) {
 			rc = MG_ERR_BACKEND;
 			goto out;
 		}
+		if (r->scores_out)
+			memcpy(r->scores_out + (size_t)step * B * K * V, scores, (size_t)B * K * V * sizeof(float));
 		for (int b = 0; b < B; b++) {
-			for (int k = 0; k < K; k++) {
-				const float *cz = logits + (((size_t)b * K + k) * T + T - 1) * V;
-				float *sc = scores + (size_t)k * V;
-				if (cfg)
-					mg_cfg_combine(cz, logits + (((size_t)(B + b) * K + k) * T + T - 1) * V, r->guidance,
-					               (size_t)V, sc);
-				else
-					memcpy(sc, cz, (size_t)V * sizeof(float));
-			}
-			if (r->scores_out)
-				memcpy(r->scores_out + ((size_t)step * B + b) * K * V, scores, (size_t)K * V * sizeof(float));
+			float *sc = scores + (size_t)b * K * V;
 			if (r->choose) {
-				if (r->choose(r->choose_ctx, b, scores, K, V, next)) {
+				if (r->choose(r->choose_ctx, b, sc, K, V, next)) {
 					snprintf(err, errlen, "token choice failed at step %d", step);
 					rc = MG_ERR_BACKEND;
 					goto out;
 				}
 			} else
 				for (int k = 0; k < K; k++)
-					next[k] = mg_argmax(scores + (size_t)k * V, V);
+					next[k] = mg_argmax(sc + (size_t)k * V, V);
 			for (int k = 0; k < K; k++) {
 				int32_t pv = pattern[((size_t)b * K + k) * L + len];
 				seq[((size_t)b * K + k) * L + len] = pv == -1 ? next[k] : pv;
@@ -513,8 +586,8 @@ int mg_musicgen_generate(const mg_decoder *d, mg_pool *pool, const mg_gen_reques
 				codes[((size_t)b * K + k) * F + f] = seq[((size_t)b * K + k) * L + frame_col(f, k, ch, delayed)];
 	rc = MG_OK;
 out:
-	mg_dec_state_free(&st);
-	free(seq0), free(pattern), free(seq), free(next), free(xmask), free(frame), free(enc), free(logits);
-	free(scores), free(feed);
+	if (have_cpu)
+		cpu_stepper_free(&cpu);
+	free(seq0), free(pattern), free(seq), free(next), free(frame), free(scores), free(feed);
 	return rc;
 }

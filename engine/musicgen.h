@@ -42,6 +42,10 @@ typedef struct mg_decoder {
 	int start_id, pad_id;        /* generation_config decoder_start_token_id / pad_token_id */
 } mg_decoder;
 
+/* Only the sizes, window and start/pad ids (for a generation loop whose
+ * steps run elsewhere); mg_decoder_free releases it. */
+int mg_decoder_init_config(mg_decoder *d, const st_set *st, const mg_config *cfg, char *err, size_t errlen);
+
 /* Binds enc_to_dec_proj.* and decoder.* of st (which must outlive d). */
 int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int fmt, char *err, size_t errlen);
 void mg_decoder_free(mg_decoder *d);
@@ -94,6 +98,15 @@ void mg_delay_pattern(const int32_t *seq0, int B, int K, int channels, int L0, i
 /* Token choice for take b: scores[K][vocab] (after guidance) -> next[K]. */
 typedef int (*mg_choose_fn)(void *ctx, int take, float *scores, int K, int V, int32_t *next);
 
+/* One decoder step for every take of a generation, whatever computes it
+ * (the CPU decoder, or another backend conditioned by the caller): ids
+ * [B][K][T] (the rows of the takes; the backend doubles them for guidance
+ * itself) -> scores [B][K][V], the last column's logits after guidance. */
+typedef struct mg_stepper {
+	void *ctx;
+	int (*step)(void *ctx, const int32_t *ids, int T, float *scores, char *err, size_t errlen);
+} mg_stepper;
+
 typedef struct mg_gen_request {
 	int B;                       /* takes */
 	int steps;                   /* decoder steps (HF max_new_tokens) */
@@ -101,6 +114,7 @@ typedef struct mg_gen_request {
 	const int32_t *mask;         /* [B][S] */
 	int S;
 	float guidance;              /* > 1 (and enc set): CFG with the null rows in the same pass */
+	const mg_stepper *stepper;   /* NULL: the CPU decoder, conditioned from enc/mask/guidance */
 	mg_choose_fn choose;         /* NULL: greedy (mg_argmax) */
 	void *choose_ctx;
 	void (*on_progress)(int step, int total, void *user_data);

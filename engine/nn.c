@@ -69,7 +69,8 @@ static void attn_rows(void *arg, int ith, int nth)
 	float (*dot)(const float *, const float *, int) = mg_kernels_active()->dot;
 	void (*axpy)(float *, float, const float *, int) = mg_kernels_active()->axpy;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
-	float *sc = a->scratch + (size_t)ith * a->max_keys;
+	float *sc = a->scratch + (size_t)ith * (a->max_keys + hd);
+	float *qs = sc + a->max_keys; /* the scaled query of one head */
 	mg_pool_range(n_items, ith, nth, 1, &b, &e);
 	for (int it = b; it < e; it++) {
 		int h = it % a->n_heads, r = it / a->n_heads;
@@ -81,6 +82,9 @@ static void attn_rows(void *arg, int ith, int nth)
 		const int *mask = a->key_mask ? a->key_mask + (size_t)s * a->n_keys : NULL;
 		const float *pb = a->pos_bias ? a->pos_bias + (size_t)h * (2 * a->n_keys - 1) + a->n_keys - 1 - t : NULL;
 		float *o = a->out + (size_t)r * a->out_stride + (size_t)h * hd;
+		/* HF scales the query before the product (q_proj(h) * scaling). */
+		for (int c = 0; c < hd; c++)
+			qs[c] = q[c] * a->scale;
 		float mx = -INFINITY;
 		int any = 0;
 		for (int j = 0; j < nk; j++) {
@@ -88,8 +92,7 @@ static void attn_rows(void *arg, int ith, int nth)
 				sc[j] = -INFINITY;
 				continue;
 			}
-			const float *kj = kb + (size_t)j * a->kv_stride;
-			float d = dot(q, kj, hd) * a->scale;
+			float d = dot(qs, kb + (size_t)j * a->kv_stride, hd);
 			if (pb)
 				d += pb[j];
 			sc[j] = d;

@@ -28,7 +28,7 @@ void mg_relu(float *x, size_t n);
  * a row with no key left outputs 0, as HF's uniform softmax over zero values.
  * Score = (q * scale) . k (+ pos_bias[h * (2 * n_keys - 1) + j - t + n_keys - 1]
  * when pos_bias is set: T5's relative position bias; needs q_per_seq == n_keys).
- * scratch: mg_pool_size(pool) * max_keys floats. */
+ * scratch: mg_pool_size(pool) * (max_keys + head_dim) floats. */
 typedef struct mg_attn {
 	int n_seq, q_per_seq, n_heads, head_dim;
 	const float *q;

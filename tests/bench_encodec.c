@@ -1,10 +1,11 @@
 /* bench_encodec.c - EnCodec decode speed with random weights of a real
  * model's shape.
  *
- *   tests/bench_encodec [CONFIG_JSON [SECONDS [THREADS]]]
+ *   tests/bench_encodec [CONFIG_JSON [SECONDS [THREADS [SEQUENCES]]]]
  *
  * CONFIG_JSON defaults to musicgen-small's config in the reference data;
- * prints the time per layer and the decode time per second of audio. */
+ * prints the time per layer and the decode time per second of audio, and
+ * with SEQUENCES > 1 the time of one batched decode of that many. */
 #include "autoconfig.h"
 
 #include <stdio.h>
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 	}
 	double seconds = argc > 2 ? atof(argv[2]) : 10.0;
 	int threads = argc > 3 ? atoi(argv[3]) : 0;
+	int S = argc > 4 ? atoi(argv[4]) : 1;
 	char *json = read_file(path);
 	mg_config cfg;
 	if (!json || mg_config_parse(&cfg, json, NULL, path, err, sizeof err)) {
@@ -125,7 +127,12 @@ int main(int argc, char **argv)
 	struct timing tm = {&e, 0, {0}};
 	tm.last = now();
 	t0 = tm.last;
-	int rc = mg_encodec_decode_tap(&e, pool, codes, F, audio, on_layer, &tm, err, sizeof err);
+	int rc = mg_encodec_decode_tap(&e, pool, codes, e.n_q, F, audio, on_layer, &tm, err, sizeof err);
+	/* The total without the per-layer hook (which keeps every layer's
+	 * output apart). */
+	t0 = now();
+	if (!rc)
+		rc = mg_encodec_decode_n(&e, pool, codes, e.n_q, F, audio, err, sizeof err);
 	double dt = now() - t0;
 	if (rc) {
 		fprintf(stderr, "bench_encodec: %s\n", err);
@@ -138,6 +145,24 @@ int main(int argc, char **argv)
 			       e.dec[i].cout, 1e3 * tm.per_layer[i]);
 		printf("decode %d frames (%.2f s of audio): %.1f ms = %.1f ms per second of audio (%.3f x real time)\n",
 		       F, audio_s, 1e3 * dt, 1e3 * dt / audio_s, dt / audio_s);
+	}
+	if (!rc && S > 1) {
+		int32_t *bc = malloc((size_t)S * e.n_q * F * sizeof(int32_t));
+		float *ba = malloc((size_t)S * n * sizeof(float));
+		for (size_t i = 0; i < (size_t)S * e.n_q * F; i++) {
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			bc[i] = (int32_t)((s >> 33) % (uint64_t)cfg.codec.codebook_size);
+		}
+		t0 = now();
+		rc = mg_encodec_decode_batch(&e, pool, bc, S, e.n_q, F, ba, err, sizeof err);
+		dt = now() - t0;
+		if (rc)
+			fprintf(stderr, "bench_encodec: %s\n", err);
+		else
+			printf("batch of %d: %.1f ms = %.1f ms per second of audio per sequence\n", S, 1e3 * dt,
+			       1e3 * dt / S / ((double)n / cfg.codec.sampling_rate));
+		free(bc);
+		free(ba);
 	}
 	free(codes);
 	free(audio);

@@ -185,6 +185,13 @@ static const char *drop_one(const char *name, char *buf, size_t n, void *user)
 	return strcmp(name, (const char *)user) ? name : NULL;
 }
 
+static const char *drop_prefix(const char *name, char *buf, size_t n, void *user)
+{
+	(void)buf;
+	(void)n;
+	return strncmp(name, (const char *)user, strlen((const char *)user)) ? name : NULL;
+}
+
 static void test_bad_set(const st_set *model, const mg_encodec_config *c, const char *what, rename_fn fn,
                          void *user, const char *reshape, const int64_t *shape, int ndim, const char *expect)
 {
@@ -238,16 +245,16 @@ int main(void)
 	int64_t ncodes = 0;
 	int32_t *codes = fixture_i32(fx, "decode_codes", &ncodes);
 	const st_tensor *ct = st_find(fx, "decode_codes");
-	int F = ct ? (int)ct->shape[3] : 0;
+	int F = ct ? (int)ct->shape[3] : 0, nq = ct ? (int)ct->shape[2] : 0;
 	float *audio = NULL, *audio2 = NULL;
 	int64_t na = 0;
-	if (!codes || ncodes != (int64_t)e.n_q * F) {
-		tap_ok(0, "decode_codes has %d quantizers", e.n_q);
+	if (!codes || ncodes != (int64_t)nq * F || nq > e.n_q_stored) {
+		tap_ok(0, "decode_codes has at most %d quantizers", e.n_q_stored);
 	} else {
 		int64_t len = mg_encodec_decoded_length(&e, F);
 		audio = malloc((size_t)len * sizeof(float));
 		struct layer_check lc = {fx, "decode_layer_", "decode_quantized", 0, 0, NULL, 0};
-		int rc = mg_encodec_decode_tap(&e, pool, codes, F, audio, check_tap, &lc, err, sizeof err);
+		int rc = mg_encodec_decode_tap(&e, pool, codes, nq, F, audio, check_tap, &lc, err, sizeof err);
 		tap_ok(!rc, "decode %d frames %s", F, err);
 		tap_ok(lc.checked == e.n_dec + 1, "all %d decoder layers and the RVQ output compared (%d)", e.n_dec,
 		       lc.checked);
@@ -265,7 +272,7 @@ int main(void)
 
 		/* The same result with no tap and one thread. */
 		audio2 = malloc((size_t)len * sizeof(float));
-		rc = mg_encodec_decode(&e, NULL, codes, F, audio2, err, sizeof err);
+		rc = mg_encodec_decode_n(&e, NULL, codes, nq, F, audio2, err, sizeof err);
 		double rel_max = 1, rel_l2 = 1;
 		if (!rc)
 			compare(audio2, audio, len, &rel_max, &rel_l2);
@@ -307,9 +314,9 @@ int main(void)
 
 		int64_t nre = 0;
 		float *rre = fixture_f32(fx, "reencode_audio", &nre);
-		if (!rc && rre && nq == e.n_q && nre == mg_encodec_decoded_length(&e, EF)) {
+		if (!rc && rre && nre == mg_encodec_decoded_length(&e, EF)) {
 			float *re = malloc((size_t)nre * sizeof(float));
-			rc = mg_encodec_decode(&e, pool, ecodes, EF, re, err, sizeof err);
+			rc = mg_encodec_decode_n(&e, pool, ecodes, nq, EF, re, err, sizeof err);
 			double rel_max, rel_l2;
 			compare(re, rre, nre, &rel_max, &rel_l2);
 			tap_diag("reencode_audio: relative L2 = %.3g, max abs error / max |ref| = %.3g", rel_l2, rel_max);
@@ -329,7 +336,7 @@ int main(void)
 	if (renamed && codes && audio && !st_find(renamed, "audio_encoder.decoder.layers.0.conv.weight_g") &&
 	    st_find(renamed, "audio_encoder.decoder.layers.0.conv.parametrizations.weight.original1") &&
 	    !mg_encodec_bind(&e2, renamed, &cfg.codec, err, sizeof err)) {
-		int rc = mg_encodec_decode(&e2, pool, codes, F, audio2, err, sizeof err);
+		int rc = mg_encodec_decode_n(&e2, pool, codes, nq, F, audio2, err, sizeof err);
 		tap_ok(!rc && !memcmp(audio, audio2, (size_t)na * sizeof(float)),
 		       "parametrizations.weight.original0/1 give identical audio %s", err);
 		mg_encodec_free(&e2);
@@ -362,18 +369,64 @@ int main(void)
 		             bshape, 1, "audio_encoder.encoder.layers.15.conv.bias");
 	}
 
+	/* The quantizers stored decide how many there are. */
+	{
+		char last[128];
+		snprintf(last, sizeof last, "audio_encoder.quantizer.layers.%d.", e.n_q_stored - 1);
+		st_set *fewer = copy_set(model, drop_prefix, last, NULL, NULL, 0);
+		mg_encodec e3;
+		int rc = fewer ? mg_encodec_bind(&e3, fewer, &cfg.codec, err, sizeof err) : -1;
+		tap_ok(!rc && mg_encodec_quantizers(&e3) == e.n_q_stored - 1, "without %s* the codec has %d quantizers %s", last,
+		       e.n_q_stored - 1, rc ? err : "");
+		if (!rc)
+			mg_encodec_free(&e3);
+		st_close(fewer);
+	}
+
 	/* Bad codes are refused, tiny inputs work. */
 	if (codes && audio) {
 		int32_t saved = codes[1];
 		codes[1] = cfg.codec.codebook_size;
-		tap_ok(mg_encodec_decode(&e, pool, codes, F, audio, err, sizeof err) != 0 && strstr(err, "outside"),
+		tap_ok(mg_encodec_decode_n(&e, pool, codes, nq, F, audio, err, sizeof err) != 0 && strstr(err, "outside"),
 		       "a code outside the codebook is refused: %s", err);
 		codes[1] = saved;
+		tap_ok(mg_encodec_decode_n(&e, pool, codes, e.n_q_stored + 1, F, audio, err, sizeof err) != 0 &&
+		           strstr(err, "quantizers"),
+		       "more codebooks than quantizers are refused: %s", err);
+		tap_ok(mg_encodec_decode_n(&e, pool, codes, 0, F, audio, err, sizeof err) != 0,
+		       "zero codebooks are refused: %s", err);
+		/* Fewer codebooks: the sum of the first ones only (HF's quantizer.decode).
+		 * The last quantizer's codes set to those of a fresh decode must not
+		 * matter when it is left out. */
+		if (nq > 1) {
+			float *a1 = malloc((size_t)na * sizeof(float)), *a2 = malloc((size_t)na * sizeof(float));
+			int32_t *c2 = malloc((size_t)nq * F * sizeof(int32_t));
+			memcpy(c2, codes, (size_t)nq * F * sizeof(int32_t));
+			for (int t = 0; t < F; t++)
+				c2[(size_t)(nq - 1) * F + t] = (c2[(size_t)(nq - 1) * F + t] + 1) % cfg.codec.codebook_size;
+			int r1 = mg_encodec_decode_n(&e, pool, codes, nq - 1, F, a1, err, sizeof err);
+			int r2 = mg_encodec_decode_n(&e, pool, c2, nq - 1, F, a2, err, sizeof err);
+			int r3 = mg_encodec_decode_n(&e, pool, c2, nq, F, audio2, err, sizeof err);
+			tap_ok(!r1 && !r2 && !r3 && !memcmp(a1, a2, (size_t)na * sizeof(float)) &&
+			           memcmp(a1, audio2, (size_t)na * sizeof(float)),
+			       "decoding %d of %d codebooks ignores the last one", nq - 1, nq);
+			free(a1);
+			free(a2);
+			free(c2);
+		}
+		/* The config's quantizer count (mg_encodec_decode) gives the same as
+		 * passing it. */
+		if (cfg.codec.num_quantizers == nq) {
+			int r1 = mg_encodec_decode(&e, pool, codes, F, audio2, err, sizeof err);
+			int r2 = mg_encodec_decode_n(&e, pool, codes, nq, F, audio, err, sizeof err);
+			tap_ok(!r1 && !r2 && !memcmp(audio, audio2, (size_t)na * sizeof(float)),
+			       "mg_encodec_decode uses the config's %d quantizers", nq);
+		}
 		err[0] = 0;
 		int32_t one[64];
-		for (int q = 0; q < e.n_q && q < 64; q++)
+		for (int q = 0; q < nq && q < 64; q++)
 			one[q] = codes[(size_t)q * F];
-		int rc = mg_encodec_decode(&e, pool, one, 1, audio, err, sizeof err);
+		int rc = mg_encodec_decode_n(&e, pool, one, nq, 1, audio, err, sizeof err);
 		int finite = 1;
 		for (int64_t i = 0; i < mg_encodec_decoded_length(&e, 1); i++)
 			finite &= isfinite(audio[i]);

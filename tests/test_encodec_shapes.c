@@ -358,7 +358,7 @@ static void run_shape(const char *what, mg_encodec_config *c, mg_pool *pool, int
 		codes[i] = (int32_t)((i * 7919 + 13) % c->codebook_size);
 	int64_t len = mg_encodec_decoded_length(&e, F);
 	float *audio = malloc((size_t)len * sizeof(float));
-	int rc = mg_encodec_decode(&e, pool, codes, F, audio, err, sizeof err);
+	int rc = mg_encodec_decode_n(&e, pool, codes, e.n_q, F, audio, err, sizeof err);
 	ref_act z = {c->codebook_dim, F, calloc((size_t)(c->codebook_dim * F), sizeof(double))};
 	for (int q = 0; q < e.n_q; q++) {
 		char n[128];
@@ -433,9 +433,115 @@ static void run_shape(const char *what, mg_encodec_config *c, mg_pool *pool, int
 	st_close(st);
 }
 
+/* The test models of tests/data (made with transformers 5: weight norm as
+ * parametrizations, more quantizers stored than the decoder uses, stereo):
+ * decoding the greedy codes gives the audio HF generated. */
+static void run_test_model(const char *name, mg_pool *pool)
+{
+	const char *top = getenv("MG_TOP_SRCDIR");
+	char dir[4096], path[4200], err[512] = "";
+	snprintf(dir, sizeof dir, "%s/tests/data/%s", top && *top ? top : MG_SRCDIR, name);
+	snprintf(path, sizeof path, "%s/tests/data/%s-refs.safetensors", top && *top ? top : MG_SRCDIR, name);
+	mg_config cfg;
+	st_set *st = NULL, *refs = NULL;
+	mg_encodec e;
+	if (mg_config_load(&cfg, dir, err, sizeof err) || st_open(&st, dir, err, sizeof err) ||
+	    st_open(&refs, path, err, sizeof err) || mg_encodec_bind(&e, st, &cfg.codec, err, sizeof err)) {
+		tap_ok(0, "%s: loads: %s", name, err);
+		st_close(st);
+		st_close(refs);
+		return;
+	}
+	int ch = cfg.dec.audio_channels, K = cfg.dec.num_codebooks, Kc = K / ch;
+	tap_diag("%s: %d quantizers stored, %d codebooks per channel, %d channel(s)", name, mg_encodec_quantizers(&e), Kc,
+	         ch);
+	tap_ok(e.n_q == Kc, "%s: mg_encodec_decode's count (config num_quantizers %d) is the decoder's %d", name, e.n_q,
+	       Kc);
+	const char *tags[] = {"cfg3", "noguide", "uncond"};
+	for (int ti = 0; ti < 3; ti++) {
+		char cn[64], an[64];
+		snprintf(cn, sizeof cn, "%s_codes", tags[ti]);
+		snprintf(an, sizeof an, "%s_audio", tags[ti]);
+		const st_tensor *ct = st_find(refs, cn), *at = st_find(refs, an);
+		if (!ct || !at || ct->dtype != ST_I64 || ct->ndim != 3 || at->ndim != 3 || ct->shape[1] != K ||
+		    at->shape[1] != ch) {
+			tap_ok(0, "%s: %s and %s present with %d codebooks", name, cn, an, K);
+			continue;
+		}
+		int B = (int)ct->shape[0], F = (int)ct->shape[2];
+		int64_t S = at->shape[2], ns = mg_encodec_decoded_length(&e, F);
+		float *ref = malloc((size_t)at->numel * sizeof(float)), *out = malloc((size_t)ns * sizeof(float));
+		int32_t *cc = malloc((size_t)Kc * F * sizeof(int32_t));
+		int ok = ns == S && !st_to_f32(at, ref, err, sizeof err);
+		double worst = 0, worst_l2 = 0;
+		for (int b = 0; ok && b < B; b++)
+			for (int c = 0; ok && c < ch; c++) {
+				for (int j = 0; j < Kc; j++)
+					for (int t = 0; t < F; t++) {
+						int64_t v;
+						memcpy(&v, ct->data + 8 * (((int64_t)b * K + (int64_t)j * ch + c) * F + t), 8);
+						cc[j * F + t] = (int32_t)v;
+					}
+				if (mg_encodec_decode_n(&e, pool, cc, Kc, F, out, err, sizeof err)) {
+					ok = 0;
+					break;
+				}
+				const float *r = ref + ((int64_t)b * ch + c) * S;
+				double emax = 0, rmax = 0, e2 = 0, r2 = 0;
+				for (int64_t i = 0; i < S; i++) {
+					double d = fabs((double)out[i] - r[i]);
+					emax = d > emax || isnan(d) ? d : emax;
+					rmax = fabs(r[i]) > rmax ? fabs(r[i]) : rmax;
+					e2 += d * d;
+					r2 += (double)r[i] * r[i];
+				}
+				double rel = rmax > 0 ? emax / rmax : emax, l2 = r2 > 0 ? sqrt(e2 / r2) : sqrt(e2);
+				worst = rel > worst || isnan(rel) ? rel : worst;
+				worst_l2 = l2 > worst_l2 || isnan(l2) ? l2 : worst_l2;
+			}
+		tap_diag("%s %s: %d takes x %d channel(s), %d frames: max error / max = %.3g, relative L2 = %.3g", name,
+		         tags[ti], B, ch, F, worst, worst_l2);
+		tap_ok(ok && worst <= 1e-4 && worst_l2 <= 1e-4, "%s: %s codes decode to HF's audio %s", name, tags[ti],
+		       ok ? "" : err);
+
+		/* All takes and channels as one batch: [B ch][Kc][F] -> [B][ch][S]. */
+		int32_t *all = malloc((size_t)B * ch * Kc * F * sizeof(int32_t));
+		float *pcm = malloc((size_t)B * ch * S * sizeof(float));
+		for (int b = 0; b < B; b++)
+			for (int c = 0; c < ch; c++)
+				for (int j = 0; j < Kc; j++)
+					for (int t = 0; t < F; t++) {
+						int64_t v;
+						memcpy(&v, ct->data + 8 * (((int64_t)b * K + (int64_t)j * ch + c) * F + t), 8);
+						all[(((size_t)b * ch + c) * Kc + j) * F + t] = (int32_t)v;
+					}
+		int rc = ok ? mg_encodec_decode_batch(&e, pool, all, B * ch, Kc, F, pcm, err, sizeof err) : -1;
+		double bmax = 0, rmax = 0;
+		for (int64_t i = 0; !rc && i < (int64_t)B * ch * S; i++) {
+			double d = fabs((double)pcm[i] - ref[i]);
+			bmax = d > bmax || isnan(d) ? d : bmax;
+			rmax = fabs(ref[i]) > rmax ? fabs(ref[i]) : rmax;
+		}
+		tap_diag("%s %s as one batch of %d: max error / max = %.3g", name, tags[ti], B * ch, bmax / rmax);
+		tap_ok(!rc && bmax <= 1e-4 * rmax, "%s: %s decoded as one batch matches HF's audio %s", name, tags[ti],
+		       rc ? err : "");
+		free(all);
+		free(pcm);
+		free(ref);
+		free(out);
+		free(cc);
+	}
+	mg_encodec_free(&e);
+	st_close(st);
+	st_close(refs);
+}
+
 int main(void)
 {
 	mg_pool *pool = mg_pool_new(2);
+
+	run_test_model("tinyb", pool);
+	run_test_model("tinyc", pool);
 
 	/* Even kernels, dilation 3, two residual layers, conv shortcuts, one
 	 * LSTM layer, compress 3, encode bandwidth for 2 of 3 quantizers. */

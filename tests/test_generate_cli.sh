@@ -52,7 +52,21 @@ expect 2 "model" "no --model" -- --frames 5
 expect 2 "not both" "--duration with --frames" -- $m --duration 1 --frames 5
 expect 2 "extension" "an unknown output extension" -- $m --output "$tmp/x.mp3"
 expect 2 "value" "an option without its value" -- $m --seed
-expect 1 "opencl" "--backend opencl before the backend exists" -- $m --backend opencl --frames 5
+if grep -q "define MG_HAVE_OPENCL 1" "${MG_TOP_BUILDDIR:-.}/autoconfig.h" 2>/dev/null; then
+	"$bin" generate $m --frames 6 --count 2 --greedy --backend cpu --output "$tmp/c.wav" --codes-out "$tmp/c.txt" >/dev/null 2>&1
+	"$bin" generate $m --frames 6 --count 2 --greedy --backend opencl --output "$tmp/o.wav" --codes-out "$tmp/o.txt" >/dev/null 2>"$tmp/err"
+	st=$?
+	if [ $st = 0 ]; then
+		cmp -s "$tmp/c.txt" "$tmp/o.txt"
+		check $? "--backend opencl gives the CPU backend's greedy codes"
+	elif [ $st = 1 ] && grep -qi "opencl" "$tmp/err"; then
+		ok "--backend opencl without a usable device: exit 1 with the reason"
+	else
+		notok "--backend opencl: exit $st"
+	fi
+else
+	expect 1 "opencl" "--backend opencl in a build without OpenCL" -- $m --backend opencl --frames 5
+fi
 expect 1 "" "a missing model" -- --model "$tmp/none" --frames 5
 mkdir "$tmp/broken"
 cp "$model/config.json" "$tmp/broken/"
