@@ -46,7 +46,7 @@ static void help(FILE *f)
 {
 	fprintf(f,
 	        "Usage: musicgen-tui bench [--model PATH | --shape small|medium|large] [--weights f32|f16|q8]\n"
-	        "         [--steps N] [--threads N] [--backend cpu|opencl|auto] [--json]\n"
+	        "         [--steps N] [--threads N] [--backend cpu|opencl|auto] [--device N] [--json]\n"
 	        "       musicgen-tui bench --accuracy [--model PATH | --shape NAME] [--steps N] [--threads N]\n"
 	        "\n"
 	        "Measures generation speed against the memory-bandwidth floor of a decoder step.\n"
@@ -58,6 +58,7 @@ static void help(FILE *f)
 	        "  --steps N        decoder steps of the timed run (default: 10 s of audio)\n"
 	        "  --threads N      CPU threads (default: all cores)\n"
 	        "  --backend B      compute backend (default auto)\n"
+	        "  --device N       the OpenCL device (numbers from 'musicgen-tui devices')\n"
 	        "  --json           also print the results as one JSON object on the last line\n"
 	        "  --accuracy       compare f16 and q8 with f32: greedy-token agreement and the largest\n"
 	        "                   logit difference over N steps (default 200) fed the f32 tokens\n");
@@ -539,13 +540,14 @@ static double time_products(mg_model *m, int N)
 typedef struct opts {
 	const char *model;
 	const shape *shape;
-	int weights, steps, threads, backend, json, accuracy;
+	int weights, steps, threads, backend, device, json, accuracy;
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->backend = MG_BACKEND_AUTO;
+	o->device = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -592,6 +594,10 @@ static int parse(int argc, char **argv, opts *o)
 		} else if (!strcmp(a, "--backend")) {
 			if (cli_backend(CMD, v, &o->backend))
 				return -1;
+		} else if (!strcmp(a, "--device")) {
+			if (cli_int(CMD, "--device", v, 0, 1023, &n))
+				return -1;
+			o->device = (int)n;
 		} else {
 			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s' (see musicgen-tui " CMD " --help)\n", a);
 			return -1;
@@ -614,6 +620,7 @@ static int load(const opts *o, int weights, st_dtype dt, mg_model **m, double *l
 	lp.weights = weights;
 	lp.threads = o->threads;
 	lp.backend = o->backend;
+	lp.device = o->device;
 	if (o->model) {
 		double t = now();
 		int rc = mg_model_load(m, o->model, &lp, err, errlen);
