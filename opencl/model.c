@@ -825,8 +825,8 @@ static int set_cross(ocl_model *m, char *err, size_t errlen)
 	return 0;
 }
 
-int ocl_model_condition_takes(ocl_model *m, const int32_t *ids, const int32_t *mask, int np, int S, int count,
-                              int cfg, int n_uncond, float *enc_out, char *err, size_t errlen)
+int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int np, int S, int count, int cfg,
+                        int n_uncond, float *enc_out, char *err, size_t errlen)
 {
 	int D = m->cfg.dec.hidden_size, B = np > 0 ? np * count : n_uncond, rc = -1;
 	cl_mem encp = NULL;
@@ -874,12 +874,6 @@ out:
 	free(maskf);
 	free(pmask);
 	return rc;
-}
-
-int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int B, int S, int cfg, int n_uncond,
-                        float *enc_out, char *err, size_t errlen)
-{
-	return ocl_model_condition_takes(m, ids, mask, B, S, 1, cfg, n_uncond, enc_out, err, errlen);
 }
 
 int ocl_model_set_states(ocl_model *m, const float *enc, const int32_t *mask, int B, int S, int cfg,

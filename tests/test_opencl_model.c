@@ -134,7 +134,7 @@ static int32_t *generate(model *md, const int32_t *ids, const int32_t *mask, int
 					delay && (j <= c || j >= L - Kc + 1 + c) ? P : -1;
 			seq[(b * K + k) * L] = P;
 		}
-	if (ocl_model_condition(md->m, ids, mask, B, S, cfg, n_uncond, NULL, err, sizeof err) ||
+	if (ocl_model_condition(md->m, ids, mask, B, S, 1, cfg, n_uncond, NULL, err, sizeof err) ||
 	    ocl_model_begin(md->m, L, err, sizeof err))
 		goto fail;
 	for (int t = 1; t < L; t++) {
@@ -238,11 +238,11 @@ static void test_tiny_a(const char *ref)
 	float *enc_ref = fx_f32(fx, "encoder_hidden_states_projected", &n_enc);
 	int B = (int)st_find(fx, "input_ids")->shape[0], S = (int)st_find(fx, "input_ids")->shape[1];
 	float *enc = malloc(sizeof(float) * 2 * n_enc);
-	if (ocl_model_condition(md.m, ids, mask, B, S, 0, 0, enc, err, sizeof err))
+	if (ocl_model_condition(md.m, ids, mask, B, S, 1, 0, 0, enc, err, sizeof err))
 		tap_ok(0, "T5 + projection: %s", err);
 	else
 		check_close("tiny-a: T5 + projection x mask [3, 17, 64]", enc, enc_ref, n_enc);
-	if (ocl_model_condition(md.m, ids, mask, B, S, 1, 0, enc, err, sizeof err))
+	if (ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, enc, err, sizeof err))
 		tap_ok(0, "T5 with CFG rows: %s", err);
 	else {
 		int zero = max_abs(enc + n_enc, n_enc) == 0.0;
@@ -251,7 +251,7 @@ static void test_tiny_a(const char *ref)
 	}
 	/* two takes per prompt: each prompt's states twice, in order */
 	float *enc2 = malloc(sizeof(float) * 2 * n_enc);
-	if (ocl_model_condition_takes(md.m, ids, mask, B, S, 2, 0, 0, enc2, err, sizeof err))
+	if (ocl_model_condition(md.m, ids, mask, B, S, 2, 0, 0, enc2, err, sizeof err))
 		tap_ok(0, "T5 with 2 takes per prompt: %s", err);
 	else {
 		size_t per = n_enc / (size_t)B;
@@ -267,7 +267,7 @@ static void test_tiny_a(const char *ref)
 		int32_t *feed = malloc(sizeof(int32_t) * N * K);
 		for (int i = 0; i < N * K; i++)
 			feed[i] = d->bos_token_id;
-		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, NULL, err, sizeof err) &&
+		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, NULL, err, sizeof err) &&
 		         !ocl_model_begin(md.m, 2, err, sizeof err) && !ocl_model_step(md.m, feed, 1, l1, err, sizeof err) &&
 		         !ocl_model_set_states(md.m, enc_ref, mask, B, S, 1, err, sizeof err) &&
 		         !ocl_model_begin(md.m, 2, err, sizeof err) && !ocl_model_step(md.m, feed, 1, l2, err, sizeof err);
@@ -293,7 +293,7 @@ static void test_tiny_a(const char *ref)
 		float *sc = malloc(sizeof(float) * B * K * V), *wsc = malloc(sizeof(float) * B * K * V);
 		int32_t *feed = malloc(sizeof(int32_t) * N * K * T);
 		double e1 = 0, r1 = 0, e2 = 0, r2 = 0;
-		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, NULL, err, sizeof err) &&
+		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, NULL, err, sizeof err) &&
 		         !ocl_model_begin(md.m, T, err, sizeof err);
 		for (int s = 0; ok && s < T; s++) {
 			for (int n = 0; n < N; n++)
@@ -384,7 +384,7 @@ static void test_tiny_a(const char *ref)
 		for (int i = 0; i < N * K; i++)
 			feed[i] = d->bos_token_id;
 		ocl_traffic t0, t1;
-		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, NULL, err, sizeof err) &&
+		int ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 1, 0, NULL, err, sizeof err) &&
 		         !ocl_model_begin(md.m, steps, err, sizeof err);
 		ocl_model_traffic(md.m, &t0);
 		for (int s = 0; ok && s < steps; s++)
@@ -441,7 +441,7 @@ static void test_f16(const char *ref)
 		float *lg = malloc(sizeof(float) * B * K * V), *w1 = malloc(sizeof(float) * B * K * V);
 		int32_t *feed = malloc(sizeof(int32_t) * B * K);
 		double e = 0, r = 0;
-		ok = !ocl_model_condition(md.m, ids, mask, B, S, 0, 0, NULL, err, sizeof err) &&
+		ok = !ocl_model_condition(md.m, ids, mask, B, S, 1, 0, 0, NULL, err, sizeof err) &&
 		     !ocl_model_begin(md.m, T, err, sizeof err);
 		for (int s = 0; ok && s < T; s++) {
 			for (int i = 0; i < B * K; i++)
