@@ -135,6 +135,7 @@ check "LFS files came through the redirect" grep -q "^GET /lfs/$st_sha " "$log"
 : >"$log"
 dl "$c1" "$repo"
 ok $rc "second download exits 0"
+check "second download says the model is already complete" grep -q "already complete in the cache" "$tmp/err"
 check "second download asks only for the file list" sh -c "[ \$(grep -c . '$log') -eq 1 ] && grep -q '^GET /api/models/' '$log'"
 
 # ---- dry run ----
@@ -291,6 +292,20 @@ check "a write error: exit 1" test $frc -eq 1
 check "... naming the file and the reason" grep -q "File too large writing .*$st_sha.incomplete" "$tmp/err"
 check "... no blob for the weights and no refs/main" \
 	sh -c "[ ! -e '$tmp/c9/$rdir/blobs/$st_sha' ] && [ ! -e '$tmp/c9/$rdir/refs/main' ]"
+
+# ---- the C API as the TUI uses it: plan, progress, cancel, resume ----
+api=${MG_TOP_BUILDDIR:-$top}/tests/test_download_api
+if [ -x "$api" ]; then
+	start_server api --throttle "model.safetensors:800000"
+	total=0
+	for f in $wanted; do total=$((total + $(wc -c <"$model/$f"))); done
+	env -u HF_TOKEN HF_HUB_CACHE="$tmp/c11" HF_HOME="$tmp/hfhome" HF_ENDPOINT="$endpoint" \
+		timeout 60 "$api" "$repo" 8 $total >"$tmp/api" 2>&1
+	ok $? "dl_plan_fetch / dl_plan_run: cancel from the progress callback, then resume"
+	grep -v '^ok' "$tmp/api" | sed 's/^/# /'
+else
+	n=$((n + 1)); echo "ok $n # SKIP tests/test_download_api not built"
+fi
 
 # ---- Ctrl-C ----
 start_server sigint --throttle "model.safetensors:400000"
