@@ -2,6 +2,7 @@
  * Unsupported or absurd values are rejected with a message naming the key. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/config.h"
 
@@ -44,13 +46,12 @@ static int get_int(struct ctx *c, json_t *o, const char *sect, const char *key, 
 			cfail(c, "missing key %s%s%s", sect, *sect ? "." : "", key);
 		return def;
 	}
-	if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)))
-		v = NULL; /* accept 4.0 as 4 below */
 	long long x;
-	if (v == NULL)
-		x = (long long)json_real_value(json_object_get(o, key));
-	else if (json_is_integer(v))
+	if (json_is_integer(v))
 		x = json_integer_value(v);
+	else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+	         fabs(json_real_value(v)) < 1e15)
+		x = (long long)json_real_value(v); /* accept 4.0 as 4 */
 	else {
 		cfail(c, "%s%s%s must be an integer", sect, *sect ? "." : "", key);
 		return def;
@@ -262,6 +263,12 @@ static void parse_encodec(struct ctx *c, json_t *o, mg_encodec_config *e)
 		return;
 	}
 	double b = json_number_value(json_array_get(bw, json_array_size(bw) - 1));
+	json_t *b0 = json_array_get(bw, 0);
+	if (!json_is_number(b0) || !(json_number_value(b0) > 0)) {
+		cfail(c, "audio_encoder.target_bandwidths[0] must be a positive number");
+		return;
+	}
+	e->encode_bandwidth = json_number_value(b0);
 	/* HF: int(1000 * target_bandwidths[-1] // (frame_rate * 10)) */
 	double nq = floor(1000.0 * b / (e->frame_rate * 10.0));
 	if (!(nq >= 1 && nq <= 64))
@@ -281,10 +288,11 @@ static void parse_generation(struct ctx *c, json_t *o, mg_generation_config *g, 
 	g->decoder_start_token_id = o ? get_int(c, o, s, "decoder_start_token_id", d->bos_token_id, 0, 1 << 20)
 	                              : d->bos_token_id;
 	g->pad_token_id = o ? get_int(c, o, s, "pad_token_id", d->pad_token_id, 0, 1 << 20) : d->pad_token_id;
-	if (!(g->top_p > 0))
-		g->top_p = 1.0f;
-	if (!(g->temperature > 0))
-		g->temperature = 1.0f;
+	/* HF refuses to sample with these; so do we, naming the key. */
+	if (!c->failed && !(g->top_p > 0))
+		cfail(c, "top_p = %g is outside (0, 1]", g->top_p);
+	if (!c->failed && !(g->temperature > 0))
+		cfail(c, "temperature = %g must be greater than 0", g->temperature);
 }
 
 int mg_config_parse(mg_config *cfg, const char *config_json, const char *gen_json, const char *what, char *err,
@@ -344,7 +352,12 @@ int mg_config_parse(mg_config *cfg, const char *config_json, const char *gen_jso
 	if (c.failed)
 		goto out;
 	if (gen_json) {
-		struct ctx gc = {"generation_config.json", err, errlen, 0};
+		/* Messages name generation_config.json beside config.json. */
+		char gname[4200] = "generation_config.json";
+		const char *slash = strrchr(c.what, '/');
+		if (slash)
+			snprintf(gname, sizeof gname, "%.*s/generation_config.json", (int)(slash - c.what), c.what);
+		struct ctx gc = {gname, err, errlen, 0};
 		gen = json_loads(gen_json, 0, &je);
 		if (!gen || !json_is_object(gen)) {
 			if (gen)
@@ -366,11 +379,20 @@ out:
 
 static char *read_text(const char *path, size_t max, int *missing, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
+	struct stat sb;
 	*missing = 0;
+	if (stat(path, &sb) != 0) {
+		*missing = errno == ENOENT;
+		snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) { /* a directory or a FIFO would fail or hang */
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return NULL;
+	}
+	FILE *f = fopen(path, "rb");
 	if (!f) {
-		*missing = 1;
-		snprintf(err, errlen, "%s: cannot open", path);
+		snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
 		return NULL;
 	}
 	char *buf = malloc(max + 1);

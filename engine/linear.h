@@ -14,8 +14,11 @@
 typedef struct mg_mat {
 	int fmt;        /* MG_WEIGHTS_F32 / F16 / Q8 */
 	int rows, cols;
-	void *data;     /* owned, 64-byte aligned; layout depends on fmt */
-	float *scales;  /* q8: per-block scales (owned), else NULL */
+	int ld;         /* elements between rows of data: cols (f32, f16), cols
+	                 * rounded up to the q8 block (q8, zero padded) */
+	void *data;     /* owned, 64-byte aligned: float (f32), uint16_t halves
+	                 * (f16), int8_t (q8), rows x ld */
+	float *scales;  /* q8: rows x ld / 32 block scales (owned), else NULL */
 	size_t bytes;   /* bytes of data + scales (what one full product reads) */
 } mg_mat;
 
@@ -31,5 +34,9 @@ void mg_mat_free(mg_mat *m);
 void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y);
 
 const char *mg_weights_name(int fmt);
+/* The weight format MG_WEIGHTS_DEFAULT stands for (fmt itself otherwise). */
+int mg_weights_resolve(int fmt);
+/* Name of the kernel set mg_linear uses ("avx512", "avx2", "generic"). */
+const char *mg_linear_kernels(void);
 
 #endif

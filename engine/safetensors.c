@@ -211,10 +211,15 @@ static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 			goto out;
 		}
 		size_t es = st_dtype_size(t.dtype);
-		if (t.numel < 0 || (uint64_t)t.numel > UINT64_MAX / es || (uint64_t)t.numel * es != e - b) {
-			st_err(err, errlen, "%s: tensor '%s': shape and dtype %s need %lld bytes but data_offsets span %llu",
-			       f->path, key, st_dtype_name(t.dtype), (long long)(t.numel < 0 ? -1 : t.numel * (int64_t)es),
-			       (unsigned long long)(e - b));
+		if (t.numel < 0 || (uint64_t)t.numel > UINT64_MAX / es) {
+			st_err(err, errlen, "%s: tensor '%s': shape has too many elements", f->path, key);
+			goto out;
+		}
+		if ((uint64_t)t.numel * es != e - b) {
+			st_err(err, errlen,
+			       "%s: tensor '%s': shape and dtype %s need %llu bytes but data_offsets [%llu, %llu] span %llu",
+			       f->path, key, st_dtype_name(t.dtype), (unsigned long long)((uint64_t)t.numel * es),
+			       (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
 			goto out;
 		}
 		t.data = data + b;
@@ -227,13 +232,22 @@ static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 		}
 		spans[n_spans++] = (struct span){b, e, t.name};
 	}
+	/* Sorted by start, each non-empty span must begin at or after the
+	 * furthest end reached so far (not only the previous span's end). */
 	qsort(spans, n_spans, sizeof *spans, cmp_span);
-	for (size_t i = 1; i < n_spans; i++)
-		if (spans[i].begin < spans[i - 1].end && spans[i].end > spans[i].begin) {
-			st_err(err, errlen, "%s: tensors '%s' and '%s' overlap in the data section", f->path, spans[i - 1].name,
+	uint64_t reach = 0;
+	const char *reach_name = NULL;
+	for (size_t i = 0; i < n_spans; i++) {
+		if (spans[i].end == spans[i].begin)
+			continue;
+		if (reach_name && spans[i].begin < reach) {
+			st_err(err, errlen, "%s: tensors '%s' and '%s' overlap in the data section", f->path, reach_name,
 			       spans[i].name);
 			goto out;
 		}
+		reach = spans[i].end;
+		reach_name = spans[i].name;
+	}
 	rc = 0;
 out:
 	free(spans);
@@ -247,7 +261,8 @@ static int map_file(struct st_file *f, const char *path, char *err, size_t errle
 	f->path = strdup(path);
 	if (!f->path)
 		return st_err(err, errlen, "%s: out of memory", path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in place of a weights file must not hang the open. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return st_err(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
 	struct stat sb;
@@ -301,7 +316,14 @@ static int add_file(st_set *s, const char *path, char *err, size_t errlen)
 static int open_index(st_set *s, const char *index_path, char *err, size_t errlen)
 {
 	json_error_t je;
-	json_t *root = json_load_file(index_path, 0, &je);
+	struct stat sb;
+	if (stat(index_path, &sb) != 0)
+		return st_err(err, errlen, "%s: %s", index_path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return st_err(err, errlen, "%s: not a regular file", index_path);
+	if (sb.st_size > (off_t)ST_MAX_HEADER)
+		return st_err(err, errlen, "%s: larger than the 100 MB limit", index_path);
+	json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		return st_err(err, errlen, "%s: not valid JSON (%s, line %d)", index_path, je.text, je.line);
 	json_t *wm = json_object_get(root, "weight_map");
@@ -359,9 +381,16 @@ static int open_index(st_set *s, const char *index_path, char *err, size_t errle
 	/* Every tensor the index names must be in the shard it names. */
 	json_object_foreach(wm, key, val) {
 		const st_tensor *t = st_find(s, key);
+		const char *shard = json_string_value(val);
 		if (!t) {
 			st_err(err, errlen, "%s: tensor '%s' is listed in the index but missing from %s", index_path, key,
-			       json_string_value(val));
+			       shard);
+			goto out;
+		}
+		const char *base = strrchr(t->file, '/');
+		base = base ? base + 1 : t->file;
+		if (strcmp(base, shard)) {
+			st_err(err, errlen, "%s: tensor '%s' is listed in %s but found in %s", index_path, key, shard, t->file);
 			goto out;
 		}
 	}
@@ -413,6 +442,23 @@ int st_open(st_set **out, const char *path, char *err, size_t errlen)
 	}
 	*out = s;
 	return 0;
+}
+
+void st_release(const st_set *s, const st_tensor *t)
+{
+	if (!s || !t || !t->nbytes)
+		return;
+	for (int i = 0; i < s->n_files; i++) {
+		const struct st_file *f = &s->files[i];
+		if (!f->map || t->data < f->map || t->data + t->nbytes > f->map + f->size)
+			continue;
+		long pg = sysconf(_SC_PAGESIZE);
+		uintptr_t ps = pg > 0 ? (uintptr_t)pg : 4096;
+		uintptr_t b = ((uintptr_t)t->data + ps - 1) / ps * ps, e = ((uintptr_t)t->data + t->nbytes) / ps * ps;
+		if (e > b)
+			madvise((void *)b, e - b, MADV_DONTNEED);
+		return;
+	}
 }
 
 st_set *st_new_memory(void)
