@@ -1,4 +1,8 @@
 /* editor.c - the one-line UTF-8 editor (see editor.h). */
+/* wcwidth() is an X/Open interface. */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700
+#endif
 #include "autoconfig.h"
 
 #include <string.h>
