@@ -52,7 +52,9 @@ typedef struct mg_encodec_config {
 	int compress;
 	int use_conv_shortcut;
 	int pad_reflect;       /* pad_mode "reflect" (1) or "constant" (0) */
-	int num_quantizers;    /* from target_bandwidths[-1] */
+	int num_quantizers;    /* from target_bandwidths[-1] as transformers 4.x computes it (10 bits per
+	                          codebook); the checkpoint's quantizer tensors are authoritative */
+	double encode_bandwidth; /* target_bandwidths[0], kbps: HF's default for encode */
 	int hop_length;        /* prod(ratios) */
 	double frame_rate;     /* ceil(sampling_rate / hop) */
 } mg_encodec_config;

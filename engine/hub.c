@@ -1,6 +1,7 @@
 /* hub.c - resolving model paths and hub ids in the local Hugging Face cache. */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ int mg_hub_cache_dir(char *out, size_t outlen)
 {
 	const char *v = getenv("HF_HUB_CACHE");
 	int n;
+	if (!v || !*v)
+		v = getenv("HUGGINGFACE_HUB_CACHE"); /* the older name huggingface_hub still reads */
 	if (v && *v)
 		n = snprintf(out, outlen, "%s", v);
 	else if ((v = getenv("HF_HOME")) && *v)
@@ -64,15 +67,23 @@ static void copy_out(char *dst, size_t len, const char *src)
 		snprintf(dst, len, "%s", src);
 }
 
-static int is_hex_commit(const char *s)
+/* The number of entries in a snapshots directory (0 when it cannot be read);
+ * the name of the first one goes to name. */
+static int single_snapshot(const char *snapdir, char *name, size_t namelen)
 {
-	size_t n = strlen(s);
-	if (n < 7 || n > 64)
+	DIR *d = opendir(snapdir);
+	if (!d)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n++ == 0)
+			snprintf(name, namelen, "%s", e->d_name);
+	}
+	closedir(d);
+	return n;
 }
 
 int mg_resolve_model(const char *path_or_id, int allow_file,
@@ -92,9 +103,9 @@ int mg_resolve_model(const char *path_or_id, int allow_file,
 		return 0;
 	}
 	if (!mg_is_hub_id(path_or_id))
-		return fail(err, errlen, "%s: no such file or directory (%s)", path_or_id, strerror(errno));
+		return fail(err, errlen, "%s: %s (and not a hub id ORG/NAME)", path_or_id, strerror(errno));
 
-	char repo[PATH_MAX], ref[PATH_MAX + 32], commit[128] = "", snap[PATH_MAX + 200];
+	char repo[PATH_MAX], ref[PATH_MAX + 32], commit[256] = "", snap[PATH_MAX + 300];
 	if (mg_hub_repo_dir(path_or_id, repo, sizeof repo))
 		return fail(err, errlen, "%s: cannot form a cache path%s", path_or_id, "");
 	if (stat(repo, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -112,13 +123,16 @@ int mg_resolve_model(const char *path_or_id, int allow_file,
 		commit[strcspn(commit, " \r\n")] = 0;
 	}
 	if (!commit[0]) {
-		/* No refs/main: accept a single snapshot. */
+		/* No refs/main: accept the snapshot when there is exactly one. */
 		snprintf(ref, sizeof ref, "%s/snapshots", repo);
-		if (stat(ref, &st) != 0)
+		int n = single_snapshot(ref, commit, sizeof commit);
+		if (n == 0)
 			return fail(err, errlen, "%s: the cache entry %s has no refs/main and no snapshots", path_or_id, repo);
-		return fail(err, errlen, "%s: the cache entry %s has no refs/main", path_or_id, repo);
+		if (n > 1)
+			return fail(err, errlen, "%s: the cache entry %s has no refs/main and several snapshots", path_or_id,
+			            repo);
 	}
-	if (!is_hex_commit(commit) && strchr(commit, '/'))
+	if (strchr(commit, '/') || commit[0] == '.')
 		return fail(err, errlen, "%s: refs/main holds an invalid revision '%s'", path_or_id, commit);
 	snprintf(snap, sizeof snap, "%s/snapshots/%s", repo, commit);
 	if (stat(snap, &st) != 0 || !S_ISDIR(st.st_mode))

@@ -6,7 +6,9 @@
 
 #include <stddef.h>
 
-/* The hub cache directory (not necessarily existing). */
+/* The hub cache directory (not necessarily existing): $HF_HUB_CACHE, else
+ * $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
+ * else $HOME/.cache/huggingface/hub - huggingface_hub's own order. */
 int mg_hub_cache_dir(char *out, size_t outlen);
 
 /* "ORG/NAME" -> "<cache>/models--ORG--NAME". */
@@ -14,7 +16,8 @@ int mg_hub_repo_dir(const char *repo_id, char *out, size_t outlen);
 
 /* Resolves path_or_id to a model directory. A path that exists is used as it
  * is (a file such as spiece.model is accepted when allow_file is set). A hub
- * id is looked up in the cache: refs/<revision or main> -> snapshots/<commit>.
+ * id is looked up in the cache: refs/main -> snapshots/<commit>; without
+ * refs/main, the only snapshot when there is exactly one.
  * id/rev (either may be NULL) receive the hub id and commit, or the directory
  * name and "" for a plain directory. Errors name what was tried. */
 int mg_resolve_model(const char *path_or_id, int allow_file,

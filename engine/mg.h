@@ -89,11 +89,11 @@ typedef struct mg_params {
 	const char *const *prompts; /* n_prompts texts; n_prompts 0 = unconditional */
 	int n_prompts;
 	int count;         /* takes per prompt (or unconditional takes), >= 1 */
-	int frames;        /* audio frames per take, >= num_codebooks - 1 */
+	int frames;        /* audio frames per take, >= num_codebooks / audio_channels - 1 */
 	float guidance;    /* classifier-free guidance scale; <= 1 disables it */
 	float temperature; /* > 0 */
 	int top_k;         /* 0 = off */
-	float top_p;       /* (0, 1]; 1 = off */
+	double top_p;      /* (0, 1]; 1 = off (double: HF compares with 1 - top_p in double) */
 	uint64_t seed;
 	int greedy;        /* argmax instead of sampling */
 	int threads;       /* <= 0: the model's */
@@ -128,6 +128,7 @@ typedef struct mg_take {
 	float *pcm;         /* [B][channels][n_samples] */
 	double t5_seconds, decode_seconds, encodec_seconds;
 	int steps;          /* decoder steps run */
+	uint64_t *seeds;    /* [B]: the seed of each take's random stream (take i of a run: seed + i) */
 } mg_take;
 
 int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb,

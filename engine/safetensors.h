@@ -44,6 +44,12 @@ const st_tensor *st_find(const st_set *s, const char *name);
 size_t st_count(const st_set *s);
 const st_tensor *st_at(const st_set *s, size_t i);
 
+/* Gives back the memory of t's bytes once they have been converted: whole
+ * pages of a mapped file inside the tensor are dropped from the process
+ * (madvise MADV_DONTNEED; they are read again from the file if touched).
+ * Tensors of in-memory sets are left as they are. */
+void st_release(const st_set *s, const st_tensor *t);
+
 size_t st_dtype_size(st_dtype dt);
 const char *st_dtype_name(st_dtype dt);
 

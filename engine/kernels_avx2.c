@@ -1,0 +1,201 @@
+/* kernels_avx2.c - AVX2 + FMA + F16C kernels: 8 floats per vector, one
+ * weight row x up to 4 rows of X per pass over the columns, two
+ * accumulators per output element (even / odd 8-column chunks). f16 weights
+ * are widened with F16C; q8 weights are widened to int16 and multiplied
+ * with vpmaddwd against int16 activations (the portable quantiser).
+ * Compiled for AVX2 function by function; only called when the CPU has it. */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "engine/kernels.h"
+
+#ifdef MG_KERNELS_X86
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx2,fma,f16c")))
+#define UNROLL _Pragma("GCC unroll 4")
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+/* 8 weights (f32 or f16) from column c as floats; cols - c >= 8. */
+INLINE __m256 wload(int F, const void *w, int c)
+{
+	if (F == MG_WEIGHTS_F32)
+		return _mm256_loadu_ps((const float *)w + c);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + c)));
+}
+
+/* The last, partial chunk of t < 8 columns, zero beyond. */
+INLINE __m256 wload_tail(int F, const void *w, int c, int t, __m256i m)
+{
+	if (F == MG_WEIGHTS_F32)
+		return _mm256_maskload_ps((const float *)w + c, m);
+	uint16_t h[8] = {0};
+	memcpy(h, (const uint16_t *)w + c, (size_t)t * sizeof *h);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+INLINE float hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* Output row r for X rows i .. i+NX-1. */
+INLINE void tile(int F, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
+{
+	const int cols = W->cols, ld = W->ld;
+	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : 2;
+	const void *w = (const char *)W->data + (size_t)r * (size_t)ld * esz;
+	const float *x[4];
+	__m256 a0[4], a1[4];
+	UNROLL
+	for (int j = 0; j < NX; j++) {
+		x[j] = X + (size_t)(i + j) * (size_t)cols;
+		a0[j] = a1[j] = _mm256_setzero_ps();
+	}
+
+	int c = 0;
+	for (; c + 16 <= cols; c += 16) {
+		__m256 wa = wload(F, w, c), wb = wload(F, w, c + 8);
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			a0[j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[j]);
+			a1[j] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x[j] + c + 8), a1[j]);
+		}
+	}
+	if (c + 8 <= cols) {
+		__m256 wa = wload(F, w, c);
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			a0[j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[j]);
+		c += 8;
+	}
+	if (c < cols) {
+		int t = cols - c;
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		__m256 wa = wload_tail(F, w, c, t, m);
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			a1[j] = _mm256_fmadd_ps(wa, _mm256_maskload_ps(x[j] + c, m), a1[j]);
+	}
+	UNROLL
+	for (int j = 0; j < NX; j++)
+		Y[(size_t)(i + j) * (size_t)W->rows + (size_t)r] =
+			hsum(_mm256_add_ps(a0[j], a1[j])) + (bias ? bias[r] : 0.0f);
+}
+
+/* q8: output row r for X rows i .. i+NX-1, one block (32 columns) per
+ * step: weight bytes widened to int16, vpmaddwd against the int16
+ * activations (exact int32 sums), converted once per block and scaled by
+ * the block's weight scale; the row's activation scale at the end. */
+INLINE void tile_q8(int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+{
+	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
+	const int8_t *w = (const int8_t *)W->data + (size_t)r * (size_t)ld;
+	const float *sw = W->scales + (size_t)r * (size_t)nb;
+	const int16_t *x[4];
+	__m256 acc[4];
+	UNROLL
+	for (int j = 0; j < NX; j++) {
+		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
+		acc[j] = _mm256_setzero_ps();
+	}
+	for (int b = 0; b < nb; b++) {
+		const int c = b * MG_Q8_BLOCK;
+		_mm_prefetch((const char *)(w + c) + 2048, _MM_HINT_T0);
+		__m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c)));
+		__m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c + 16)));
+		__m256 sc = _mm256_set1_ps(sw[b]);
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			__m256i d = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(x[j] + c))),
+			                             _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(x[j] + c + 16))));
+			acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sc, acc[j]);
+		}
+	}
+	UNROLL
+	for (int j = 0; j < NX; j++)
+		Y[(size_t)(i + j) * (size_t)W->rows + (size_t)r] = xq->s[i + j] * hsum(acc[j]) + (bias ? bias[r] : 0.0f);
+}
+
+INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                     int r0, int r1)
+{
+	for (int r = r0; r < r1; r++) {
+		int i = 0;
+		for (; i + 4 <= n; i += 4)
+			F == MG_WEIGHTS_Q8 ? tile_q8(4, W, bias, xq, Y, r, i) : tile(F, 4, W, bias, X, Y, r, i);
+		switch (n - i) {
+		case 3: F == MG_WEIGHTS_Q8 ? tile_q8(3, W, bias, xq, Y, r, i) : tile(F, 3, W, bias, X, Y, r, i); break;
+		case 2: F == MG_WEIGHTS_Q8 ? tile_q8(2, W, bias, xq, Y, r, i) : tile(F, 2, W, bias, X, Y, r, i); break;
+		case 1: F == MG_WEIGHTS_Q8 ? tile_q8(1, W, bias, xq, Y, r, i) : tile(F, 1, W, bias, X, Y, r, i); break;
+		default: break;
+		}
+	}
+}
+
+static TARGET void rows_f32(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                            int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_F32, W, bias, X, xq, n, Y, r0, r1);
+}
+
+static TARGET void rows_f16(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                            int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_F16, W, bias, X, xq, n, Y, r0, r1);
+}
+
+static TARGET void rows_q8(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                           int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_Q8, W, bias, X, xq, n, Y, r0, r1);
+}
+
+static TARGET float dot(const float *a, const float *b, int n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+	}
+	if (i + 8 <= n) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		i += 8;
+	}
+	if (i < n) {
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(dst + i),
+		                 _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	if (i < n) {
+		float f[8] = {0};
+		uint16_t h[8];
+		memcpy(f, src + i, (n - i) * sizeof *f);
+		_mm_storeu_si128((__m128i *)h, _mm256_cvtps_ph(_mm256_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		memcpy(dst + i, h, (n - i) * sizeof *h);
+	}
+}
+
+const mg_kernels mg_kernels_avx2 = {
+	.name = "avx2",
+	.rows = {NULL, rows_f32, rows_f16, rows_q8},
+	.to_f16 = to_f16,
+	.quant_x = mg_quant_x_generic,
+	.dot = dot,
+};
+
+#endif

@@ -1,0 +1,274 @@
+/* kernels_avx512.c - AVX-512 kernels: 16 floats per vector, a tile of 2
+ * weight rows x up to 4 rows of X per pass over the columns, two
+ * accumulators per output element (even / odd 16-column chunks); f16
+ * weights are widened with F16C's 512-bit form; q8 weights are widened to
+ * int16 and multiplied with vpmaddwd against int16 activations. Compiled
+ * for AVX-512 (F, BW, VL, DQ) function by function; only called when the
+ * CPU has it. */
+#include "autoconfig.h"
+
+#include "engine/kernels.h"
+
+#ifdef MG_KERNELS_X86
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define UNROLL _Pragma("GCC unroll 4")
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+/* 16 weights of row w (f32 or f16) from column c as floats; cols - c >= 16. */
+INLINE __m512 wload(int F, const void *w, int c)
+{
+	if (F == MG_WEIGHTS_F32)
+		return _mm512_loadu_ps((const float *)w + c);
+	return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + c)));
+}
+
+/* The same for the last, partial chunk: the lanes of m only. */
+INLINE __m512 wload_tail(int F, const void *w, int c, __mmask16 m)
+{
+	if (F == MG_WEIGHTS_F32)
+		return _mm512_maskz_loadu_ps(m, (const float *)w + c);
+	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + c));
+}
+
+/* Output rows r .. r+NW-1 for X rows i .. i+NX-1. */
+INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
+{
+	const int cols = W->cols, ld = W->ld;
+	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : 2;
+	const void *w[2];
+	const float *x[4];
+	__m512 a0[2][4], a1[2][4];
+	UNROLL
+	for (int k = 0; k < NW; k++) {
+		w[k] = (const char *)W->data + (size_t)(r + k) * (size_t)ld * esz;
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			a0[k][j] = a1[k][j] = _mm512_setzero_ps();
+	}
+	UNROLL
+	for (int j = 0; j < NX; j++)
+		x[j] = X + (size_t)(i + j) * (size_t)cols;
+
+	int c = 0;
+	for (; c + 32 <= cols; c += 32) {
+		__m512 wa[2], wb[2];
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			/* The same columns of the next tile's rows: the hardware
+			 * prefetcher alone keeps too few lines in flight when the
+			 * arithmetic per byte is high (q8). */
+			_mm_prefetch((const char *)w[k] + (size_t)c * esz + 4096, _MM_HINT_T0);
+			wa[k] = wload(F, w[k], c);
+			wb[k] = wload(F, w[k], c + 16);
+		}
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			__m512 xa = _mm512_loadu_ps(x[j] + c), xb = _mm512_loadu_ps(x[j] + c + 16);
+			UNROLL
+			for (int k = 0; k < NW; k++) {
+				a0[k][j] = _mm512_fmadd_ps(wa[k], xa, a0[k][j]);
+				a1[k][j] = _mm512_fmadd_ps(wb[k], xb, a1[k][j]);
+			}
+		}
+	}
+	if (c + 16 <= cols) {
+		__m512 wa[2];
+		UNROLL
+		for (int k = 0; k < NW; k++)
+			wa[k] = wload(F, w[k], c);
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			__m512 xa = _mm512_loadu_ps(x[j] + c);
+			UNROLL
+			for (int k = 0; k < NW; k++)
+				a0[k][j] = _mm512_fmadd_ps(wa[k], xa, a0[k][j]);
+		}
+		c += 16;
+	}
+	if (c < cols) {
+		__mmask16 m = (__mmask16)((1u << (cols - c)) - 1);
+		__m512 wa[2];
+		UNROLL
+		for (int k = 0; k < NW; k++)
+			wa[k] = wload_tail(F, w[k], c, m);
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			__m512 xa = _mm512_maskz_loadu_ps(m, x[j] + c);
+			UNROLL
+			for (int k = 0; k < NW; k++)
+				a1[k][j] = _mm512_fmadd_ps(wa[k], xa, a1[k][j]);
+		}
+	}
+	UNROLL
+	for (int k = 0; k < NW; k++)
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[k][j], a1[k][j]));
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);
+		}
+}
+
+/* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, one block (32
+ * columns) per step: the weight bytes widened to int16 (shared by the X
+ * rows), vpmaddwd against the int16 activations (pairs summed into 16 int32
+ * lanes, exact), converted once per block and scaled by the block's weight
+ * scale. The row's activation scale multiplies the sum at the end. */
+INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+{
+	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
+	const int8_t *w[2];
+	const float *sw[2];
+	const int16_t *x[4];
+	__m512 acc[2][4];
+	UNROLL
+	for (int k = 0; k < NW; k++) {
+		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;
+		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			acc[k][j] = _mm512_setzero_ps();
+	}
+	UNROLL
+	for (int j = 0; j < NX; j++)
+		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
+
+	for (int b = 0; b < nb; b++) {
+		const int c = b * MG_Q8_BLOCK;
+		__m512i wv[2];
+		__m512 sc[2];
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);
+			wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));
+			sc[k] = _mm512_set1_ps(sw[k][b]);
+		}
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			__m512i xv = _mm512_loadu_si512(x[j] + c);
+			UNROLL
+			for (int k = 0; k < NW; k++)
+				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(wv[k], xv)), sc[k], acc[k][j]);
+		}
+	}
+	UNROLL
+	for (int k = 0; k < NW; k++)
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);
+		}
+}
+
+/* All X rows against weight rows r .. r+NW-1: groups of 4, then the rest. */
+INLINE void rows_of(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
+                    float *Y, int r)
+{
+	int i = 0;
+	for (; i + 4 <= n; i += 4)
+		F == MG_WEIGHTS_Q8 ? tile_q8(NW, 4, W, bias, xq, Y, r, i) : tile(F, NW, 4, W, bias, X, Y, r, i);
+	switch (n - i) {
+	case 3: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 3, W, bias, xq, Y, r, i) : tile(F, NW, 3, W, bias, X, Y, r, i); break;
+	case 2: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 2, W, bias, xq, Y, r, i) : tile(F, NW, 2, W, bias, X, Y, r, i); break;
+	case 1: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 1, W, bias, xq, Y, r, i) : tile(F, NW, 1, W, bias, X, Y, r, i); break;
+	default: break;
+	}
+}
+
+INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                     int r0, int r1)
+{
+	int r = r0;
+	for (; r + 2 <= r1; r += 2)
+		rows_of(F, 2, W, bias, X, xq, n, Y, r);
+	if (r < r1)
+		rows_of(F, 1, W, bias, X, xq, n, Y, r);
+}
+
+static TARGET void rows_f32(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                            int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_F32, W, bias, X, xq, n, Y, r0, r1);
+}
+
+static TARGET void rows_f16(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                            int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_F16, W, bias, X, xq, n, Y, r0, r1);
+}
+
+static TARGET void rows_q8(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
+                           int r0, int r1)
+{
+	rows_fmt(MG_WEIGHTS_Q8, W, bias, X, xq, n, Y, r0, r1);
+}
+
+/* As mg_quant_x_generic, 16 columns at a time (same rounding). */
+static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq *xq)
+{
+	const __m512 sign = _mm512_set1_ps(-0.0f);
+	const __m512i lim = _mm512_set1_epi32(32767), nlim = _mm512_set1_epi32(-32767);
+	for (int i = 0; i < n; i++) {
+		const float *x = X + (size_t)i * cols;
+		int16_t *q = xq->q + (size_t)i * ld;
+		__m512 mx = _mm512_setzero_ps();
+		for (int c = 0; c < cols; c += 16) {
+			__mmask16 m = cols - c >= 16 ? 0xffff : (__mmask16)((1u << (cols - c)) - 1);
+			mx = _mm512_max_ps(mx, _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(m, x + c)));
+		}
+		float amax = _mm512_reduce_max_ps(mx);
+		__m512 inv = _mm512_set1_ps(amax > 0 ? 32767.0f / amax : 0.0f);
+		for (int c = 0; c < ld; c += 16) {
+			int left = cols - c;
+			__mmask16 m = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+			__m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + c), inv));
+			v = _mm512_max_epi32(_mm512_min_epi32(v, lim), nlim);
+			_mm256_storeu_si256((__m256i *)(q + c), _mm512_cvtepi32_epi16(v));
+		}
+		xq->s[i] = amax / 32767.0f;
+	}
+}
+
+static TARGET float dot(const float *a, const float *b, int n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	int i = 0;
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+	}
+	if (i + 16 <= n) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		i += 16;
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm256_storeu_si256((__m256i *)(dst + i),
+		                    _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+		__m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+		_mm256_mask_storeu_epi16(dst + i, m, h);
+	}
+}
+
+const mg_kernels mg_kernels_avx512 = {
+	.name = "avx512",
+	.rows = {NULL, rows_f32, rows_f16, rows_q8},
+	.to_f16 = to_f16,
+	.quant_x = quant_x,
+	.dot = dot,
+};
+
+#endif

@@ -1,0 +1,121 @@
+/* kernels_generic.c - portable C kernels: the fallback on CPUs without
+ * AVX2, and the reference the SIMD sets are tested against. Each output
+ * element is one dot product with 8 partial sums in a fixed order (f32,
+ * f16) or a sum of exact integer block products (q8, int8 x int16). */
+#include "autoconfig.h"
+
+#include <math.h>
+
+#include "engine/kernels.h"
+#include "engine/safetensors.h"
+
+#define LANES 8
+
+static float reduce8(const float *a)
+{
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+static float dot_f32(const float *w, const float *x, int cols)
+{
+	float a[LANES] = {0};
+	int c = 0;
+	for (; c + LANES <= cols; c += LANES)
+		for (int l = 0; l < LANES; l++)
+			a[l] += w[c + l] * x[c + l];
+	for (int l = 0; c < cols; c++, l++)
+		a[l] += w[c] * x[c];
+	return reduce8(a);
+}
+
+static float dot_f16(const uint16_t *w, const float *x, int cols)
+{
+	float a[LANES] = {0};
+	int c = 0;
+	for (; c + LANES <= cols; c += LANES)
+		for (int l = 0; l < LANES; l++)
+			a[l] += st_f16_to_f32(w[c + l]) * x[c + l];
+	for (int l = 0; c < cols; c++, l++)
+		a[l] += st_f16_to_f32(w[c]) * x[c];
+	return reduce8(a);
+}
+
+/* Integer dot product per block, scaled by the block's weight scale; the
+ * row's activation scale is applied by the caller. */
+static float dot_q8(const int8_t *w, const float *sw, const int16_t *x, int ld)
+{
+	float a = 0;
+	for (int b = 0; b < ld / MG_Q8_BLOCK; b++) {
+		int32_t d = 0;
+		for (int c = b * MG_Q8_BLOCK; c < (b + 1) * MG_Q8_BLOCK; c++)
+			d += (int32_t)w[c] * x[c];
+		a += (float)d * sw[b];
+	}
+	return a;
+}
+
+static void rows_f32(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y, int r0,
+                     int r1)
+{
+	const float *d = W->data;
+	(void)xq;
+	for (int r = r0; r < r1; r++)
+		for (int i = 0; i < n; i++)
+			Y[(size_t)i * W->rows + r] = dot_f32(d + (size_t)r * W->ld, X + (size_t)i * W->cols, W->cols) +
+			                             (bias ? bias[r] : 0.0f);
+}
+
+static void rows_f16(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y, int r0,
+                     int r1)
+{
+	const uint16_t *d = W->data;
+	(void)xq;
+	for (int r = r0; r < r1; r++)
+		for (int i = 0; i < n; i++)
+			Y[(size_t)i * W->rows + r] = dot_f16(d + (size_t)r * W->ld, X + (size_t)i * W->cols, W->cols) +
+			                             (bias ? bias[r] : 0.0f);
+}
+
+static void rows_q8(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y, int r0,
+                    int r1)
+{
+	(void)X;
+	const int8_t *d = W->data;
+	int ld = W->ld, nb = ld / MG_Q8_BLOCK;
+	for (int r = r0; r < r1; r++)
+		for (int i = 0; i < n; i++)
+			Y[(size_t)i * W->rows + r] =
+				xq->s[i] * dot_q8(d + (size_t)r * ld, W->scales + (size_t)r * nb, xq->q + (size_t)i * ld, ld) +
+				(bias ? bias[r] : 0.0f);
+}
+
+static void to_f16(const float *src, uint16_t *dst, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = st_f32_to_f16(src[i]);
+}
+
+void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq)
+{
+	for (int i = 0; i < n; i++) {
+		const float *x = X + (size_t)i * cols;
+		int16_t *q = xq->q + (size_t)i * ld;
+		float amax = 0;
+		for (int c = 0; c < cols; c++)
+			amax = fmaxf(amax, fabsf(x[c]));
+		float inv = amax > 0 ? 32767.0f / amax : 0.0f;
+		for (int c = 0; c < ld; c++) {
+			long v = c < cols ? lrintf(x[c] * inv) : 0;
+			q[c] = (int16_t)(v > 32767 ? 32767 : v < -32767 ? -32767 : v);
+		}
+		xq->s[i] = amax / 32767.0f;
+	}
+}
+
+const mg_kernels mg_kernels_generic = {
+	.name = "generic",
+	.rows = {NULL, rows_f32, rows_f16, rows_q8},
+	.to_f16 = to_f16,
+	.quant_x = mg_quant_x_generic,
+	.dot = dot_f32,
+};

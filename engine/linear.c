@@ -1,0 +1,319 @@
+/* linear.c - weight matrices in the compute formats (f32, f16, q8) and the
+ * multi-threaded product Y = X W^T + b. The work is split over output rows;
+ * each thread runs the kernel set chosen once for this CPU (kernels.h).
+ * Every output element is computed by the same instruction sequence whatever
+ * n is, so a take's result never depends on what else is in the batch. */
+#include "autoconfig.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kernels.h"
+#include "engine/linear.h"
+
+/* The fastest format whose greedy tokens agree with f32 on >= 99% of the
+ * steps (docs/PERFORMANCE.md). */
+#define MG_WEIGHTS_DEFAULT_FORMAT MG_WEIGHTS_Q8
+
+const char *mg_weights_name(int fmt)
+{
+	switch (mg_weights_resolve(fmt)) {
+	case MG_WEIGHTS_F32: return "f32";
+	case MG_WEIGHTS_F16: return "f16";
+	case MG_WEIGHTS_Q8: return "q8";
+	default: return "?";
+	}
+}
+
+int mg_weights_resolve(int fmt)
+{
+	return fmt == MG_WEIGHTS_DEFAULT ? MG_WEIGHTS_DEFAULT_FORMAT : fmt;
+}
+
+/* ---- kernel selection ---- */
+
+static const mg_kernels *active;
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+const mg_kernels *mg_kernels_for(int isa)
+{
+	switch (isa) {
+	case MG_ISA_GENERIC:
+		return &mg_kernels_generic;
+#ifdef MG_KERNELS_X86
+	case MG_ISA_AVX2:
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+			return &mg_kernels_avx2;
+		return NULL;
+	case MG_ISA_AVX512:
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+		    __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+			return &mg_kernels_avx512;
+		return NULL;
+#endif
+	default:
+		return NULL;
+	}
+}
+
+static void choose_active(void)
+{
+	const char *want = getenv("MG_KERNELS");
+	for (int isa = MG_ISA_COUNT - 1; isa >= 0; isa--) {
+		const mg_kernels *k = mg_kernels_for(isa);
+		if (!k)
+			continue;
+		if (want && *want && strcmp(want, k->name))
+			continue;
+		active = k;
+		return;
+	}
+	active = &mg_kernels_generic; /* an unknown or unsupported name */
+}
+
+const mg_kernels *mg_kernels_active(void)
+{
+	pthread_once(&active_once, choose_active);
+	return active;
+}
+
+const char *mg_linear_kernels(void)
+{
+	return mg_kernels_active()->name;
+}
+
+/* ---- conversion ---- */
+
+static void *alloc64(size_t bytes)
+{
+	bytes = (bytes + 63) & ~(size_t)63;
+	return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+/* One row to q8: per block, scale = absmax / 127, q = round(w / scale). */
+static void quantize_row(const float *w, int cols, int ld, int8_t *q, float *scales)
+{
+	for (int b = 0; b * MG_Q8_BLOCK < ld; b++) {
+		int c0 = b * MG_Q8_BLOCK;
+		float amax = 0;
+		for (int c = c0; c < c0 + MG_Q8_BLOCK && c < cols; c++)
+			amax = fmaxf(amax, fabsf(w[c]));
+		float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+		scales[b] = s;
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c++) {
+			long v = c < cols ? lrintf(w[c] * inv) : 0;
+			q[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+		}
+	}
+}
+
+int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	fmt = mg_weights_resolve(fmt);
+	if (rows <= 0 || cols <= 0) {
+		snprintf(err, errlen, "a weight matrix must not be empty (%dx%d)", rows, cols);
+		return -1;
+	}
+	if (fmt != MG_WEIGHTS_F32 && fmt != MG_WEIGHTS_F16 && fmt != MG_WEIGHTS_Q8) {
+		snprintf(err, errlen, "unknown weight format %d", fmt);
+		return -1;
+	}
+	int ld = fmt == MG_WEIGHTS_Q8 ? (cols + MG_Q8_BLOCK - 1) / MG_Q8_BLOCK * MG_Q8_BLOCK : cols;
+	size_t n = (size_t)rows * (size_t)ld;
+	size_t esz = fmt == MG_WEIGHTS_F32 ? 4 : fmt == MG_WEIGHTS_F16 ? 2 : 1;
+	m->data = alloc64(n * esz);
+	if (fmt == MG_WEIGHTS_Q8)
+		m->scales = alloc64(n / MG_Q8_BLOCK * sizeof(float));
+	if (!m->data || (fmt == MG_WEIGHTS_Q8 && !m->scales)) {
+		mg_mat_free(m);
+		snprintf(err, errlen, "out of memory for a %dx%d %s matrix", rows, cols, mg_weights_name(fmt));
+		return -1;
+	}
+	m->fmt = fmt;
+	m->rows = rows;
+	m->cols = cols;
+	m->ld = ld;
+	m->bytes = n * esz + (fmt == MG_WEIGHTS_Q8 ? n / MG_Q8_BLOCK * sizeof(float) : 0);
+	/* Every byte is written here, so no page of the matrix faults later. */
+	if (fmt == MG_WEIGHTS_F32)
+		memcpy(m->data, w, n * sizeof(float));
+	else if (fmt == MG_WEIGHTS_F16)
+		mg_kernels_active()->to_f16(w, m->data, n);
+	else
+		for (int r = 0; r < rows; r++)
+			quantize_row(w + (size_t)r * cols, cols, ld, (int8_t *)m->data + (size_t)r * ld,
+			             m->scales + (size_t)r * (ld / MG_Q8_BLOCK));
+	return 0;
+}
+
+int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	if (t->ndim != 2 || t->shape[0] <= 0 || t->shape[1] <= 0 || t->shape[0] > INT32_MAX ||
+	    t->shape[1] > INT32_MAX) {
+		snprintf(err, errlen, "%s: tensor '%s' must be a non-empty 2-D matrix", t->file, t->name);
+		return -1;
+	}
+	float *tmp = malloc((size_t)t->numel * sizeof(float));
+	if (!tmp) {
+		snprintf(err, errlen, "%s: out of memory converting '%s'", t->file, t->name);
+		return -1;
+	}
+	int rc = st_to_f32(t, tmp, err, errlen);
+	if (!rc && mg_mat_from_f32(m, tmp, (int)t->shape[0], (int)t->shape[1], fmt, err, errlen)) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "%s: tensor '%s': %s", t->file, t->name, why);
+		rc = -1;
+	}
+	free(tmp);
+	return rc;
+}
+
+void mg_mat_free(mg_mat *m)
+{
+	free(m->data);
+	free(m->scales);
+	memset(m, 0, sizeof *m);
+}
+
+/* ---- the product ---- */
+
+size_t mg_xq_bytes(int n, int ld)
+{
+	return ((size_t)n * (size_t)ld * sizeof(int16_t) + 63) / 64 * 64 + (size_t)n * sizeof(float);
+}
+
+mg_xq mg_xq_layout(void *scratch, int n, int ld)
+{
+	mg_xq x;
+	x.q = scratch;
+	x.s = (float *)((char *)scratch + ((size_t)n * (size_t)ld * sizeof(int16_t) + 63) / 64 * 64);
+	return x;
+}
+
+/* The calling thread's scratch for quantised activations: it grows to the
+ * largest product seen and is then reused, so the decode loop allocates
+ * nothing after its first step; freed when the thread exits. */
+struct scratch {
+	void *buf;
+	size_t cap;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *v)
+{
+	struct scratch *s = v;
+	free(s->buf);
+	free(s);
+}
+
+static void scratch_init(void)
+{
+	scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static void *xq_scratch(size_t bytes)
+{
+	pthread_once(&scratch_once, scratch_init);
+	if (!scratch_key_ok)
+		return NULL;
+	struct scratch *s = pthread_getspecific(scratch_key);
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s || pthread_setspecific(scratch_key, s)) {
+			free(s);
+			return NULL;
+		}
+	}
+	if (bytes <= s->cap)
+		return s->buf;
+	size_t cap = bytes + bytes / 2;
+	void *p = alloc64(cap);
+	if (!p)
+		return NULL;
+	free(s->buf);
+	s->buf = p;
+	s->cap = cap;
+	return p;
+}
+
+struct rows_job {
+	mg_rows_fn fn;
+	const mg_mat *W;
+	const float *bias, *X;
+	const mg_xq *xq;
+	int n;
+	float *Y;
+};
+
+static void rows_task(void *arg, int b, int e)
+{
+	struct rows_job *j = arg;
+	j->fn(j->W, j->bias, j->X, j->xq, j->n, j->Y, b, e);
+}
+
+/* Rows per chunk handed to a thread: about 8 chunks per thread, so that
+ * the threads finish together, in multiples of 16 rows (whole cache lines
+ * of Y). */
+static int chunk_rows(const mg_pool *p, int rows)
+{
+	int c = rows / (mg_pool_size(p) * 8);
+	c = (c + 15) / 16 * 16;
+	return c < 16 ? 16 : c;
+}
+
+/* When the scratch cannot grow (out of memory), a q8 product runs one row
+ * of X at a time with scratch on the stack: the same kernels, so the same
+ * bits (batch invariance), only slower. Rows wider than that stack scratch
+ * (no MusicGen matrix is) come out as NaN, which the model's finite checks
+ * report. */
+#define STACK_COLS 16384
+
+static void q8_row_by_row(mg_pool *pool, const mg_kernels *k, struct rows_job *j)
+{
+	_Alignas(64) char buf[STACK_COLS * sizeof(int16_t) + 128];
+	const mg_mat *W = j->W;
+	for (int i = 0; i < j->n; i++) {
+		float *y = j->Y + (size_t)i * W->rows;
+		if (mg_xq_bytes(1, W->ld) > sizeof buf) {
+			for (int r = 0; r < W->rows; r++)
+				y[r] = NAN;
+			continue;
+		}
+		mg_xq xq = mg_xq_layout(buf, 1, W->ld);
+		k->quant_x(j->X + (size_t)i * W->cols, 1, W->cols, W->ld, &xq);
+		struct rows_job one = {j->fn, W, j->bias, NULL, &xq, 1, y};
+		mg_pool_for(pool, W->rows, chunk_rows(pool, W->rows), rows_task, &one);
+	}
+}
+
+void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y)
+{
+	if (n <= 0)
+		return;
+	const mg_kernels *k = mg_kernels_active();
+	struct rows_job j = {k->rows[W->fmt], W, bias, X, NULL, n, Y};
+	mg_xq xq;
+	if (W->fmt == MG_WEIGHTS_Q8) {
+		void *s = xq_scratch(mg_xq_bytes(n, W->ld));
+		if (!s) {
+			q8_row_by_row(pool, k, &j);
+			return;
+		}
+		xq = mg_xq_layout(s, n, W->ld);
+		k->quant_x(X, n, W->cols, W->ld, &xq);
+		j.xq = &xq;
+	}
+	mg_pool_for(pool, W->rows, chunk_rows(pool, W->rows), rows_task, &j);
+}

@@ -1,0 +1,42 @@
+/* linear.h - weight matrices in the compute format and the products the
+ * model needs: Y[n, rows] = X[n, cols] . W^T (+ bias), W row-major
+ * [rows, cols] as PyTorch nn.Linear stores it. */
+#ifndef MG_LINEAR_H
+#define MG_LINEAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/mg.h"
+#include "engine/pool.h"
+#include "engine/safetensors.h"
+
+typedef struct mg_mat {
+	int fmt;        /* MG_WEIGHTS_F32 / F16 / Q8 */
+	int rows, cols;
+	int ld;         /* elements between rows of data: cols (f32, f16), cols
+	                 * rounded up to the q8 block (q8, zero padded) */
+	void *data;     /* owned, 64-byte aligned: float (f32), uint16_t halves
+	                 * (f16), int8_t (q8), rows x ld */
+	float *scales;  /* q8: rows x ld / 32 block scales (owned), else NULL */
+	size_t bytes;   /* bytes of data + scales (what one full product reads) */
+} mg_mat;
+
+/* From a tensor of shape [rows, cols] (any float dtype), converted to fmt. */
+int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t errlen);
+/* From row-major float32 w[rows * cols] (copied and converted). */
+int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen);
+void mg_mat_free(mg_mat *m);
+
+/* Y[n, rows] = X[n, cols] W^T + bias (bias may be NULL). Multi-threaded on
+ * pool; no allocation. Contract: row i of Y depends only on row i of X and
+ * on W, bit for bit, whatever n is (batch invariance of takes). */
+void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y);
+
+const char *mg_weights_name(int fmt);
+/* The weight format MG_WEIGHTS_DEFAULT stands for (fmt itself otherwise). */
+int mg_weights_resolve(int fmt);
+/* Name of the kernel set mg_linear uses ("avx512", "avx2", "generic"). */
+const char *mg_linear_kernels(void);
+
+#endif

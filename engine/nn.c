@@ -1,0 +1,126 @@
+/* nn.c - norms, activations and attention for the CPU path. Reductions are
+ * accumulated in double and rounded once, which keeps the results within
+ * float32 rounding of PyTorch's whatever its summation order. */
+#include "autoconfig.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "engine/kernels.h"
+#include "engine/nn.h"
+
+void mg_rms_norm(const float *x, const float *w, float eps, int n, int d, float *y)
+{
+	for (int r = 0; r < n; r++) {
+		const float *xr = x + (size_t)r * d;
+		float *yr = y + (size_t)r * d;
+		double ss = 0;
+		for (int i = 0; i < d; i++)
+			ss += (double)xr[i] * xr[i];
+		float var = (float)(ss / d);
+		float inv = 1.0f / sqrtf(var + eps);
+		for (int i = 0; i < d; i++)
+			yr[i] = w[i] * (xr[i] * inv);
+	}
+}
+
+void mg_layer_norm(const float *x, const float *w, const float *b, float eps, int n, int d, float *y)
+{
+	for (int r = 0; r < n; r++) {
+		const float *xr = x + (size_t)r * d;
+		float *yr = y + (size_t)r * d;
+		double s = 0, ss = 0;
+		for (int i = 0; i < d; i++)
+			s += xr[i];
+		double mean = s / d;
+		for (int i = 0; i < d; i++) {
+			double c = xr[i] - mean;
+			ss += c * c;
+		}
+		float m = (float)mean, inv = (float)(1.0 / sqrt(ss / d + (double)eps));
+		for (int i = 0; i < d; i++)
+			yr[i] = (xr[i] - m) * inv * w[i] + b[i];
+	}
+}
+
+void mg_gelu(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void mg_gelu_tanh(float *x, size_t n)
+{
+	const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+	for (size_t i = 0; i < n; i++)
+		x[i] = 0.5f * x[i] * (1.0f + tanhf(c * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+}
+
+void mg_relu(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+static void attn_rows(void *arg, int ith, int nth)
+{
+	const mg_attn *a = arg;
+	/* The SIMD dot product of the CPU's kernel set (linear.h). */
+	float (*dot)(const float *, const float *, int) = mg_kernels_active()->dot;
+	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
+	float *sc = a->scratch + (size_t)ith * (a->max_keys + hd);
+	float *qs = sc + a->max_keys; /* the scaled query of one head */
+	mg_pool_range(n_items, ith, nth, 1, &b, &e);
+	for (int it = b; it < e; it++) {
+		int h = it % a->n_heads, r = it / a->n_heads;
+		int s = r / a->q_per_seq, t = r % a->q_per_seq;
+		int nk = a->causal ? a->past + t + 1 : a->n_keys;
+		const float *q = a->q + (size_t)r * a->q_stride + (size_t)h * hd;
+		const float *kb = a->k + (size_t)s * a->kv_seq_stride + (size_t)h * hd;
+		const float *vb = a->v + (size_t)s * a->kv_seq_stride + (size_t)h * hd;
+		const int *mask = a->key_mask ? a->key_mask + (size_t)s * a->n_keys : NULL;
+		const float *pb = a->pos_bias ? a->pos_bias + (size_t)h * (2 * a->n_keys - 1) + a->n_keys - 1 - t : NULL;
+		float *o = a->out + (size_t)r * a->out_stride + (size_t)h * hd;
+		/* HF scales the query before the product (q_proj(h) * scaling). */
+		for (int c = 0; c < hd; c++)
+			qs[c] = q[c] * a->scale;
+		float mx = -INFINITY;
+		int any = 0;
+		for (int j = 0; j < nk; j++) {
+			if (mask && !mask[j]) {
+				sc[j] = -INFINITY;
+				continue;
+			}
+			float d = dot(qs, kb + (size_t)j * a->kv_stride, hd);
+			if (pb)
+				d += pb[j];
+			sc[j] = d;
+			if (d > mx)
+				mx = d;
+			any = 1;
+		}
+		memset(o, 0, (size_t)hd * sizeof(float));
+		if (!any)
+			continue;
+		double sum = 0;
+		for (int j = 0; j < nk; j++) {
+			float p = sc[j] == -INFINITY ? 0.0f : expf(sc[j] - mx);
+			sc[j] = p;
+			sum += p;
+		}
+		float inv = (float)(1.0 / sum);
+		for (int j = 0; j < nk; j++) {
+			if (sc[j] == 0.0f)
+				continue;
+			float p = sc[j] * inv;
+			const float *vj = vb + (size_t)j * a->kv_stride;
+			for (int c = 0; c < hd; c++)
+				o[c] += p * vj[c];
+		}
+	}
+}
+
+void mg_attention(mg_pool *pool, const mg_attn *a)
+{
+	mg_pool_run(pool, attn_rows, (void *)a);
+}

@@ -1,0 +1,51 @@
+/* nn.h - the small float32 building blocks shared by the T5 encoder and the
+ * MusicGen decoder: norms, activations and multi-head attention on the CPU.
+ * Every function treats rows independently (a row's result never depends on
+ * the other rows) and allocates nothing. */
+#ifndef MG_NN_H
+#define MG_NN_H
+
+#include <stddef.h>
+
+#include "engine/pool.h"
+
+/* T5LayerNorm: y = w * x / sqrt(mean(x^2) + eps), for n rows of d. */
+void mg_rms_norm(const float *x, const float *w, float eps, int n, int d, float *y);
+/* LayerNorm with biased variance: y = (x - mean) / sqrt(var + eps) * w + b. */
+void mg_layer_norm(const float *x, const float *w, const float *b, float eps, int n, int d, float *y);
+/* Exact (erf) GELU, tanh-approximated GELU ("gelu_new"), ReLU, in place. */
+void mg_gelu(float *x, size_t n);
+void mg_gelu_tanh(float *x, size_t n);
+void mg_relu(float *x, size_t n);
+
+/* Multi-head attention of n_seq sequences, each with q_per_seq query rows.
+ * Query row r = s * q_per_seq + t of sequence s sits at q + r * q_stride
+ * (head h at + h * head_dim); its output goes to out + r * out_stride.
+ * Keys/values of sequence s, key j: k + s * kv_seq_stride + j * kv_stride
+ * (head h at + h * head_dim).
+ * Key count: causal ? past + t + 1 : n_keys. A key with key_mask[s * n_keys + j]
+ * == 0 is left out (HF's additive finfo.min mask gives it exactly zero weight);
+ * a row with no key left outputs 0, as HF's uniform softmax over zero values.
+ * Score = (q * scale) . k (+ pos_bias[h * (2 * n_keys - 1) + j - t + n_keys - 1]
+ * when pos_bias is set: T5's relative position bias; needs q_per_seq == n_keys).
+ * scratch: mg_pool_size(pool) * (max_keys + head_dim) floats. */
+typedef struct mg_attn {
+	int n_seq, q_per_seq, n_heads, head_dim;
+	const float *q;
+	int q_stride;
+	const float *k, *v;
+	size_t kv_seq_stride;
+	int kv_stride;
+	int causal, past, n_keys;
+	const int *key_mask;
+	const float *pos_bias;
+	float scale;
+	float *out;
+	int out_stride;
+	float *scratch;
+	int max_keys;
+} mg_attn;
+
+void mg_attention(mg_pool *pool, const mg_attn *a);
+
+#endif

@@ -1,0 +1,331 @@
+/* test_linear.c - weight formats and matrix kernels: every kernel set this
+ * CPU supports, every format, against a double-precision product of the
+ * stored (dequantised) weights; the quantisation error of f16 and q8; batch
+ * invariance (a row of Y is bit-identical whatever n and the thread count);
+ * conversion from tensors and errors. */
+#include "autoconfig.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kernels.h"
+#include "engine/linear.h"
+#include "engine/pool.h"
+#include "engine/safetensors.h"
+#include "tests/tap.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static float *rand_vec(size_t n, float scale)
+{
+	float *v = malloc(n * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = frand() * scale;
+	return v;
+}
+
+/* The weight the kernels multiply with: W[r, c] as stored. */
+static double stored(const mg_mat *m, int r, int c)
+{
+	size_t k = (size_t)r * m->ld + c;
+	switch (m->fmt) {
+	case MG_WEIGHTS_F32: return ((const float *)m->data)[k];
+	case MG_WEIGHTS_F16: return st_f16_to_f32(((const uint16_t *)m->data)[k]);
+	default:
+		return (double)((const int8_t *)m->data)[k] * m->scales[(size_t)r * (m->ld / MG_Q8_BLOCK) + c / MG_Q8_BLOCK];
+	}
+}
+
+/* The activation a q8 product multiplies with: the row quantised to int16
+ * as kernels.h says, computed here independently. */
+static double x_used(const mg_mat *m, const float *X, int i, int c)
+{
+	const float *x = X + (size_t)i * m->cols;
+	if (m->fmt != MG_WEIGHTS_Q8)
+		return x[c];
+	float amax = 0;
+	for (int k = 0; k < m->cols; k++)
+		amax = fmaxf(amax, fabsf(x[k]));
+	if (amax == 0)
+		return 0;
+	return (double)rintf(x[c] * (32767.0f / amax)) * (double)(amax / 32767.0f);
+}
+
+/* Largest |Y - ref| / (sum |w x| + tiny) over all elements. */
+static double rel_err(const mg_mat *m, const float *bias, const float *X, int n, const float *Y)
+{
+	double worst = 0;
+	for (int i = 0; i < n; i++)
+		for (int r = 0; r < m->rows; r++) {
+			double s = bias ? bias[r] : 0, mag = fabs(s);
+			for (int c = 0; c < m->cols; c++) {
+				double p = stored(m, r, c) * x_used(m, X, i, c);
+				s += p;
+				mag += fabs(p);
+			}
+			double e = fabs(Y[(size_t)i * m->rows + r] - s) / (mag + 1e-30);
+			if (e > worst)
+				worst = e;
+		}
+	return worst;
+}
+
+static const int fmts[] = {MG_WEIGHTS_F32, MG_WEIGHTS_F16, MG_WEIGHTS_Q8};
+
+static void test_conversion(void)
+{
+	int rows = 5, cols = 77;
+	float *w = rand_vec((size_t)rows * cols, 3.0f);
+	w[3] = 0;
+	for (int c = 0; c < cols; c++)
+		w[2 * cols + c] = 0; /* an all-zero row: scale 0, no NaN */
+	char err[256];
+	for (size_t f = 0; f < 3; f++) {
+		mg_mat m;
+		int rc = mg_mat_from_f32(&m, w, rows, cols, fmts[f], err, sizeof err);
+		tap_ok(rc == 0 && m.rows == rows && m.cols == cols && m.fmt == fmts[f], "%s: converted %dx%d",
+		       mg_weights_name(fmts[f]), rows, cols);
+		if (rc)
+			continue;
+		double worst = 0, bound = 0;
+		for (int r = 0; r < rows; r++)
+			for (int c = 0; c < cols; c++) {
+				double d = fabs(stored(&m, r, c) - w[(size_t)r * cols + c]);
+				double lim;
+				if (fmts[f] == MG_WEIGHTS_F32)
+					lim = 0;
+				else if (fmts[f] == MG_WEIGHTS_F16)
+					lim = fabs(w[(size_t)r * cols + c]) * 0x1p-11;
+				else
+					lim = m.scales[(size_t)r * (m.ld / MG_Q8_BLOCK) + c / MG_Q8_BLOCK] * 0.5 * (1 + 1e-6);
+				if (d - lim > worst)
+					worst = d - lim;
+				if (d > bound)
+					bound = d;
+			}
+		tap_ok(worst <= 0, "%s: every stored weight within its rounding bound (max error %.3g)",
+		       mg_weights_name(fmts[f]), bound);
+		if (fmts[f] == MG_WEIGHTS_Q8) {
+			int ok = m.ld % MG_Q8_BLOCK == 0 && m.ld >= cols;
+			for (int r = 0; r < rows && ok; r++)
+				for (int c = cols; c < m.ld; c++)
+					ok &= ((const int8_t *)m.data)[(size_t)r * m.ld + c] == 0;
+			ok &= m.scales[2 * (m.ld / MG_Q8_BLOCK)] == 0;
+			tap_ok(ok, "q8: rows padded with zeros to the block, zero row has scale 0");
+			tap_ok(m.bytes == (size_t)rows * m.ld + (size_t)rows * m.ld / MG_Q8_BLOCK * 4,
+			       "q8: bytes counts codes and scales");
+		}
+		mg_mat_free(&m);
+	}
+	mg_mat m;
+	tap_ok(mg_mat_from_f32(&m, w, 0, cols, MG_WEIGHTS_F32, err, sizeof err) != 0 && strstr(err, "empty"),
+	       "empty matrix rejected: %s", err);
+	tap_ok(mg_mat_from_f32(&m, w, rows, cols, 42, err, sizeof err) != 0 && strstr(err, "format"),
+	       "unknown format rejected: %s", err);
+	tap_ok(mg_weights_resolve(MG_WEIGHTS_DEFAULT) != MG_WEIGHTS_DEFAULT &&
+	       strcmp(mg_weights_name(MG_WEIGHTS_DEFAULT), "?"),
+	       "default format maps to %s", mg_weights_name(MG_WEIGHTS_DEFAULT));
+
+	/* From a tensor (f16 dtype in memory) and a wrong-rank tensor. */
+	st_set *s = st_new_memory();
+	uint16_t *h = malloc((size_t)rows * cols * sizeof *h);
+	for (int i = 0; i < rows * cols; i++)
+		h[i] = st_f32_to_f16(w[i]);
+	int64_t shape[2] = {rows, cols};
+	float *v = malloc(4 * sizeof *v);
+	int64_t vshape[1] = {4};
+	tap_ok(s && !st_add_owned(s, "m", ST_F16, 2, shape, h) && !st_add_owned(s, "v", ST_F32, 1, vshape, v),
+	       "in-memory tensors");
+	int rc = mg_mat_from_tensor(&m, st_find(s, "m"), MG_WEIGHTS_F32, err, sizeof err);
+	int same = rc == 0;
+	for (int i = 0; same && i < rows * cols; i++)
+		same = ((const float *)m.data)[i] == st_f16_to_f32(h[i]);
+	tap_ok(same, "f16 tensor to f32 matrix is exact");
+	if (!rc)
+		mg_mat_free(&m);
+	tap_ok(mg_mat_from_tensor(&m, st_find(s, "v"), MG_WEIGHTS_Q8, err, sizeof err) != 0 && strstr(err, "'v'"),
+	       "1-D tensor rejected, named: %s", err);
+	st_close(s);
+	free(w);
+}
+
+/* Runs kernel set k over rows [r0, r1) of m, quantising X first for q8. */
+static void run_rows(const mg_kernels *k, const mg_mat *m, const float *bias, const float *X, int n, float *Y, int r0,
+                     int r1)
+{
+	void *buf = NULL;
+	mg_xq xq = {0};
+	if (m->fmt == MG_WEIGHTS_Q8) {
+		buf = aligned_alloc(64, (mg_xq_bytes(n, m->ld) + 63) / 64 * 64);
+		xq = mg_xq_layout(buf, n, m->ld);
+		k->quant_x(X, n, m->cols, m->ld, &xq);
+	}
+	k->rows[m->fmt](m, bias, X, &xq, n, Y, r0, r1);
+	free(buf);
+}
+
+/* One kernel set, one format, one shape: accuracy and batch invariance. */
+static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int with_bias)
+{
+	char err[256];
+	int nmax = 9;
+	float *w = rand_vec((size_t)rows * cols, 1.0f);
+	float *X = rand_vec((size_t)nmax * cols, 1.0f);
+	float *bias = with_bias ? rand_vec((size_t)rows, 1.0f) : NULL;
+	float *Y = calloc((size_t)nmax * rows, sizeof *Y), *Y1 = calloc((size_t)rows, sizeof *Y1);
+	mg_mat m;
+	if (mg_mat_from_f32(&m, w, rows, cols, fmt, err, sizeof err)) {
+		tap_ok(0, "%s %s %dx%d: %s", k->name, mg_weights_name(fmt), rows, cols, err);
+		goto out;
+	}
+	/* In two uneven halves, as two threads would. */
+	int split = rows / 3;
+	run_rows(k, &m, bias, X, nmax, Y, 0, split);
+	run_rows(k, &m, bias, X, nmax, Y, split, rows);
+	double e = rel_err(&m, bias, X, nmax, Y);
+	tap_ok(e < 2e-5, "%s %s %dx%d%s n=%d: relative error %.2g vs double", k->name, mg_weights_name(fmt), rows,
+	       cols, bias ? " +bias" : "", nmax, e);
+	int inv = 1;
+	for (int n = 1; n <= nmax && inv; n++) {
+		/* X rows [nmax - n, nmax) as a batch of n: each must equal the full batch's row. */
+		float *Yn = calloc((size_t)n * rows, sizeof *Yn);
+		run_rows(k, &m, bias, X + (size_t)(nmax - n) * cols, n, Yn, 0, rows);
+		inv = !memcmp(Yn, Y + (size_t)(nmax - n) * rows, (size_t)n * rows * sizeof *Y);
+		free(Yn);
+	}
+	for (int i = 0; i < nmax && inv; i++) {
+		run_rows(k, &m, bias, X + (size_t)i * cols, 1, Y1, 0, rows);
+		inv = !memcmp(Y1, Y + (size_t)i * rows, (size_t)rows * sizeof *Y);
+	}
+	tap_ok(inv, "%s %s %dx%d: rows bit-identical for every batch size 1..%d", k->name, mg_weights_name(fmt),
+	       rows, cols, nmax);
+	mg_mat_free(&m);
+out:
+	free(w);
+	free(X);
+	free(bias);
+	free(Y);
+	free(Y1);
+}
+
+/* Every set's activation quantiser writes the same codes and scales as the
+ * portable one, including a zero row and the padding up to ld. */
+static void test_quant_x(const mg_kernels *k)
+{
+	int n = 3, cols = 75, ld = 96;
+	float *X = rand_vec((size_t)n * cols, 4.0f);
+	for (int c = 0; c < cols; c++)
+		X[cols + c] = 0; /* a zero row */
+	X[5] = 1e-30f;
+	X[7] = -4.5f; /* the row's absmax, negative */
+	size_t bytes = mg_xq_bytes(n, ld);
+	void *a = aligned_alloc(64, (bytes + 63) / 64 * 64), *b = aligned_alloc(64, (bytes + 63) / 64 * 64);
+	memset(a, 0x55, bytes);
+	memset(b, 0x55, bytes);
+	mg_xq qa = mg_xq_layout(a, n, ld), qb = mg_xq_layout(b, n, ld);
+	mg_quant_x_generic(X, n, cols, ld, &qa);
+	k->quant_x(X, n, cols, ld, &qb);
+	int same = !memcmp(qa.q, qb.q, (size_t)n * ld * sizeof *qa.q) && !memcmp(qa.s, qb.s, (size_t)n * sizeof *qa.s);
+	int ok = qa.q[7] == -32767 && qa.s[1] == 0 && fabsf(qa.s[0] * 32767.0f - 4.5f) < 1e-5f;
+	for (int i = 0; i < n; i++)
+		for (int c = 0; c < ld; c++) {
+			int16_t q = qa.q[(size_t)i * ld + c];
+			ok &= q != -32768 && (c < cols || q == 0) && (i != 1 || q == 0);
+		}
+	tap_ok(same && ok, "%s: activation quantiser matches the portable one (int16 codes, row scale, padding 0)",
+	       k->name);
+	free(X);
+	free(a);
+	free(b);
+}
+
+/* The dot product of attention scores: accurate for every length, and the
+ * same bits for the same inputs. */
+static void test_dot(const mg_kernels *k)
+{
+	float *a = rand_vec(300, 1.0f), *b = rand_vec(300, 1.0f);
+	double worst = 0;
+	int same = 1;
+	for (int n = 0; n <= 300; n += (n < 70 ? 1 : 23)) {
+		double ref = 0, mag = 1e-30;
+		for (int i = 0; i < n; i++)
+			ref += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
+		float d = k->dot(a, b, n);
+		same &= d == k->dot(a, b, n);
+		if (fabs(d - ref) / mag > worst)
+			worst = fabs(d - ref) / mag;
+	}
+	tap_ok(worst < 1e-6 && same, "%s: dot products of length 0..300 (relative error %.2g)", k->name, worst);
+	free(a);
+	free(b);
+}
+
+/* mg_linear through pools of 1..3 threads gives the same bits. */
+static void test_threads(void)
+{
+	int rows = 301, cols = 200, n = 6;
+	float *w = rand_vec((size_t)rows * cols, 1.0f), *X = rand_vec((size_t)n * cols, 1.0f);
+	float *b = rand_vec((size_t)rows, 1.0f);
+	char err[256];
+	for (size_t f = 0; f < 3; f++) {
+		mg_mat m;
+		if (mg_mat_from_f32(&m, w, rows, cols, fmts[f], err, sizeof err)) {
+			tap_ok(0, "%s", err);
+			continue;
+		}
+		float *Y[4];
+		int same = 1;
+		for (int t = 0; t < 4; t++) {
+			Y[t] = calloc((size_t)n * rows, sizeof(float));
+			mg_pool *p = t ? mg_pool_new(t) : NULL;
+			mg_linear(p, &m, b, X, n, Y[t]);
+			mg_pool_free(p);
+			if (t)
+				same &= !memcmp(Y[t], Y[0], (size_t)n * rows * sizeof(float));
+		}
+		double e = rel_err(&m, b, X, n, Y[0]);
+		tap_ok(same && e < 2e-5, "mg_linear %s (%s): no pool and pools of 1-3 threads agree bit for bit (err %.2g)",
+		       mg_weights_name(fmts[f]), mg_linear_kernels(), e);
+		for (int t = 0; t < 4; t++)
+			free(Y[t]);
+		mg_mat_free(&m);
+	}
+	free(w);
+	free(X);
+	free(b);
+}
+
+int main(void)
+{
+	test_conversion();
+	static const int shapes[][2] = {{1, 1}, {3, 7}, {5, 16}, {17, 33}, {9, 47}, {64, 96}, {33, 768}, {16, 1027}};
+	int n_sets = 0;
+	for (int isa = 0; isa < MG_ISA_COUNT; isa++) {
+		const mg_kernels *k = mg_kernels_for(isa);
+		if (!k) {
+			tap_skip("kernel set %d not supported by this CPU or build", isa);
+			continue;
+		}
+		n_sets++;
+		test_quant_x(k);
+		test_dot(k);
+		for (size_t f = 0; f < 3; f++)
+			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+				test_kernel(k, fmts[f], shapes[s][0], shapes[s][1], (int)(s & 1));
+	}
+	tap_ok(n_sets >= 1 && mg_kernels_active() != NULL, "%d kernel sets tested, active: %s", n_sets,
+	       mg_linear_kernels());
+	test_threads();
+	return tap_done();
+}
