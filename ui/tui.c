@@ -588,9 +588,13 @@ static void generate(struct ui *u)
 	}
 	struct jobs_snapshot js;
 	jobs_snapshot(u->jobs, &js);
-	if (js.busy || js.n_queued > 1)
-		message(u, 0, "queued job #%lld (seed %llu); %d waiting", (long long)id, (unsigned long long)k.seed,
-		        js.n_queued);
+	int waiting = 0;
+	for (int i = 0; i < js.n_queued; i++)
+		if (js.queued[i].job_id == id)
+			waiting = i + 1;
+	if (js.busy && js.job_id != id)
+		message(u, 0, "job #%lld queued (seed %llu): %d in the queue", (long long)id, (unsigned long long)k.seed,
+		        waiting);
 	else
 		message(u, 0, "generating job #%lld (seed %llu)", (long long)id, (unsigned long long)k.seed);
 }
@@ -961,6 +965,37 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 		     u->js.queued[i].prompt[0] ? u->js.queued[i].prompt : "(unconditional)");
 		attroff(a);
 	}
+	/* The selected take, in full, when there is room below. */
+	const struct history_take *t = u->n_takes > 0 && u->hist_sel < u->n_takes ? &u->takes[u->hist_sel] : NULL;
+	int dy = y + h - 9;
+	if (t && dy > row) {
+		char created[40], len_s[32];
+		time_t c = (time_t)t->created;
+		struct tm tm;
+		localtime_r(&c, &tm);
+		strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S", &tm);
+		clock_str(t->sample_rate ? (double)t->n_samples / t->sample_rate : 0, len_s, sizeof len_s);
+		attron(theme_attr(TH_BORDER));
+		mvhline(dy, x + 1, ACS_HLINE, w - 2);
+		attroff(theme_attr(TH_BORDER));
+		attron(theme_attr(TH_TITLE));
+		putf(dy, x + 2, iw, " Take #%lld%s%s ", (long long)t->id, t->favourite ? " \u2605" : "",
+		     t->take_count > 1 ? "" : "");
+		attroff(theme_attr(TH_TITLE));
+		attron(theme_attr(TH_LABEL));
+		putf(dy + 1, x + 2, iw, "%s%s%s", t->name[0] ? t->name : "", t->name[0] ? ": " : "",
+		     t->prompt[0] ? t->prompt : "(unconditional)");
+		putf(dy + 2, x + 2, iw, "%s long, %d Hz %s, take %d of %d", len_s, t->sample_rate,
+		     t->channels == 2 ? "stereo" : "mono", t->take_index + 1, t->take_count);
+		putf(dy + 3, x + 2, iw, "guidance %g  temperature %g  top-k %d  top-p %g", t->guidance, t->temperature,
+		     t->top_k, t->top_p);
+		putf(dy + 4, x + 2, iw, "seed %llu  model %s%s%.12s", (unsigned long long)t->seed, t->model,
+		     t->model_rev[0] ? "@" : "", t->model_rev);
+		putf(dy + 5, x + 2, iw, "made %s in %.1f s on %s", created, t->total_seconds, t->backend);
+		if (t->note[0])
+			putf(dy + 6, x + 2, iw, "note: %s", t->note);
+		attroff(theme_attr(TH_LABEL));
+	}
 	if (u->focus == F_PROMPT && u->modal == M_NONE) {
 		move(cur_y, cur_x);
 		curs_set(1);
@@ -1031,8 +1066,11 @@ static void draw_progress(struct ui *u, int y, int cols)
 		char tail[200];
 		snprintf(tail, sizeof tail, " %d/%d steps  %.1f steps/s  ETA %s  elapsed %s%s", u->js.step, u->js.total,
 		         u->js.steps_per_s, eta, el, u->js.cancelling ? "  cancelling..." : "  Esc cancel");
+		if (u->js.total > 0 && u->js.step >= u->js.total)
+			snprintf(tail, sizeof tail, " decoding audio (EnCodec)  elapsed %s%s", el,
+			         u->js.cancelling ? "  cancelling..." : "  Esc cancel");
 		int head = putf(y, 1, cols - 2, "Generating #%lld ", (long long)u->js.job_id);
-		int bw = cols - 2 - head - (int)strlen(tail);
+		int bw = cols - 2 - head - (int)strlen(tail) - 5;
 		if (bw > 60)
 			bw = 60;
 		if (bw < 5)
@@ -1155,7 +1193,7 @@ static void draw_keybar(struct ui *u, int y, int cols)
 		x += put(y, x, cols - x, bar[i].key);
 		attroff(theme_attr(TH_KEY));
 		attron(theme_attr(TH_KEY_LABEL));
-		x += putf(y, x, cols - x, "%s ", bar[i].label);
+		x += putf(y, x, cols - x, " %s  ", bar[i].label);
 		attroff(theme_attr(TH_KEY_LABEL));
 	}
 }
