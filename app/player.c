@@ -184,7 +184,12 @@ static void device_name(PaDeviceIndex d, char *out, size_t outlen)
 {
 	const PaDeviceInfo *di = Pa_GetDeviceInfo(d);
 	const PaHostApiInfo *hi = di ? Pa_GetHostApiInfo(di->hostApi) : NULL;
-	snprintf(out, outlen, "%s: %s", hi ? hi->name : "?", di ? di->name : "?");
+	const char *api = hi ? hi->name : "?";
+	if (hi && hi->type == paJACK)
+		api = "JACK";
+	else if (hi && hi->type == paALSA)
+		api = "ALSA";
+	snprintf(out, outlen, "%s: %s", api, di ? di->name : "?");
 }
 
 int player_open(player **out, const char *device, int log_fd, char *err, size_t errlen)

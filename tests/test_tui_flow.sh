@@ -83,7 +83,7 @@ check "history --json has the knobs and the seed" \
 	"echo '$json' | grep -q '\"seed\": 7' && echo '$json' | grep -q '\"top_k\": 250' && echo '$json' | grep -q '\"guidance\": 3'"
 "$bin" export 1 "$tmp/take1.wav" >/dev/null 2>"$tmp/export.err"
 info=$("$top/tests/sndinfo" "$tmp/take1.wav" 2>&1)
-rate=$(sed -n 's/.*"sample_rate": \([0-9]*\).*/\1/p' "$model/config.json" | head -n 1)
+rate=$(sed -n 's/.*"sampling_rate": \([0-9]*\).*/\1/p' "$model/config.json" | head -n 1)
 [ -n "$rate" ] || rate=32000
 check "export writes a 16-bit WAV that libsndfile reads ($info)" "echo '$info' | grep -q ' wav pcm16$'"
 frames=${info%% *}

@@ -1030,9 +1030,12 @@ static void draw_history(struct ui *u, int y, int x, int h, int w)
 		char right[96], age[24];
 		age_str(t->created, age, sizeof age);
 		double len = t->sample_rate ? (double)t->n_samples / t->sample_rate : 0;
-		snprintf(right, sizeof right, " %5.1fs  g%-4.3g t%-4.3g k%-4d %8s", len, t->guidance, t->temperature, t->top_k,
-		         age);
-		int rw = iw > 60 ? (int)strlen(right) : iw > 40 ? 16 : 0;
+		if (iw >= 72)
+			snprintf(right, sizeof right, " %5.1fs  g%-4.3g t%-4.3g k%-4d %8s", len, t->guidance, t->temperature,
+			         t->top_k, age);
+		else
+			snprintf(right, sizeof right, " %5.1fs %8s", len, age);
+		int rw = iw > 40 ? (int)strlen(right) : 0;
 		if (!sel && t->favourite)
 			attron(theme_attr(TH_FAVOURITE));
 		put(y + 1 + r, x + 2, 2, t->favourite ? "\u2605" : " ");
@@ -1299,7 +1302,7 @@ static void draw_presets(struct ui *u)
 {
 	int rows, cols;
 	getmaxyx(stdscr, rows, cols);
-	int w = cols - 8 < 110 ? cols - 8 : 110, h = u->n_presets + 4, y, x;
+	int w = cols - 8 < 110 ? cols - 8 : 110, h = u->n_presets + 2, y, x;
 	if (h > rows - 2)
 		h = rows - 2;
 	center_box(h, w, &y, &x);
@@ -1336,6 +1339,17 @@ static void draw_settings(struct ui *u)
 		putf(y + 2 + r, x + 20, w - 22, " %s ", v);
 		attroff(a);
 	}
+	static const char *const hints[S_COUNT] = {
+		"Enter: a model directory or hub id ORG/NAME; empty searches the cache. The model reloads.",
+		"Left/Right: auto, cpu or opencl. The model reloads.",
+		"Enter: CPU threads for the engine, 0 = all cores. The model reloads.",
+		"Left/Right: the output devices PortAudio reports (a running JACK server included).",
+		"Enter: play a finished take at once, or not.",
+		"Enter: where exports go by default; empty = $XDG_MUSIC_DIR or ~/Music.",
+		"Left/Right: wav (16-bit), wav24, wavf (32-bit float), flac or ogg.",
+		"Left/Right: themes from the data directory and ~/.config/musicgen-tui/themes.",
+	};
+	put(y + h - 3, x + 2, w - 4, hints[u->set_row]);
 	attron(theme_attr(TH_DIM));
 	putf(y + h - 2, x + 2, w - 4, "saved to %s", u->o->settings_path);
 	attroff(theme_attr(TH_DIM));
@@ -1345,7 +1359,7 @@ static void draw_nomodel(struct ui *u)
 {
 	int rows, cols;
 	getmaxyx(stdscr, rows, cols);
-	int w = cols - 4 < 96 ? cols - 4 : 96, h = rows - 4 < 18 ? rows - 4 : 18, y, x;
+	int w = cols - 4 < 96 ? cols - 4 : 96, h = rows - 2 < 21 ? rows - 2 : 21, y, x;
 	center_box(h, w, &y, &x);
 	box_at(y, x, h, w, 1, "No MusicGen model found");
 	int r = y + 2;
@@ -1801,8 +1815,14 @@ static void read_keys(struct ui *u)
 		if (r == OK && ch == 27) {
 			wint_t nx;
 			int r2 = get_wch(&nx);
-			if (r2 != ERR) {
+			if (r2 == OK && nx != 27) {
 				alt = 1;
+				ch = nx;
+			} else if (r2 != ERR) {
+				/* Esc, then a key of its own. */
+				handle_key(u, 0, 27, 0);
+				if (u->quit)
+					return;
 				r = r2;
 				ch = nx;
 			}
