@@ -1579,6 +1579,7 @@ static void run_action(struct ui *u, enum action a)
 			u->knobs.count = t->take_count > 0 ? t->take_count : 1;
 			message(u, 0, "take #%lld loaded into compose (seed %llu fixed: F5 makes the same take)",
 			        (long long)t->id, (unsigned long long)t->seed);
+			set_focus(u, F_PROMPT);
 		}
 		break;
 	case ACT_HIST_FAV:
