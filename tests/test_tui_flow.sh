@@ -95,6 +95,10 @@ tm send-keys -t mg Tab
 tm send-keys -t mg "30" Enter Down Down Down Down Down Down "16" Enter
 tm send-keys -t mg F5
 check "a generation shows step/total, steps/s, ETA and elapsed" "wait_for 'steps/s' 10 && screen | grep -q 'ETA' && screen | grep -q 'elapsed'"
+tm send-keys -t mg F5
+check "F5 while busy queues the job, visibly" "wait_for 'Queue (1)' 5 && screen | grep -q '+1 queued'"
+tm send-keys -t mg x
+check "x drops the queued job" "wait_for 'dropped queued job' 5 && ! (screen | grep -q 'Queue (1)')"
 tm resize-window -t mg -x 70 -y 20
 sleep 0.3
 check "resize during generation: narrow layout" "wait_for 'Tab: history' 5"

@@ -562,6 +562,8 @@ static uint64_t random_seed(void)
 	return s % 2147483648u; /* short enough to read and type */
 }
 
+static void save_state(struct ui *u);
+
 static void generate(struct ui *u)
 {
 	char err[600];
@@ -586,6 +588,8 @@ static void generate(struct ui *u)
 		u->last_seed = k.seed;
 		u->have_last_seed = 1;
 	}
+	/* Keep the prompt even if the program does not get to quit cleanly. */
+	save_state(u);
 	struct jobs_snapshot js;
 	jobs_snapshot(u->jobs, &js);
 	int waiting = 0;
@@ -1067,8 +1071,11 @@ static void draw_progress(struct ui *u, int y, int cols)
 		clock_str(u->js.elapsed_s, el, sizeof el);
 		clock_str(u->js.eta_s, eta, sizeof eta);
 		char tail[200];
-		snprintf(tail, sizeof tail, " %d/%d steps  %.1f steps/s  ETA %s  elapsed %s%s", u->js.step, u->js.total,
-		         u->js.steps_per_s, eta, el, u->js.cancelling ? "  cancelling..." : "  Esc cancel");
+		char queue[32] = "";
+		if (u->js.n_queued)
+			snprintf(queue, sizeof queue, "  +%d queued", u->js.n_queued);
+		snprintf(tail, sizeof tail, " %d/%d steps  %.1f steps/s  ETA %s  elapsed %s%s%s", u->js.step, u->js.total,
+		         u->js.steps_per_s, eta, el, queue, u->js.cancelling ? "  cancelling..." : "  Esc cancel");
 		if (u->js.total > 0 && u->js.step >= u->js.total)
 			snprintf(tail, sizeof tail, " decoding audio (EnCodec)  elapsed %s%s", el,
 			         u->js.cancelling ? "  cancelling..." : "  Esc cancel");
@@ -1843,7 +1850,7 @@ static void save_state(struct ui *u)
 	if (st.knobs.seed_random && u->have_last_seed)
 		st.knobs.seed = u->last_seed;
 	if (u->o->state_path[0] && state_save(&st, u->o->state_path, err, sizeof err))
-		fprintf(stderr, "musicgen-tui: %s\n", err);
+		message(u, 1, "%s", err);
 }
 
 static void setup_asset_dirs(struct ui *u)
