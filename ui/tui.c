@@ -1190,20 +1190,38 @@ static void draw_status(struct ui *u, int y, int cols)
 
 static void draw_keybar(struct ui *u, int y, int cols)
 {
+	/* Lower priority numbers stay longest when the terminal is narrow. */
 	static const struct {
 		const char *key, *label;
-	} bar[] = {{"F1", "Help"}, {"F2", "Presets"}, {"F5", "Generate"}, {"F6", "Settings"}, {"Tab", "Pane"},
-	           {"Spc", "Play"}, {"Esc", "Cancel"}, {"F10", "Quit"}};
+		int prio;
+	} bar[] = {{"F1", "Help", 0},      {"F2", "Presets", 3}, {"F5", "Generate", 0}, {"F6", "Settings", 2},
+	           {"Tab", "Pane", 4},     {"Spc", "Play", 1},   {"Esc", "Cancel", 1},  {"F10", "Quit", 0}};
+	enum { N = sizeof bar / sizeof bar[0] };
 	(void)u;
 	move(y, 0);
 	clrtoeol();
+	int maxprio = 4, gap = 2;
+	for (;;) {
+		int w = 0;
+		for (int i = 0; i < N; i++)
+			if (bar[i].prio <= maxprio)
+				w += (int)strlen(bar[i].key) + 1 + (int)strlen(bar[i].label) + gap;
+		if (w <= cols || (gap == 1 && maxprio == 0))
+			break;
+		if (gap == 2)
+			gap = 1;
+		else
+			maxprio--;
+	}
 	int x = 0;
-	for (size_t i = 0; i < sizeof bar / sizeof bar[0] && x < cols - 4; i++) {
+	for (int i = 0; i < N && x < cols; i++) {
+		if (bar[i].prio > maxprio)
+			continue;
 		attron(theme_attr(TH_KEY));
 		x += put(y, x, cols - x, bar[i].key);
 		attroff(theme_attr(TH_KEY));
 		attron(theme_attr(TH_KEY_LABEL));
-		x += putf(y, x, cols - x, " %s  ", bar[i].label);
+		x += putf(y, x, cols - x, gap == 2 ? " %s  " : " %s ", bar[i].label);
 		attroff(theme_attr(TH_KEY_LABEL));
 	}
 }
