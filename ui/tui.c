@@ -607,7 +607,14 @@ static void handle_event(struct ui *u, struct job_event *ev)
 {
 	char err[600];
 	switch (ev->kind) {
-	case JOB_EV_MODEL_LOADED: message(u, 0, "%s", ev->msg); break;
+	case JOB_EV_MODEL_LOADED:
+		message(u, 0, "%s", ev->msg);
+		/* A duration this model cannot make in one window is cut to its longest. */
+		if (u->js.frame_rate > 0 && u->js.max_frames > 0 && u->knobs.duration * u->js.frame_rate > u->js.max_frames) {
+			u->knobs.duration = floor(u->js.max_frames / u->js.frame_rate * 10) / 10;
+			message(u, 0, "%s; duration set to %.1f s, the longest this model makes", ev->msg, u->knobs.duration);
+		}
+		break;
 	case JOB_EV_MODEL_FAILED: message(u, 1, "cannot load the model: %s", ev->msg); break;
 	case JOB_EV_NOTICE: message(u, 0, "%s", ev->msg); break;
 	case JOB_EV_STARTED: break;
