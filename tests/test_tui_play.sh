@@ -58,7 +58,7 @@ wait_for() {
 }
 # The player line's position in seconds (m:ss before the slash).
 position() {
-	screen | sed -n 's/.*#[0-9]*  \([0-9]*\):\([0-9][0-9]\) \/ .*/\1 \2/p' | head -n 1 | { read m s && echo $((m * 60 + ${s#0})); }
+	screen | sed -n 's/.*#[0-9]*  \([0-9]*\):\([0-9][0-9]\)\.[0-9] \/ .*/\1 \2/p' | head -n 1 | { read m s && echo $((m * 60 + ${s#0})); }
 }
 
 tm new-session -d -s mg -x 110 -y 32 "$bin --model '$model' --duration 20; echo \$? > '$tmp/status'; sleep 60"

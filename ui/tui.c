@@ -1139,9 +1139,10 @@ static void draw_player(struct ui *u, int y, int cols)
 		attroff(theme_attr(TH_DIM));
 		return;
 	}
+	/* Tenths of a second: takes are short, and seeking moves in 5 s steps. */
 	char pos[32], len[32];
-	clock_str(u->ps.pos_s, pos, sizeof pos);
-	clock_str(u->ps.len_s, len, sizeof len);
+	snprintf(pos, sizeof pos, "%d:%04.1f", (int)(u->ps.pos_s / 60), fmod(floor(u->ps.pos_s * 10) / 10, 60.0));
+	snprintf(len, sizeof len, "%d:%04.1f", (int)(u->ps.len_s / 60), fmod(floor(u->ps.len_s * 10) / 10, 60.0));
 	int x = 1;
 	x += putf(y, x, cols - x, "%s #%lld  %s / %s  ", u->ps.playing ? "\u25b6" : "\u2016", (long long)u->ps.tag, pos, len);
 	int meter = cols >= 90 ? 10 : 5;
