@@ -321,7 +321,7 @@ else
 fi
 
 # ---- Ctrl-C ----
-start_server sigint --throttle "model.safetensors:400000"
+start_server sigint --throttle "model.safetensors:200000"
 # (no `timeout` wrapper here: it would take the signal itself; a watchdog bounds the run)
 env -u HF_TOKEN HF_HUB_CACHE="$tmp/c10" HF_HOME="$tmp/hfhome" HF_ENDPOINT="$endpoint" \
 	"$bin" download "$repo" >"$tmp/out.1" 2>"$tmp/err.1" &
