@@ -154,6 +154,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			help(stdout);
 			return -1;
 		}
+		if (!strcmp(a, "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return -1;
+		}
 		if (!strcmp(a, "--greedy")) {
 			o->greedy = 1;
 			continue;
