@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/tokenizer.h"
 
@@ -398,6 +399,11 @@ int mg_tokenizer_load_mem(mg_tokenizer **out, const void *data, size_t len, cons
 int mg_tokenizer_load(mg_tokenizer **out, const char *path, char *err, size_t errlen)
 {
 	*out = NULL;
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return tk_err(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode)) /* a FIFO would block the open, a directory fails to read */
+		return tk_err(err, errlen, "%s: not a regular file", path);
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return tk_err(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
