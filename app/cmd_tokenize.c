@@ -1,11 +1,118 @@
-/* cmd_tokenize.c - placeholder until this subcommand is written: it says so plainly. */
+/* cmd_tokenize.c - `musicgen-tui tokenize`: the T5 token ids of texts, one
+ * line each, exactly as the model's tokenizer gives them to the encoder. */
+#include "autoconfig.h"
+
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "app/commands.h"
+#include "engine/hub.h"
+#include "engine/tokenizer.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: musicgen-tui tokenize --model PATH [TEXT]...\n"
+	           "\n"
+	           "Prints the T5 token ids of each TEXT (end-of-sequence id included), one line\n"
+	           "per text; without TEXT, one line per line of standard input.\n"
+	           "\n"
+	           "  -m, --model PATH   a model directory, a hub id (ORG/NAME) in the local\n"
+	           "                     Hugging Face cache, or a spiece.model file\n"
+	           "  -h, --help         this help\n"
+	           "  -V, --version      the program's version\n");
+}
+
+static int print_ids(const mg_tokenizer *t, const char *text)
+{
+	int32_t *ids;
+	int n;
+	char err[256];
+	if (mg_tokenize(t, text, &ids, &n, err, sizeof err)) {
+		fprintf(stderr, "musicgen-tui tokenize: %s\n", err);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		printf(i ? " %d" : "%d", ids[i]);
+	printf("\n");
+	free(ids);
+	return 0;
+}
 
 int cmd_tokenize(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "musicgen-tui: 'tokenize' is not built yet\n");
-	return 1;
+	static const struct option opts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *model = NULL;
+	int c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":m:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			model = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "musicgen-tui tokenize: %s expects a value\n", argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "musicgen-tui tokenize: unknown option '%s' (expected --model PATH [TEXT]...)\n",
+			        argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (!model) {
+		fprintf(stderr, "musicgen-tui tokenize: --model PATH is required (a model directory, hub id or spiece.model)\n");
+		return 2;
+	}
+
+	char dir[PATH_MAX], err[512], spiece[PATH_MAX + 32];
+	if (mg_resolve_model(model, 1, dir, sizeof dir, NULL, 0, NULL, 0, err, sizeof err)) {
+		fprintf(stderr, "musicgen-tui tokenize: %s\n", err);
+		return 1;
+	}
+	struct stat st;
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(spiece, sizeof spiece, "%s/spiece.model", dir);
+	else
+		snprintf(spiece, sizeof spiece, "%s", dir);
+	mg_tokenizer *t;
+	if (mg_tokenizer_load(&t, spiece, err, sizeof err)) {
+		fprintf(stderr, "musicgen-tui tokenize: %s\n", err);
+		return 1;
+	}
+	int rc = 0;
+	if (optind < argc) {
+		for (int i = optind; i < argc && !rc; i++)
+			rc = print_ids(t, argv[i]) ? 1 : 0;
+	} else {
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		while (!rc && (n = getline(&line, &cap, stdin)) >= 0) {
+			if (n > 0 && line[n - 1] == '\n')
+				line[n - 1] = 0;
+			rc = print_ids(t, line) ? 1 : 0;
+		}
+		free(line);
+	}
+	mg_tokenizer_free(t);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "musicgen-tui tokenize: cannot write the output\n");
+		rc = 1;
+	}
+	return rc;
 }

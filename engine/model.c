@@ -13,6 +13,7 @@
 
 #include "engine/hub.h"
 #include "engine/model.h"
+#include "engine/tokenizer.h"
 #include "opencl/backend.h"
 
 /* The largest batch one call accepts: takes x (2 with guidance) rows share
@@ -55,6 +56,7 @@ void mg_model_free(mg_model *m)
 	ocl_backend_close(m->ocl);
 	mg_pool_free(m->pool);
 	st_close(m->st);
+	mg_tokenizer_free(m->tok);
 	free(m->path), free(m->id), free(m->revision), free(m->spiece_path);
 	free(m);
 }
@@ -141,6 +143,10 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 			mg_model_free(m);
 			snprintf(err, errlen, "out of memory");
 			return MG_ERR_NOMEM;
+		}
+		if (mg_tokenizer_load(&m->tok, spiece_path, err, errlen)) {
+			mg_model_free(m);
+			return MG_ERR_FORMAT;
 		}
 	}
 	*out = m;
@@ -506,8 +512,25 @@ int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb, mg_take
 		return rc;
 	if (p->n_prompts == 0)
 		return mg_generate_tokens(m, p, NULL, NULL, 0, cb, out, err, errlen);
-	snprintf(err, errlen, "text prompts need the tokenizer, which this build does not have yet");
-	return MG_ERR_CONFIG;
+	if (!m->tok) {
+		snprintf(err, errlen, "%s: no spiece.model beside the model, so text prompts cannot be tokenized "
+		         "(unconditional generation works without it)", m->path ? m->path : "model");
+		return MG_ERR_CONFIG;
+	}
+	int32_t *ids, *mask;
+	int S;
+	if (mg_tokenize_batch(m->tok, p->prompts, p->n_prompts, &ids, &mask, &S, err, errlen))
+		return MG_ERR_NOMEM;
+	for (int i = 0; i < p->n_prompts * S; i++)
+		if (ids[i] < 0 || ids[i] >= m->cfg.t5.vocab_size) {
+			snprintf(err, errlen, "prompt %d: token id %d is outside the text encoder's vocabulary (%d): "
+			         "spiece.model does not belong to this model", i / S + 1, ids[i], m->cfg.t5.vocab_size);
+			free(ids), free(mask);
+			return MG_ERR_CONFIG;
+		}
+	rc = mg_generate_tokens(m, p, ids, mask, S, cb, out, err, errlen);
+	free(ids), free(mask);
+	return rc;
 }
 
 int mg_model_time_steps(mg_model *m, int n_takes, int guidance, int text_len, int past, int steps,
