@@ -1609,7 +1609,7 @@ static void run_action(struct ui *u, enum action a)
 			u->knobs.top_p = t->top_p;
 			u->knobs.seed = t->seed;
 			u->knobs.seed_random = 0;
-			u->knobs.count = t->take_count > 0 ? t->take_count : 1;
+			u->knobs.count = 1; /* the take's own seed makes that one take again */
 			message(u, 0, "take #%lld loaded into compose (seed %llu fixed: F5 makes the same take)",
 			        (long long)t->id, (unsigned long long)t->seed);
 			set_focus(u, F_PROMPT);
