@@ -930,8 +930,13 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 		attron(theme_attr(TH_DIM));
 		put(row, x + 4, fw, "(empty: unconditional music; type a description)");
 		attroff(theme_attr(TH_DIM));
-	} else {
+	} else if (u->focus == F_PROMPT) {
 		put(row, x + 4, fw, u->ed.buf + u->ed.scroll);
+	} else {
+		/* Unfocused: the beginning, with an ellipsis when it goes on. */
+		int used = put(row, x + 4, fw - 1, u->ed.buf);
+		if (editor_width(u->ed.buf, 0, u->ed.len) > used)
+			put(row, x + 4 + used, 1, "\u2026");
 	}
 	attroff(fa);
 	int cur_y = row, cur_x = x + 4 + cur;
@@ -985,7 +990,7 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 		struct tm tm;
 		localtime_r(&c, &tm);
 		strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S", &tm);
-		clock_str(t->sample_rate ? (double)t->n_samples / t->sample_rate : 0, len_s, sizeof len_s);
+		snprintf(len_s, sizeof len_s, "%.1f s", t->sample_rate ? (double)t->n_samples / t->sample_rate : 0.0);
 		attron(theme_attr(TH_BORDER));
 		mvhline(dy, x + 1, ACS_HLINE, w - 2);
 		attroff(theme_attr(TH_BORDER));
@@ -1020,6 +1025,18 @@ static void draw_history(struct ui *u, int y, int x, int h, int w)
 	         u->filter[0] ? "\"" : "", u->favs_only ? ", favourites" : "");
 	box_at(y, x, h, w, u->focus == F_HISTORY, title);
 	int rows = h - 2, iw = w - 4;
+	if (u->js.busy && rows > 2) {
+		/* The take being made, above the finished ones. */
+		char pending[200];
+		int pct = u->js.total > 0 ? u->js.step * 100 / u->js.total : 0;
+		snprintf(pending, sizeof pending, "  \u2026 job #%lld, %d%%: %s", (long long)u->js.job_id, pct,
+		         u->js.prompt[0] ? u->js.prompt : "(unconditional)");
+		attron(theme_attr(TH_DIM));
+		put(y + 1, x + 2, iw, pending);
+		attroff(theme_attr(TH_DIM));
+		y++;
+		rows--;
+	}
 	if (u->n_takes == 0) {
 		attron(theme_attr(TH_DIM));
 		put(y + 1, x + 2, iw, u->filter[0] || u->favs_only ? "No take matches." : "No takes yet: write a prompt and press F5.");
