@@ -1741,7 +1741,7 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 				u->set_row--;
 		} else if (is_key && ch == KEY_LEFT)
 			setting_change(u, u->set_row, -1);
-		else if ((is_key && (ch == KEY_RIGHT || ch == KEY_ENTER)) || ch == '\n' || ch == ' ')
+		else if ((is_key && (ch == KEY_RIGHT || ch == KEY_ENTER)) || ch == '\n' || ch == '\r' || ch == ' ')
 			setting_change(u, u->set_row, 1);
 		else if (ch == 27 || ch == 'q' || (is_key && ch == KEY_F(6)))
 			u->modal = M_NONE;
