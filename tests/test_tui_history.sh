@@ -95,6 +95,11 @@ sleep 0.2
 tm send-keys -t mg r
 check "r loads prompt and seed into compose" "wait_for '> calm piano' 5 && screen | grep -q 'Seed *101'"
 check "r moves the focus to the prompt: q types there" "tm send-keys -t mg ' q' && wait_for '> calm piano q' 5"
+# Mouse (X10 encoding): a click on the first row of the list selects take #2
+# (take #1 is selected before).
+check "take #1 is selected" "screen | grep -q 'Take #1'"
+tm send-keys -t mg -l "$(printf '\033[M g#\033[M#g#')"
+check "a mouse click selects a take" "wait_for 'Take #2' 5"
 tm send-keys -t mg F6
 check "F6 opens the settings" "wait_for 'Export format' 5"
 tm send-keys -t mg Down Down Down Down Enter Down Down Right

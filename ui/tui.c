@@ -152,6 +152,13 @@ struct ui {
 	int narrow_pane;          /* narrow terminals: 0 compose, 1 history */
 	int modal;
 	int help_top;
+	/* Where the last frame put things, for the mouse. */
+	struct {
+		int y, x, h, w, shown;
+	} geo_compose, geo_hist;
+	int geo_hist_first;       /* screen row of the first take row */
+	int geo_knob_first;       /* screen row of the first knob */
+	int geo_player;           /* screen row of the player line */
 	int quit;
 	char msg[600];
 	int msg_error;
@@ -908,6 +915,9 @@ static void draw_title(struct ui *u, int cols)
 
 static void draw_compose(struct ui *u, int y, int x, int h, int w)
 {
+	u->geo_compose.y = y, u->geo_compose.x = x, u->geo_compose.h = h, u->geo_compose.w = w;
+	u->geo_compose.shown = 1;
+	u->geo_knob_first = y + 4;
 	box_at(y, x, h, w, u->focus == F_PROMPT || u->focus == F_KNOBS, "Compose");
 	int iw = w - 4, row = y + 1;
 	attron(theme_attr(TH_LABEL));
@@ -1020,6 +1030,8 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 
 static void draw_history(struct ui *u, int y, int x, int h, int w)
 {
+	u->geo_hist.y = y, u->geo_hist.x = x, u->geo_hist.h = h, u->geo_hist.w = w;
+	u->geo_hist.shown = 1;
 	char title[300];
 	snprintf(title, sizeof title, "History (%d%s%s%s%s)", u->n_takes, u->filter[0] ? ", filter \"" : "", u->filter,
 	         u->filter[0] ? "\"" : "", u->favs_only ? ", favourites" : "");
@@ -1037,6 +1049,7 @@ static void draw_history(struct ui *u, int y, int x, int h, int w)
 		y++;
 		rows--;
 	}
+	u->geo_hist_first = y + 1;
 	if (u->n_takes == 0) {
 		attron(theme_attr(TH_DIM));
 		put(y + 1, x + 2, iw, u->filter[0] || u->favs_only ? "No take matches." : "No takes yet: write a prompt and press F5.");
@@ -1453,6 +1466,8 @@ static void draw(struct ui *u)
 	}
 	draw_title(u, cols);
 	int pane_h = rows - 5;
+	u->geo_compose.shown = u->geo_hist.shown = 0;
+	u->geo_player = rows - 3;
 	if (cols >= WIDE_COLS && rows >= WIDE_ROWS) {
 		int cw = cols * 46 / 100;
 		draw_history(u, 1, cw, pane_h, cols - cw);
@@ -1758,10 +1773,64 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 	}
 }
 
+static int inside(int y, int x, int gy, int gx, int gh, int gw)
+{
+	return y >= gy && y < gy + gh && x >= gx && x < gx + gw;
+}
+
+/* Mouse: click focuses and selects, double-click plays, the wheel scrolls. */
+static void handle_mouse(struct ui *u)
+{
+	MEVENT me;
+	if (getmouse(&me) != OK || u->modal != M_NONE)
+		return;
+	int y = me.y, x = me.x;
+	int wheel_up = (me.bstate & BUTTON4_PRESSED) != 0;
+#ifdef BUTTON5_PRESSED
+	int wheel_down = (me.bstate & BUTTON5_PRESSED) != 0;
+#else
+	int wheel_down = 0;
+#endif
+	int click = (me.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_RELEASED)) != 0;
+	int dbl = (me.bstate & BUTTON1_DOUBLE_CLICKED) != 0;
+	if (u->geo_hist.shown && inside(y, x, u->geo_hist.y, u->geo_hist.x, u->geo_hist.h, u->geo_hist.w)) {
+		if (wheel_up || wheel_down) {
+			run_action(u, wheel_up ? ACT_UP : ACT_DOWN);
+			return;
+		}
+		int i = u->hist_top + (y - u->geo_hist_first);
+		if (u->focus != F_HISTORY)
+			set_focus(u, F_HISTORY);
+		if (y >= u->geo_hist_first && i >= 0 && i < u->n_takes) {
+			u->hist_sel = i;
+			if (dbl)
+				run_action(u, ACT_HIST_PLAY);
+		}
+	} else if (u->geo_compose.shown &&
+	           inside(y, x, u->geo_compose.y, u->geo_compose.x, u->geo_compose.h, u->geo_compose.w)) {
+		int k = y - u->geo_knob_first;
+		if (k >= 0 && k < K_COUNT) {
+			set_focus(u, F_KNOBS);
+			u->knob_sel = k;
+			if (wheel_up || wheel_down)
+				knob_step(u, k, wheel_up ? 1 : -1);
+		} else if (click || dbl) {
+			set_focus(u, F_PROMPT);
+		}
+	} else if (y == u->geo_player && (click || dbl)) {
+		set_focus(u, F_PLAYER);
+		run_action(u, ACT_PLAY_TOGGLE);
+	}
+}
+
 static void handle_key(struct ui *u, int is_key, wint_t ch, int alt)
 {
 	if (is_key && ch == KEY_RESIZE)
 		return;
+	if (is_key && ch == KEY_MOUSE) {
+		handle_mouse(u);
+		return;
+	}
 	int rows, cols;
 	getmaxyx(stdscr, rows, cols);
 	if (cols < MIN_COLS || rows < MIN_ROWS) {
@@ -1969,6 +2038,12 @@ int tui_run(struct tui_options *o)
 	nonl();
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
+	mousemask(BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED | BUTTON4_PRESSED
+#ifdef BUTTON5_PRESSED
+	          | BUTTON5_PRESSED
+#endif
+	          , NULL);
+	mouseinterval(300);
 	char terr[512];
 	char themedirs[3][1200];
 	const char *tdl[3];
