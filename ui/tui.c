@@ -1311,6 +1311,9 @@ static void draw_help(struct ui *u)
 			snprintf(lines[n++], 160, "  %-12s %s", keys[k].label, keys[k].help);
 		}
 	}
+	snprintf(lines[n++], 160, "\x01Mouse");
+	snprintf(lines[n++], 160, "  click focuses a pane and selects; double-click plays a take; the wheel");
+	snprintf(lines[n++], 160, "  scrolls the history or turns the knob under it; a click on the player plays / pauses");
 	snprintf(lines[n++], 160, " ");
 	snprintf(lines[n++], 160, "  Files: settings %.130s", u->o->settings_path);
 	snprintf(lines[n++], 160, "         history  %.120s/history.db", u->hist ? history_dir(u->hist) : "-");
