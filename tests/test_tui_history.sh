@@ -95,10 +95,12 @@ sleep 0.2
 tm send-keys -t mg r
 check "r loads prompt and seed into compose" "wait_for '> calm piano' 5 && screen | grep -q 'Seed *101'"
 check "r moves the focus to the prompt: q types there" "tm send-keys -t mg ' q' && wait_for '> calm piano q' 5"
-# Mouse (X10 encoding): a click on the first row of the list selects take #2
+"$top/tests/history_fill" "$XDG_DATA_HOME/musicgen-tui" "from another instance" >/dev/null
+check "a take added by another process shows up" "wait_for 'History (3)' 5 && screen | grep -q '#4 *from another instance'"
+# Mouse (X10 encoding): a click on the second row of the list (#2) selects it
 # (take #1 is selected before).
 check "take #1 is selected" "screen | grep -q 'Take #1'"
-tm send-keys -t mg -l "$(printf '\033[M g#\033[M#g#')"
+tm send-keys -t mg -l "$(printf '\033[M g$\033[M#g$')"
 check "a mouse click selects a take" "wait_for 'Take #2' 5"
 tm send-keys -t mg F6
 check "F6 opens the settings" "wait_for 'Export format' 5"

@@ -2092,6 +2092,9 @@ int tui_run(struct tui_options *o)
 		jobs_snapshot(u->jobs, &u->js);
 		player_snapshot(u->player, &u->ps);
 		read_keys(u);
+		/* Another instance may have added or changed takes. */
+		if (!u->quit && history_changed(u->hist))
+			history_refresh(u);
 	}
 
 	endwin();
