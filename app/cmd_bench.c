@@ -46,7 +46,7 @@ static void help(FILE *f)
 {
 	fprintf(f,
 	        "Usage: musicgen-tui bench [--model PATH | --shape small|medium|large] [--weights f32|f16|q8]\n"
-	        "         [--steps N] [--threads N] [--backend cpu|opencl|auto] [--json]\n"
+	        "         [--steps N] [--threads N] [--backend cpu|opencl|auto] [--device N] [--json]\n"
 	        "       musicgen-tui bench --accuracy [--model PATH | --shape NAME] [--steps N] [--threads N]\n"
 	        "\n"
 	        "Measures generation speed against the memory-bandwidth floor of a decoder step.\n"
@@ -58,6 +58,7 @@ static void help(FILE *f)
 	        "  --steps N        decoder steps of the timed run (default: 10 s of audio)\n"
 	        "  --threads N      CPU threads (default: all cores)\n"
 	        "  --backend B      compute backend (default auto)\n"
+	        "  --device N       the OpenCL device (numbers from 'musicgen-tui devices')\n"
 	        "  --json           also print the results as one JSON object on the last line\n"
 	        "  --accuracy       compare f16 and q8 with f32: greedy-token agreement and the largest\n"
 	        "                   logit difference over N steps (default 200) fed the f32 tokens\n");
@@ -358,15 +359,17 @@ done:
 
 /* ------------------------------------------------------------ memory */
 
-/* Peak resident memory (VmHWM) in bytes, 0 if unknown. */
-static double peak_rss(void)
+/* A line of /proc/self/status in bytes (VmHWM: peak resident memory,
+ * VmRSS: now), 0 if unknown. */
+static double status_bytes(const char *key)
 {
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	double kb = 0;
+	size_t n = strlen(key);
 	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, "VmHWM:", 6))
-			kb = atof(line + 6);
+		if (!strncmp(line, key, n) && line[n] == ':')
+			kb = atof(line + n + 1);
 	if (f)
 		fclose(f);
 	return kb * 1024;
@@ -488,6 +491,14 @@ static double step_weight_bytes(const mg_decoder *d)
 	return b;
 }
 
+/* The same from the config, for a backend whose matrices live elsewhere:
+ * q, k, v, out, cross q, cross out, fc1, fc2 per layer and the heads. */
+static double device_step_weight_bytes(const mg_decoder_config *c, int bytes_per_weight)
+{
+	double D = c->hidden_size, per_layer = 6 * D * D + 2 * D * c->ffn_dim;
+	return (c->num_layers * per_layer + (double)c->num_codebooks * c->vocab_size * D) * bytes_per_weight;
+}
+
 static double step_cache_bytes(const mg_decoder *d, int N, int positions, int text_len)
 {
 	return 2.0 * d->c.num_layers * N * ((double)positions + text_len) * d->c.hidden_size * sizeof(float);
@@ -531,13 +542,14 @@ static double time_products(mg_model *m, int N)
 typedef struct opts {
 	const char *model;
 	const shape *shape;
-	int weights, steps, threads, backend, json, accuracy;
+	int weights, steps, threads, backend, device, json, accuracy;
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->backend = MG_BACKEND_AUTO;
+	o->device = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -584,6 +596,10 @@ static int parse(int argc, char **argv, opts *o)
 		} else if (!strcmp(a, "--backend")) {
 			if (cli_backend(CMD, v, &o->backend))
 				return -1;
+		} else if (!strcmp(a, "--device")) {
+			if (cli_int(CMD, "--device", v, 0, 1023, &n))
+				return -1;
+			o->device = (int)n;
 		} else {
 			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s' (see musicgen-tui " CMD " --help)\n", a);
 			return -1;
@@ -606,6 +622,7 @@ static int load(const opts *o, int weights, st_dtype dt, mg_model **m, double *l
 	lp.weights = weights;
 	lp.threads = o->threads;
 	lp.backend = o->backend;
+	lp.device = o->device;
 	if (o->model) {
 		double t = now();
 		int rc = mg_model_load(m, o->model, &lp, err, errlen);
@@ -779,6 +796,7 @@ int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "musicgen-tui " CMD ": %s\n", err);
 		return 1;
 	}
+	double rss_loaded = status_bytes("VmRSS"), peak_loaded = status_bytes("VmHWM");
 	mg_model_info info;
 	mg_model_get_info(m, &info);
 	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels;
@@ -819,7 +837,7 @@ int cmd_bench(int argc, char **argv)
 	if (mg_generate_tokens(m, &p, ids, mask, PROMPT_TOKENS, &cb, &take, err, sizeof err))
 		goto fail;
 	double wall = now() - t0;
-	double rss = peak_rss();
+	double rss = status_bytes("VmHWM");
 
 	/* Step times: between consecutive progress calls (the first step also
 	 * waits for T5, so it is left out). */
@@ -829,10 +847,15 @@ int cmd_bench(int argc, char **argv)
 	double ms_step = median(dt, nd) * 1e3;
 	double audio_s = (double)take->n_samples / take->sample_rate;
 	int N = 2; /* one take, guided: the conditional and the null row */
-	double wbytes = step_weight_bytes(&m->dec);
+	/* On an OpenCL device the CPU decoder's matrices are not bound: the
+	 * bytes come from the config, and the host's bandwidth floor and the CPU
+	 * products do not apply. */
+	int on_device = m->ocl != NULL;
+	double wbytes = on_device ? device_step_weight_bytes(&m->cfg.dec, !strcmp(info.weights, "f16") ? 2 : 4)
+	                          : step_weight_bytes(&m->dec);
 	double cbytes = step_cache_bytes(&m->dec, N, steps / 2 + 1, PROMPT_TOKENS);
-	double floor_ms = (wbytes + cbytes) / bw * 1e3;
-	double prod_ms = time_products(m, N) * 1e3, prod_floor = wbytes / bw * 1e3;
+	double floor_ms = on_device ? 0 : (wbytes + cbytes) / bw * 1e3;
+	double prod_ms = on_device ? 0 : time_products(m, N) * 1e3, prod_floor = on_device ? 0 : wbytes / bw * 1e3;
 	double rtf = wall / audio_s;
 	const char *src = o.model ? o.model : o.shape->name;
 
@@ -844,19 +867,24 @@ int cmd_bench(int argc, char **argv)
 	printf("decoder step       %.2f ms median of %d steps (2 rows, guidance)\n", ms_step, nd);
 	printf("  bytes per step   %.1f MB (weights %.1f MB + KV cache %.1f MB at step %d)\n", (wbytes + cbytes) / 1e6,
 	       wbytes / 1e6, cbytes / 1e6, steps / 2);
-	printf("  floor            %.2f ms   ratio to floor %.2f\n", floor_ms, ms_step / floor_ms);
-	printf("  products alone   %.2f ms   (weights' floor %.2f ms, ratio %.2f)\n", prod_ms, prod_floor,
-	       prod_ms / prod_floor);
+	if (on_device)
+		printf("  floor            (the host's bandwidth does not bound a device; no CPU products)\n");
+	else {
+		printf("  floor            %.2f ms   ratio to floor %.2f\n", floor_ms, ms_step / floor_ms);
+		printf("  products alone   %.2f ms   (weights' floor %.2f ms, ratio %.2f)\n", prod_ms, prod_floor,
+		       prod_ms / prod_floor);
+	}
 	printf("EnCodec decode     %.1f ms per second of audio\n", take->encodec_seconds * 1e3 / audio_s);
 	printf("end to end         %.2f s for %.2f s of audio: real-time factor %.3f\n", wall, audio_s, rtf);
-	printf("peak RSS           %.0f MB\n", rss / 1048576.0);
+	printf("peak RSS           %.0f MB (after loading: %.0f MB resident, peak %.0f MB)\n", rss / 1048576.0,
+	       rss_loaded / 1048576.0, peak_loaded / 1048576.0);
 	if (o.json)
 		printf("{\"ms_per_step\": %.3f, \"floor_ms_per_step\": %.3f, \"ratio_to_floor\": %.3f, \"rtf\": %.4f, "
 		       "\"t5_ms\": %.2f, \"encodec_ms_per_audio_s\": %.2f, \"load_s\": %.3f, \"peak_rss_mb\": %.1f, "
 		       "\"weights\": \"%s\", \"threads\": %d, \"backend\": \"%s\", \"model\": \"%s\", "
 		       "\"bandwidth_gb_s\": %.2f, \"bytes_per_step\": %.0f, \"products_ms\": %.3f, "
 		       "\"products_floor_ms\": %.3f, \"steps\": %d, \"audio_s\": %.3f, \"kernels\": \"%s\"}\n",
-		       ms_step, floor_ms, ms_step / floor_ms, rtf, take->t5_seconds * 1e3,
+		       ms_step, floor_ms, floor_ms > 0 ? ms_step / floor_ms : 0.0, rtf, take->t5_seconds * 1e3,
 		       take->encodec_seconds * 1e3 / audio_s, load_s, rss / 1048576.0, info.weights, info.threads,
 		       info.backend, src, bw / 1e9, wbytes + cbytes, prod_ms, prod_floor, nd, audio_s,
 		       mg_linear_kernels());

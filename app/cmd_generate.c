@@ -35,7 +35,7 @@ static void help(FILE *f)
 	        "Usage: musicgen-tui generate --model PATH [--prompt TEXT]... [--count N]\n"
 	        "         [--duration SECONDS | --frames N] [--guidance G] [--temperature T] [--top-k K]\n"
 	        "         [--top-p P] [--seed S] [--greedy] [--threads N] [--backend cpu|opencl|auto]\n"
-	        "         [--weights f32|f16|q8] [--output FILE] [--sample-format pcm16|pcm24|float]\n"
+	        "         [--device N] [--weights f32|f16|q8] [--output FILE] [--sample-format pcm16|pcm24|float]\n"
 	        "         [--codes-out FILE] [--force]\n"
 	        "\n"
 	        "Generates music from text prompts with a MusicGen model and writes audio files.\n"
@@ -60,15 +60,17 @@ static void help(FILE *f)
 	        "                       seed S + i, so a take can be reproduced alone\n"
 	        "  --greedy             argmax instead of sampling (as Hugging Face's do_sample=False)\n"
 	        "  --threads N          CPU threads (default: all cores)\n"
-	        "  --backend B          cpu, opencl or auto (default auto = cpu)\n"
+	        "  --backend B          cpu, opencl or auto (default auto: an OpenCL GPU or accelerator if\n"
+	        "                       there is one, else the CPU)\n"
+	        "  --device N           the OpenCL device to use (numbers from 'musicgen-tui devices')\n"
 	        "  --weights W          compute format of the weight matrices: f32 (default), f16, q8\n"
 	        "  --output FILE        audio file; the format follows the extension: .wav, .flac, .ogg;\n"
 	        "                       several takes get -1, -2, ... before the extension (prompts in\n"
 	        "                       order, each prompt's takes together). Default: a name made from the\n"
 	        "                       prompt and the time, in the current directory\n"
 	        "  --sample-format F    pcm16 (default, clipped), pcm24 or float (WAV; FLAC: pcm16/pcm24)\n"
-	        "  --codes-out FILE     also write the codes as text: a line 'B K F', then B x K lines\n"
-	        "                       (take b, codebook k) of F space-separated codes\n"
+	        "  --codes-out FILE     also write the codes as text (replacing FILE): a line 'B K F', then\n"
+	        "                       B x K lines (take b, codebook k) of F space-separated codes\n"
 	        "  --force              replace existing output files\n"
 	        "\n"
 	        "Progress goes to stderr: a bar on a terminal, else one summary line (seconds, decoder\n"
@@ -111,7 +113,7 @@ struct opts {
 	long frames;
 	int have_guidance, have_temperature, have_top_k, have_top_p, have_seed;
 	double guidance, temperature, top_p;
-	long top_k, threads;
+	long top_k, threads, device;
 	uint64_t seed;
 	int greedy, backend, weights, force;
 	const char *output, *codes_out;
@@ -145,6 +147,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->count = 1;
 	o->backend = MG_BACKEND_AUTO;
 	o->weights = MG_WEIGHTS_DEFAULT;
+	o->device = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -161,7 +164,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		}
 		static const char *const with_value[] = {
 			"--model", "--prompt", "--count", "--duration", "--frames", "--guidance", "--temperature",
-			"--top-k", "--top-p", "--seed", "--threads", "--backend", "--weights", "--output",
+			"--top-k", "--top-p", "--seed", "--threads", "--backend", "--device", "--weights", "--output",
 			"--sample-format", "--codes-out",
 		};
 		const char *opt = NULL;
@@ -228,6 +231,9 @@ static int parse(int argc, char **argv, struct opts *o)
 				return 2;
 		} else if (!strcmp(opt, "--backend")) {
 			if (cli_backend(CMD, v, &o->backend))
+				return 2;
+		} else if (!strcmp(opt, "--device")) {
+			if (cli_int(CMD, opt, v, 0, 1023, &o->device))
 				return 2;
 		} else if (!strcmp(opt, "--weights")) {
 			if (cli_weights(CMD, v, &o->weights))
@@ -501,6 +507,7 @@ int cmd_generate(int argc, char **argv)
 	lp.backend = o.backend;
 	lp.weights = o.weights;
 	lp.threads = (int)o.threads;
+	lp.device = (int)o.device;
 	lp.on_notice = on_notice;
 	mg_model *m = NULL;
 	if (mg_model_load(&m, o.model, &lp, err, sizeof err))

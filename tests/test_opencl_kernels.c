@@ -450,8 +450,56 @@ static void test_gemm(void)
 	got = down(Y, (size_t)m * out);
 	close_to("linear accumulate into residual (GEMM beta 1)", got, ref, (size_t)m * out);
 	free(got);
+	/* a product that does not accumulate must not read its output: with NaN
+	 * there beforehand (uninitialised device memory can hold anything), one
+	 * row and several rows must come out clean */
+	for (int rows = 1; rows <= m; rows += m - 1) {
+		float *nan = malloc(sizeof(float) * m * out);
+		for (int i = 0; i < m * out; i++)
+			nan[i] = NAN;
+		for (int r = 0; r < rows; r++)
+			for (int o = 0; o < out; o++) {
+				double acc = 0;
+				for (int i = 0; i < in; i++)
+					acc += (double)x[r * in + i] * w[o * in + i];
+				ref[r * out + o] = (float)acc;
+			}
+		ocl_mat M = {W, out, in, 0};
+		run_ok(ocl_write(ctx, Y, 0, nan, sizeof(float) * m * out, err, sizeof err));
+		run_ok(ocl_matmul(ctx, X, 0, in, rows, &M, Y, out, 0, err, sizeof err));
+		float *got = down(Y, (size_t)rows * out);
+		char name[96];
+		snprintf(name, sizeof name, "matmul of %d row(s) ignores NaN left in its output", rows);
+		close_to(name, got, ref, (size_t)rows * out);
+		free(got);
+		free(nan);
+	}
 	ocl_release(&X); ocl_release(&W); ocl_release(&Bb); ocl_release(&Y);
 	free(x); free(w); free(b); free(y0); free(ref);
+
+	/* a product large enough for CLBlast's indirect (pre-processing) path,
+	 * with NaN in the output beforehand */
+	int big = 512;
+	float *bx = rnd((size_t)big * big, -1, 1), *bw = rnd((size_t)big * big, -1, 1);
+	float *bref = malloc(sizeof(float) * big * big), *bnan = malloc(sizeof(float) * big * big);
+	for (int r = 0; r < big; r++)
+		for (int o = 0; o < big; o++) {
+			double acc = 0;
+			for (int i = 0; i < big; i++)
+				acc += (double)bx[r * big + i] * bw[o * big + i];
+			bref[r * big + o] = (float)acc;
+		}
+	for (int i = 0; i < big * big; i++)
+		bnan[i] = NAN;
+	cl_mem BX = up(bx, sizeof(float) * big * big), BW = up(bw, sizeof(float) * big * big);
+	cl_mem BY = up(bnan, sizeof(float) * big * big);
+	ocl_mat BM = {BW, big, big, 0};
+	run_ok(ocl_matmul(ctx, BX, 0, big, big, &BM, BY, big, 0, err, sizeof err));
+	float *bgot = down(BY, (size_t)big * big);
+	close_to("matmul 512x512x512 (CLBlast indirect GEMM) ignores NaN left in its output", bgot, bref,
+	         (size_t)big * big);
+	ocl_release(&BX); ocl_release(&BW); ocl_release(&BY);
+	free(bx); free(bw); free(bref); free(bnan); free(bgot);
 }
 
 /* The small-batch product with float32 and half weights, 1..8 rows at an
