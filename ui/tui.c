@@ -1462,7 +1462,7 @@ static void draw(struct ui *u)
 		attron(A_BOLD);
 		putf(rows / 2 - 1 > 0 ? rows / 2 - 1 : 0, 1, cols - 2, "Terminal too small (%dx%d)", cols, rows);
 		attroff(A_BOLD);
-		putf(rows / 2 > 0 ? rows / 2 : 0, 1, cols - 2, "musicgen-tui needs at least %dx%d.", MIN_COLS, MIN_ROWS);
+		putf(rows / 2 > 0 ? rows / 2 : 0, 1, cols - 2, "Needs at least %dx%d.", MIN_COLS, MIN_ROWS);
 		putf(rows / 2 + 1 < rows ? rows / 2 + 1 : 0, 1, cols - 2, "F10 quits.");
 		refresh();
 		return;
