@@ -993,7 +993,7 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 	}
 	/* The selected take, in full, when there is room below. */
 	const struct history_take *t = u->n_takes > 0 && u->hist_sel < u->n_takes ? &u->takes[u->hist_sel] : NULL;
-	int dy = y + h - 9;
+	int dy = y + h - 10;
 	if (t && dy > row) {
 		char created[40], len_s[32];
 		time_t c = (time_t)t->created;
@@ -1013,13 +1013,14 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 		     t->prompt[0] ? t->prompt : "(unconditional)");
 		putf(dy + 2, x + 2, iw, "%s long, %d Hz %s, take %d of %d", len_s, t->sample_rate,
 		     t->channels == 2 ? "stereo" : "mono", t->take_index + 1, t->take_count);
-		putf(dy + 3, x + 2, iw, "guidance %g  temperature %g  top-k %d  top-p %g", t->guidance, t->temperature,
-		     t->top_k, t->top_p);
-		putf(dy + 4, x + 2, iw, "seed %llu  model %s%s%.12s", (unsigned long long)t->seed, t->model,
-		     t->model_rev[0] ? "@" : "", t->model_rev);
-		putf(dy + 5, x + 2, iw, "made %s in %.1f s on %s", created, t->total_seconds, t->backend);
+		putf(dy + 3, x + 2, iw, "guidance %g%s, temperature %g", t->guidance, t->guidance <= 1 ? " (off)" : "",
+		     t->temperature);
+		putf(dy + 4, x + 2, iw, "top-k %d%s, top-p %g%s, seed %llu", t->top_k, t->top_k ? "" : " (off)", t->top_p,
+		     t->top_p >= 1 ? " (off)" : "", (unsigned long long)t->seed);
+		putf(dy + 5, x + 2, iw, "model %s%s%.12s", t->model, t->model_rev[0] ? "@" : "", t->model_rev);
+		putf(dy + 6, x + 2, iw, "made %s in %.1f s on %s", created, t->total_seconds, t->backend);
 		if (t->note[0])
-			putf(dy + 6, x + 2, iw, "note: %s", t->note);
+			putf(dy + 7, x + 2, iw, "note: %s", t->note);
 		attroff(theme_attr(TH_LABEL));
 	}
 	if (u->focus == F_PROMPT && u->modal == M_NONE) {
