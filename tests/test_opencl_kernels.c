@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "opencl/ocl.h"
+#include "engine/mg.h"
 #include "engine/safetensors.h"
 #include "opencl/ops.h"
 #include "tests/tap.h"
@@ -758,6 +759,14 @@ int main(void)
 	if (pick < 0) {
 		free(devs);
 		tap_skip_all("no OpenCL platform or device found");
+	}
+	{
+		mg_device list[16];
+		int m = mg_list_devices(list, 16, err, sizeof err), same = m == n;
+		for (int i = 0; same && i < m && i < 16; i++)
+			same = !strcmp(list[i].name, devs[i].name) && list[i].index == i &&
+			       list[i].is_auto == (i == ocl_auto_device(devs, n)) && list[i].memory == devs[i].global_mem;
+		tap_ok(same, "mg_list_devices lists the %d device(s) as 'devices' does", n);
 	}
 
 	/* A private cache directory: the first context compiles and stores the
