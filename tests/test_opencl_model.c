@@ -360,6 +360,32 @@ static void test_tiny_a(const char *ref)
 		st_close(g);
 	}
 
+	/* EnCodec in groups of takes when the device's largest buffer is small:
+	 * the same audio as all takes at once */
+	{
+		st_set *g = NULL;
+		snprintf(path, sizeof path, "%s/fixtures/tiny-a/gen_cfg3_greedy.safetensors", ref);
+		if (!st_open(&g, path, err, sizeof err)) {
+			size_t nc = 0;
+			int32_t *codes = fx_i32(g, "codes", &nc);
+			int F = (int)st_find(g, "codes")->shape[3], nb = (int)st_find(g, "codes")->shape[1];
+			size_t na = (size_t)nb * F * md.cfg.codec.hop_length;
+			float *all = malloc(sizeof(float) * na), *grouped = malloc(sizeof(float) * na);
+			uint64_t keep = ctx->dev.max_alloc;
+			int ok = !ocl_model_decode_audio(md.m, codes, nb, K, F, all, err, sizeof err);
+			ctx->dev.max_alloc = (uint64_t)(na / nb) * 4 * 6; /* room for one take, not two */
+			ok = ok && !ocl_model_decode_audio(md.m, codes, nb, K, F, grouped, err, sizeof err);
+			ctx->dev.max_alloc = keep;
+			if (!ok)
+				tap_ok(0, "EnCodec decode in groups: %s", err);
+			else
+				check_close("tiny-a: EnCodec decode of 3 takes one group at a time", grouped, all, na);
+			free(codes); free(all); free(grouped);
+			st_close(g);
+		} else
+			tap_ok(0, "%s", err);
+	}
+
 	/* EnCodec alone: fixed random codes */
 	st_set *ec = NULL;
 	snprintf(path, sizeof path, "%s/fixtures/tiny-a/encodec.safetensors", ref);
