@@ -259,7 +259,12 @@ static void test_attention(void)
 {
 	/* decoder self-attention: N=2, H=3, hd=8, cache of 10 rows, 4 past + Tq new */
 	int N = 2, H = 3, hd = 8, inner = H * hd, Tmax = 10;
-	for (int Tq = 1; Tq <= 3; Tq += 2) {
+	/* work-group sizes above, equal to and below the head size */
+	size_t wg0 = ctx->wg, wgs[3] = {wg0, (size_t)hd, 4};
+	for (int Tq = 1; Tq <= 3; Tq += 2)
+	for (int wi = 0; wi < 3; wi++) {
+		size_t wg = wgs[wi];
+		ctx->wg = wg;
 		int past = 4, nk = past + Tq;
 		float *q = rnd((size_t)N * Tq * inner, -1, 1), *kc = rnd((size_t)N * Tmax * inner, -1, 1);
 		float *vc = rnd((size_t)N * Tmax * inner, -1, 1), *ref = calloc((size_t)N * Tq * inner, sizeof(float));
@@ -272,12 +277,13 @@ static void test_attention(void)
 		attn_ref(q, inner, kc, vc, inner, Tmax, ref, inner, NULL, NULL, NULL, N, H, hd, Tq, nk, past, 0.125f);
 		run_ok(ocl_attention(ctx, &a, err, sizeof err));
 		float *got = down(O, (size_t)N * Tq * inner);
-		char name[80];
-		snprintf(name, sizeof name, "attention over the KV cache, causal, %d new row(s)", Tq);
+		char name[160];
+		snprintf(name, sizeof name, "attention over the KV cache, causal, %d new row(s), work-group %zu", Tq, wg);
 		close_to(name, got, ref, (size_t)N * Tq * inner);
 		free(got);
 		ocl_release(&Q); ocl_release(&K); ocl_release(&V); ocl_release(&O); ocl_release(&S);
 		free(q); free(kc); free(vc); free(ref);
+		ctx->wg = wg0;
 	}
 
 	/* cross-attention: N=3, S=6 keys, batch item 1 fully masked (gives 0), item 2 partly */
