@@ -359,15 +359,17 @@ done:
 
 /* ------------------------------------------------------------ memory */
 
-/* Peak resident memory (VmHWM) in bytes, 0 if unknown. */
-static double peak_rss(void)
+/* A line of /proc/self/status in bytes (VmHWM: peak resident memory,
+ * VmRSS: now), 0 if unknown. */
+static double status_bytes(const char *key)
 {
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	double kb = 0;
+	size_t n = strlen(key);
 	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, "VmHWM:", 6))
-			kb = atof(line + 6);
+		if (!strncmp(line, key, n) && line[n] == ':')
+			kb = atof(line + n + 1);
 	if (f)
 		fclose(f);
 	return kb * 1024;
@@ -794,6 +796,7 @@ int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "musicgen-tui " CMD ": %s\n", err);
 		return 1;
 	}
+	double rss_loaded = status_bytes("VmRSS"), peak_loaded = status_bytes("VmHWM");
 	mg_model_info info;
 	mg_model_get_info(m, &info);
 	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels;
@@ -834,7 +837,7 @@ int cmd_bench(int argc, char **argv)
 	if (mg_generate_tokens(m, &p, ids, mask, PROMPT_TOKENS, &cb, &take, err, sizeof err))
 		goto fail;
 	double wall = now() - t0;
-	double rss = peak_rss();
+	double rss = status_bytes("VmHWM");
 
 	/* Step times: between consecutive progress calls (the first step also
 	 * waits for T5, so it is left out). */
@@ -873,7 +876,8 @@ int cmd_bench(int argc, char **argv)
 	}
 	printf("EnCodec decode     %.1f ms per second of audio\n", take->encodec_seconds * 1e3 / audio_s);
 	printf("end to end         %.2f s for %.2f s of audio: real-time factor %.3f\n", wall, audio_s, rtf);
-	printf("peak RSS           %.0f MB\n", rss / 1048576.0);
+	printf("peak RSS           %.0f MB (after loading: %.0f MB resident, peak %.0f MB)\n", rss / 1048576.0,
+	       rss_loaded / 1048576.0, peak_loaded / 1048576.0);
 	if (o.json)
 		printf("{\"ms_per_step\": %.3f, \"floor_ms_per_step\": %.3f, \"ratio_to_floor\": %.3f, \"rtf\": %.4f, "
 		       "\"t5_ms\": %.2f, \"encodec_ms_per_audio_s\": %.2f, \"load_s\": %.3f, \"peak_rss_mb\": %.1f, "

@@ -104,7 +104,10 @@ static int bind_f32_name(const st_set *st, float **out, int ndim, const int64_t 
 {
 	*out = NULL;
 	const st_tensor *t = mg_bind_tensor(st, name, ndim, shape, err, errlen);
-	return t ? to_f32_checked(t, out, err, errlen) : -1;
+	if (!t || to_f32_checked(t, out, err, errlen))
+		return -1;
+	st_release(st, t); /* the float copy is what is used from now on */
+	return 0;
 }
 
 int mg_bind_f32(const st_set *st, float **out, int ndim, const int64_t *shape, char *err, size_t errlen,

@@ -61,6 +61,9 @@ typedef struct mg_kernels {
 	/* sum a[i] * b[i] for i < n, in a fixed order for a given n (attention
 	 * scores). */
 	float (*dot)(const float *a, const float *b, int n);
+	/* y[i] += a * x[i] for i < n, rounded as the C expression (a product,
+	 * then a sum: no fused multiply-add), so the same bits in every set. */
+	void (*axpy)(float *y, float a, const float *x, int n);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU

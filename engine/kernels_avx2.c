@@ -175,6 +175,16 @@ static TARGET float dot(const float *a, const float *b, int n)
 	return hsum(_mm256_add_ps(s0, s1));
 }
 
+static TARGET void axpy(float *y, float a, const float *x, int n)
+{
+	__m256 va = _mm256_set1_ps(a);
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(va, _mm256_loadu_ps(x + i))));
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -196,6 +206,7 @@ const mg_kernels mg_kernels_avx2 = {
 	.to_f16 = to_f16,
 	.quant_x = mg_quant_x_generic,
 	.dot = dot,
+	.axpy = axpy,
 };
 
 #endif

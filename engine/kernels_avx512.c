@@ -250,6 +250,19 @@ static TARGET float dot(const float *a, const float *b, int n)
 	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+static TARGET void axpy(float *y, float a, const float *x, int n)
+{
+	__m512 va = _mm512_set1_ps(a);
+	int i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(y + i), _mm512_mul_ps(va, _mm512_loadu_ps(x + i))));
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+		_mm512_mask_storeu_ps(y + i, m,
+		                      _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + i))));
+	}
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -269,6 +282,7 @@ const mg_kernels mg_kernels_avx512 = {
 	.to_f16 = to_f16,
 	.quant_x = quant_x,
 	.dot = dot,
+	.axpy = axpy,
 };
 
 #endif

@@ -89,6 +89,12 @@ static void rows_q8(const mg_mat *W, const float *bias, const float *X, const mg
 				(bias ? bias[r] : 0.0f);
 }
 
+static void axpy(float *y, float a, const float *x, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
 static void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -118,4 +124,5 @@ const mg_kernels mg_kernels_generic = {
 	.to_f16 = to_f16,
 	.quant_x = mg_quant_x_generic,
 	.dot = dot_f32,
+	.axpy = axpy,
 };

@@ -16,7 +16,7 @@
 
 /* The fastest format whose greedy tokens agree with f32 on >= 99% of the
  * steps (docs/PERFORMANCE.md). */
-#define MG_WEIGHTS_DEFAULT_FORMAT MG_WEIGHTS_Q8
+#define MG_WEIGHTS_DEFAULT_FORMAT MG_WEIGHTS_F16
 
 const char *mg_weights_name(int fmt)
 {

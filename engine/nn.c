@@ -65,8 +65,9 @@ void mg_relu(float *x, size_t n)
 static void attn_rows(void *arg, int ith, int nth)
 {
 	const mg_attn *a = arg;
-	/* The SIMD dot product of the CPU's kernel set (linear.h). */
+	/* The SIMD dot product and axpy of the CPU's kernel set (kernels.h). */
 	float (*dot)(const float *, const float *, int) = mg_kernels_active()->dot;
+	void (*axpy)(float *, float, const float *, int) = mg_kernels_active()->axpy;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
 	float *sc = a->scratch + (size_t)ith * (a->max_keys + hd);
 	float *qs = sc + a->max_keys; /* the scaled query of one head */
@@ -112,10 +113,7 @@ static void attn_rows(void *arg, int ith, int nth)
 		for (int j = 0; j < nk; j++) {
 			if (sc[j] == 0.0f)
 				continue;
-			float p = sc[j] * inv;
-			const float *vj = vb + (size_t)j * a->kv_stride;
-			for (int c = 0; c < hd; c++)
-				o[c] += p * vj[c];
+			axpy(o, sc[j] * inv, vb + (size_t)j * a->kv_stride, hd);
 		}
 	}
 }

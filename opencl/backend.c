@@ -87,3 +87,36 @@ void ocl_backend_close(ocl_backend *b)
 	ocl_ctx_free(b->ctx);
 	free(b);
 }
+
+const char *ocl_backend_name(const ocl_backend *b)
+{
+	return b->name;
+}
+
+int ocl_backend_condition(ocl_backend *b, const int32_t *ids, const int32_t *mask, int np, int S, int count,
+                          float guidance, int n_takes, int max_len, char *err, size_t errlen)
+{
+	int cfg = np > 0 && guidance > 1.0f;
+	b->guidance = cfg ? guidance : 1.0f;
+	if (ocl_model_condition(b->model, ids, mask, np, S, count, cfg, np > 0 ? 0 : n_takes, NULL, err, errlen) ||
+	    ocl_model_begin(b->model, max_len, err, errlen))
+		return -1;
+	return 0;
+}
+
+int ocl_backend_step(void *ctx, const int32_t *ids, int T, float *scores, char *err, size_t errlen)
+{
+	ocl_backend *b = ctx;
+	return ocl_model_step_takes(b->model, ids, T, b->guidance, scores, err, errlen);
+}
+
+int ocl_backend_decode(ocl_backend *b, const int32_t *codes, int B, int F, float *pcm, char *err, size_t errlen)
+{
+	return ocl_model_decode_takes(b->model, codes, B, F, pcm, err, errlen);
+}
+
+int ocl_backend_time_steps(ocl_backend *b, int n_takes, int guidance, int text_len, int past, int steps,
+                           double *seconds, char *err, size_t errlen)
+{
+	return ocl_model_time_steps(b->model, n_takes, guidance, text_len, past, steps, seconds, err, errlen);
+}

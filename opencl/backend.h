@@ -8,6 +8,7 @@
 #define MG_OCL_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "engine/config.h"
@@ -22,6 +23,7 @@ typedef struct ocl_backend ocl_backend;
 struct ocl_backend {
 	ocl_ctx *ctx;
 	ocl_model *model;
+	float guidance;     /* of the current generation */
 	char name[320];     /* "opencl: <device name>" */
 };
 
@@ -34,6 +36,21 @@ struct ocl_backend {
 int ocl_backend_open(ocl_backend **out, const st_set *w, const mg_config *cfg, const mg_load_params *lp,
                      char *err, size_t errlen);
 void ocl_backend_close(ocl_backend *b);
+const char *ocl_backend_name(const ocl_backend *b);
+
+/* Conditioning of one generation: ids/mask [np][S] of np prompts, count
+ * takes each (np = 0: n_takes unconditional takes); guidance > 1 with
+ * prompts runs the null rows in the same pass. Then caches for max_len
+ * positions. */
+int ocl_backend_condition(ocl_backend *b, const int32_t *ids, const int32_t *mask, int np, int S, int count,
+                          float guidance, int n_takes, int max_len, char *err, size_t errlen);
+/* mg_stepper's step (engine/musicgen.h): ctx is the ocl_backend. */
+int ocl_backend_step(void *ctx, const int32_t *ids, int T, float *scores, char *err, size_t errlen);
+/* Audio [B][channels][F*hop] of codes [B][K][F]. */
+int ocl_backend_decode(ocl_backend *b, const int32_t *codes, int B, int F, float *pcm, char *err, size_t errlen);
+/* bench: mg_model_time_steps on the device. */
+int ocl_backend_time_steps(ocl_backend *b, int n_takes, int guidance, int text_len, int past, int steps,
+                           double *seconds, char *err, size_t errlen);
 
 #else
 
@@ -51,9 +68,49 @@ static inline int ocl_backend_open(ocl_backend **out, const st_set *w, const mg_
 	return 0;
 }
 
+/* Without OpenCL no model is ever opened; these are never reached. */
 static inline void ocl_backend_close(ocl_backend *b)
 {
 	(void)b;
+}
+
+static inline const char *ocl_backend_name(const ocl_backend *b)
+{
+	(void)b;
+	return "cpu";
+}
+
+static inline int ocl_backend_condition(ocl_backend *b, const int32_t *ids, const int32_t *mask, int np, int S,
+                                        int count, float guidance, int n_takes, int max_len, char *err,
+                                        size_t errlen)
+{
+	(void)b, (void)ids, (void)mask, (void)np, (void)S, (void)count, (void)guidance, (void)n_takes, (void)max_len;
+	snprintf(err, errlen, "this build has no OpenCL backend");
+	return -1;
+}
+
+static inline int ocl_backend_step(void *ctx, const int32_t *ids, int T, float *scores, char *err, size_t errlen)
+{
+	(void)ctx, (void)ids, (void)T, (void)scores;
+	snprintf(err, errlen, "this build has no OpenCL backend");
+	return -1;
+}
+
+static inline int ocl_backend_decode(ocl_backend *b, const int32_t *codes, int B, int F, float *pcm, char *err,
+                                     size_t errlen)
+{
+	(void)b, (void)codes, (void)B, (void)F, (void)pcm;
+	snprintf(err, errlen, "this build has no OpenCL backend");
+	return -1;
+}
+
+static inline int ocl_backend_time_steps(ocl_backend *b, int n_takes, int guidance, int text_len, int past,
+                                         int steps, double *seconds, char *err, size_t errlen)
+{
+	(void)b, (void)n_takes, (void)guidance, (void)text_len, (void)past, (void)steps;
+	*seconds = 0;
+	snprintf(err, errlen, "this build has no OpenCL backend");
+	return -1;
 }
 
 #endif

@@ -267,6 +267,20 @@ static void test_dot(const mg_kernels *k)
 			worst = fabs(d - ref) / mag;
 	}
 	tap_ok(worst < 1e-6 && same, "%s: dot products of length 0..300 (relative error %.2g)", k->name, worst);
+	/* axpy rounds exactly as y += a * x in C, whatever the length. */
+	int exact = 1;
+	for (int n = 0; n <= 40 && exact; n++) {
+		float y1[40], y2[40], al = a[n] * 3.0f;
+		for (int i = 0; i < n; i++)
+			y1[i] = y2[i] = b[i + 100];
+		k->axpy(y1, al, a + 50, n);
+		for (int i = 0; i < n; i++) {
+			volatile float p = al * a[50 + i];
+			y2[i] = y2[i] + p;
+		}
+		exact = !memcmp(y1, y2, (size_t)n * sizeof *y1);
+	}
+	tap_ok(exact, "%s: axpy of length 0..40 rounds as the C expression", k->name);
 	free(a);
 	free(b);
 }
