@@ -797,6 +797,20 @@ int main(void)
 		ocl_ctx_free(again);
 	} else
 		tap_ok(0, "second context: %s", err);
+	/* a damaged cache file is rebuilt from source, not trusted */
+	{
+		FILE *f = fopen(ctx->cache_file, "wb");
+		if (f) {
+			fputs("not a program binary", f);
+			fclose(f);
+		}
+		notices = 0;
+		if (ocl_ctx_create(&again, &devs[pick], notice, &notices, err, sizeof err) == 0) {
+			tap_ok(!again->from_cache && notices == 1, "a damaged cached binary is rebuilt from source");
+			ocl_ctx_free(again);
+		} else
+			tap_ok(0, "context after a damaged cache file: %s", err);
+	}
 	/* a program that does not build: a clear error, the log in the cache dir */
 	{
 		static const char bad[] = "__kernel void broken(__global float *x) { x[0] = undefined_name; }\n";
@@ -823,10 +837,13 @@ int main(void)
 		tap_ok(!big && strstr(e2, "a huge tensor") && strstr(e2, "at most"), "over-large buffer refused: %s", e2);
 		ocl_release(&big);
 	}
-	if (ctx->cache_file[0]) {
+	if (ctx->cache_file[0])
 		unlink(ctx->cache_file);
-		if (dir)
-			rmdir(dir);
+	if (dir) {
+		char sub[600];
+		snprintf(sub, sizeof sub, "%s/musicgen-tui", dir);
+		rmdir(sub);
+		rmdir(dir);
 	}
 	free(devs);
 
