@@ -425,6 +425,22 @@ static void test_tiny_a(const char *ref)
 		           rb == (long long)steps * B * K * 4,
 		       "a greedy step moves only the new ids (%d bytes) up and the chosen ids (%d bytes) down", N * K * 4,
 		       B * K * 4);
+		/* the engine's step: the takes' ids up, the guided scores down */
+		float *sc = malloc(sizeof(float) * B * K * V);
+		ok = ok && !ocl_model_begin(md.m, steps, err, sizeof err);
+		ocl_model_traffic(md.m, &t0);
+		for (int s = 0; ok && s < steps; s++)
+			ok = !ocl_model_step_takes(md.m, feed, 1, 3.0f, sc, err, sizeof err);
+		ocl_model_traffic(md.m, &t1);
+		w = t1.writes - t0.writes, wb = t1.write_bytes - t0.write_bytes;
+		r = t1.reads - t0.reads, rb = t1.read_bytes - t0.read_bytes;
+		tap_diag("per engine step: %lld write(s) of %lld bytes, %lld read(s) of %lld bytes", w / steps, wb / steps,
+		         r / steps, rb / steps);
+		tap_ok(ok && w == steps && r == steps && wb == (long long)steps * N * K * 4 &&
+		           rb == (long long)steps * B * K * V * 4,
+		       "an engine step moves the ids (%d bytes) up and the guided scores (%d bytes) down", N * K * 4,
+		       B * K * V * 4);
+		free(sc);
 		free(feed);
 		free(next);
 	}
