@@ -1243,7 +1243,10 @@ int ocl_model_decode_audio(ocl_model *m, const int32_t *codes, int B, int nq, in
 	}
 	/* Takes in groups small enough that every buffer fits the device's
 	 * largest allocation (long takes of a large batch would not). */
+	/* (kernels index elements with int: a group also stays under 2^31 bytes) */
 	size_t per_take = codec_peak_floats(m, F) * sizeof(float), limit = m->c->dev.max_alloc;
+	if (!limit || limit > ((size_t)1 << 31))
+		limit = (size_t)1 << 31;
 	int group = B;
 	if (limit && per_take * (size_t)B > limit)
 		group = per_take > limit ? 1 : (int)(limit / per_take);
