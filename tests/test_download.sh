@@ -321,12 +321,12 @@ else
 fi
 
 # ---- Ctrl-C ----
-start_server sigint --throttle "model.safetensors:400000"
+start_server sigint --throttle "model.safetensors:200000"
 # (no `timeout` wrapper here: it would take the signal itself; a watchdog bounds the run)
 env -u HF_TOKEN HF_HUB_CACHE="$tmp/c10" HF_HOME="$tmp/hfhome" HF_ENDPOINT="$endpoint" \
 	"$bin" download "$repo" >"$tmp/out.1" 2>"$tmp/err.1" &
 cpid=$!
-( sleep 60; kill -9 $cpid 2>/dev/null ) &
+( sleep 60; kill -9 $cpid ) >/dev/null 2>&1 &
 watchdog=$!
 i=0
 while [ ! -s "$tmp/c10/$rdir/blobs/$st_sha.incomplete" ] && [ $i -lt 100 ]; do

@@ -264,6 +264,14 @@ rm "$tmp/dirconfig/config.json"
 mkdir "$tmp/dirconfig/config.json"
 expect_fail "config.json is a directory" "$tmp/dirconfig" "config.json"
 
+mk badspiece
+echo 'this is not a protobuf' >"$tmp/badspiece/spiece.model"
+expect_fail "a garbage spiece.model" "$tmp/badspiece" "spiece.model"
+
+mk emptyspiece
+: >"$tmp/emptyspiece/spiece.model"
+expect_fail "an empty spiece.model" "$tmp/emptyspiece" "spiece.model"
+
 # Without spiece.model a model is still valid (only prompts need it).
 mk nospiece
 expect_ok "no spiece.model: still valid, said so" "$tmp/nospiece" "tokenizer      none"
