@@ -544,11 +544,6 @@ int mg_model_time_steps(mg_model *m, int n_takes, int guidance, int text_len, in
 	int K = c->num_codebooks, V = c->vocab_size, D = c->hidden_size;
 	int N = n_takes * (guidance ? 2 : 1), L = past + steps;
 	*seconds = 0;
-#ifdef MG_HAVE_OPENCL
-	if (m->ocl) /* the CPU decoder's weights are not bound on the device backend */
-		return ocl_model_time_steps(m->ocl->model, n_takes, guidance, text_len, past, steps, seconds, err, errlen)
-		       ? MG_ERR_BACKEND : MG_OK;
-#endif
 	if (n_takes < 1 || text_len < 1 || past < 0 || steps < 1 || L > m->dec.n_pos) {
 		snprintf(err, errlen, "bench: invalid sizes (%d takes, %d text positions, %d + %d positions of %d)",
 		         n_takes, text_len, past, steps, m->dec.n_pos);
