@@ -79,6 +79,11 @@ gen --frames 30 --greedy --output g.wav --codes-out g.txt
 gen --frames 30 --top-k 1 --temperature 0.7 --seed 5 --output k.wav --codes-out k.txt
 cmp -s g.txt k.txt
 check $? "--top-k 1 gives the --greedy codes (unconditional)"
+# A temperature so small that the scaled scores overflow float: the limit,
+# argmax, not NaNs (which gave all-zero codes).
+gen --frames 30 --temperature 1e-45 --seed 3 --output t.wav --codes-out t.txt
+cmp -s g.txt t.txt
+check $? "--temperature 1e-45 gives the --greedy codes"
 if [ -n "$prompt" ]; then
 	gen --prompt "calm piano" --frames 30 --greedy --output gp.wav --codes-out gp.txt
 	gen --prompt "calm piano" --frames 30 --top-k 1 --seed 9 --output kp.wav --codes-out kp.txt
