@@ -25,6 +25,9 @@ mkdir -p "$HOME"
 tm() { tmux -S "$sock" "$@"; }
 cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
+# A session that outlives the others, so the tmux server never exits (and
+# races a new session) when the program's session is killed.
+tm new-session -d -s keep "sleep 3600"
 screen() { tm capture-pane -t mg -p; }
 wait_for() {
 	i=0
