@@ -608,6 +608,9 @@ static void generate(struct ui *u)
 	if (js.busy && js.job_id != id)
 		message(u, 0, "job #%lld queued (seed %llu): %d in the queue", (long long)id, (unsigned long long)k.seed,
 		        waiting);
+	else if (js.model_state == JOBS_MODEL_LOADING)
+		message(u, 0, "job #%lld (seed %llu) starts when the model is loaded", (long long)id,
+		        (unsigned long long)k.seed);
 	else
 		message(u, 0, "generating job #%lld (seed %llu)", (long long)id, (unsigned long long)k.seed);
 }
