@@ -657,8 +657,18 @@ static void open_input(struct ui *u, int purpose, const char *title, const char 
 	u->in_purpose = purpose;
 	u->in_take = take;
 	scopy(u->in_title, sizeof u->in_title, title);
+	/* The field holds no more than where its text goes. */
+	size_t cap = sizeof u->in_buf;
+	if (purpose == IN_NAME)
+		cap = sizeof u->takes[0].name;
+	else if (purpose == IN_NOTE)
+		cap = sizeof u->takes[0].note;
+	else if (purpose == IN_FILTER)
+		cap = sizeof u->filter;
+	else if (purpose == IN_SETTING)
+		cap = sizeof u->o->settings.model;
 	u->in_buf[0] = '\0';
-	editor_init(&u->in_ed, u->in_buf, sizeof u->in_buf);
+	editor_init(&u->in_ed, u->in_buf, cap);
 	editor_set(&u->in_ed, initial);
 }
 
