@@ -15,6 +15,7 @@
 
 #include "app/history.h"
 #include "app/jobs.h"
+#include "app/take_save.h"
 #include "engine/mg.h"
 
 struct request {
@@ -263,7 +264,7 @@ static void do_generate(jobs *j, const struct request *rq)
 	p.guidance = (float)rq->knobs.guidance;
 	p.temperature = (float)rq->knobs.temperature;
 	p.top_k = rq->knobs.top_k;
-	p.top_p = (float)rq->knobs.top_p;
+	p.top_p = rq->knobs.top_p;
 	p.seed = rq->knobs.seed;
 	p.greedy = 0;
 	if (mg_params_check(j->model, &p, err, sizeof err) != MG_OK) {
@@ -301,42 +302,11 @@ static void do_generate(jobs *j, const struct request *rq)
 	}
 	int64_t per_take_samples = (int64_t)take->channels * take->n_samples;
 	int saved = 0;
-	for (int b = 0; b < take->n_takes && b < JOBS_MAX_TAKES; b++) {
-		struct history_take *t = calloc(1, sizeof *t);
-		if (!t)
-			break;
-		scopy(t->prompt, sizeof t->prompt, rq->prompt);
-		t->duration = rq->knobs.duration;
-		t->frames = take->n_frames;
-		t->guidance = rq->knobs.guidance;
-		t->temperature = rq->knobs.temperature;
-		t->top_k = rq->knobs.top_k;
-		t->top_p = rq->knobs.top_p;
-		t->seed = rq->knobs.seed;
-		t->greedy = 0;
-		t->take_index = b;
-		t->take_count = take->n_takes;
-		scopy(t->model, sizeof t->model, info.id ? info.id : "");
-		scopy(t->model_rev, sizeof t->model_rev, info.revision ? info.revision : "");
-		scopy(t->backend, sizeof t->backend, info.backend ? info.backend : "");
-		t->sample_rate = take->sample_rate;
-		t->channels = take->channels;
-		t->n_samples = take->n_samples;
-		t->n_codebooks = take->n_codebooks;
-		t->t5_seconds = take->t5_seconds;
-		t->decode_seconds = take->decode_seconds;
-		t->encodec_seconds = take->encodec_seconds;
-		t->total_seconds = total_s;
-		const int32_t *codes = take->codes + (size_t)b * take->n_codebooks * take->n_frames;
-		int arc = history_add(j->hist, t, take->pcm + (size_t)b * per_take_samples, codes, herr, sizeof herr);
-		if (arc == 0)
-			ev.take_ids[saved++] = t->id;
-		free(t);
-		if (arc) {
-			post_msg(j, JOB_EV_FAILED, rq->job_id, herr);
-			break;
-		}
-	}
+	if (take_save_all(j->hist, take, &p, &info, rq->knobs.duration, total_s, ev.take_ids, JOBS_MAX_TAKES, &saved,
+	                  herr, sizeof herr))
+		post_msg(j, JOB_EV_FAILED, rq->job_id, herr);
+	if (saved > JOBS_MAX_TAKES)
+		saved = JOBS_MAX_TAKES;
 	if (saved == 0) {
 		mg_take_free(take);
 		return;
@@ -349,9 +319,16 @@ static void do_generate(jobs *j, const struct request *rq)
 	ev.pcm = malloc(sizeof(float) * (size_t)per_take_samples);
 	if (ev.pcm)
 		memcpy(ev.pcm, take->pcm, sizeof(float) * (size_t)per_take_samples);
-	snprintf(ev.msg, sizeof ev.msg, "%d take%s saved (%.1f s of audio in %.1f s, seed %llu)", saved,
-	         saved == 1 ? "" : "s", (double)take->n_samples / take->sample_rate, total_s,
-	         (unsigned long long)rq->knobs.seed);
+	ev.seed = take->seeds ? take->seeds[0] : rq->knobs.seed;
+	if (saved == 1)
+		snprintf(ev.msg, sizeof ev.msg, "take #%lld saved (%.1f s of audio in %.1f s, seed %llu)",
+		         (long long)ev.take_ids[0], (double)take->n_samples / take->sample_rate, total_s,
+		         (unsigned long long)ev.seed);
+	else
+		snprintf(ev.msg, sizeof ev.msg, "takes #%lld-#%lld saved (%.1f s of audio each in %.1f s, seeds %llu-%llu)",
+		         (long long)ev.take_ids[0], (long long)ev.take_ids[saved - 1],
+		         (double)take->n_samples / take->sample_rate, total_s, (unsigned long long)ev.seed,
+		         (unsigned long long)(take->seeds ? take->seeds[saved - 1] : ev.seed + (uint64_t)saved - 1));
 	mg_take_free(take);
 	pthread_mutex_lock(&j->lock);
 	j->snap.generated += saved;

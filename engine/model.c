@@ -61,6 +61,19 @@ void mg_model_free(mg_model *m)
 	free(m);
 }
 
+int mg_default_weights(const mg_decoder_config *d)
+{
+	/* Float32 reproduces Hugging Face's greedy tokens exactly. The compact
+	 * format only pays where a step is bound by streaming the weights from
+	 * memory, i.e. once the decoder no longer fits in the caches: there it is
+	 * the default (its greedy agreement with float32 is documented in
+	 * docs/PERFORMANCE.md); smaller decoders keep float32. */
+	double D = d->hidden_size, F = d->ffn_dim;
+	double bytes = 4.0 * ((double)d->num_layers * (8.0 * D * D + 2.0 * D * F) +
+	                      (double)d->num_codebooks * d->vocab_size * D);
+	return bytes >= MG_COMPACT_WEIGHTS_FROM ? mg_weights_resolve(MG_WEIGHTS_DEFAULT) : MG_WEIGHTS_F32;
+}
+
 int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, const char *spiece_path,
                      const mg_load_params *lp_in, char *err, size_t errlen)
 {
@@ -87,9 +100,7 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		snprintf(err, errlen, "unknown backend %d", lp.backend);
 		return MG_ERR_PARAM;
 	}
-	/* The default is float32: it is what reproduces Hugging Face's greedy
-	 * tokens exactly; f16 and q8 are there to be asked for. */
-	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? MG_WEIGHTS_F32 : lp.weights;
+	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? mg_default_weights(&cfg->dec) : lp.weights;
 	if (m->weights < MG_WEIGHTS_F32 || m->weights > MG_WEIGHTS_Q8) {
 		mg_model_free(m);
 		snprintf(err, errlen, "unknown weight format %d", lp.weights);

@@ -90,8 +90,12 @@ frames=${info%% *}
 check "the WAV has the take's rate and length (2 s at $rate Hz)" \
 	"[ \"\$(echo '$info' | cut -d' ' -f2)\" = $rate ] && [ $frames -gt $((rate * 19 / 10)) ] && [ $frames -le $((rate * 21 / 10)) ]"
 
+# Knobs: typing sets a value; an invalid one is refused with the reason inline.
+tm send-keys -t mg Tab Down Down Down Down "1.5" Enter
+check "an invalid top-p is refused with the reason next to the knob" "wait_for 'top-p must be in (0, 1]' 5"
+tm send-keys -t mg Escape Up Up Up Up
+check "Esc leaves the knob as it was" "wait_for 'Top-p' 2 && screen | grep -q 'Top-p *1.00 (off)'"
 # A long job (many takes of the longest duration) to act on while it runs.
-tm send-keys -t mg Tab
 tm send-keys -t mg "30" Enter Down Down Down Down Down Down "16" Enter
 tm send-keys -t mg F5
 check "a generation shows step/total, steps/s, ETA and elapsed" "wait_for 'steps/s' 10 && screen | grep -q 'ETA' && screen | grep -q 'elapsed'"

@@ -38,6 +38,15 @@ wait_for() {
 	screen | sed 's/^/#   /'
 	return 1
 }
+wait_gone() {
+	i=0
+	while [ $i -lt $(( ${2:-5} * 10 )) ]; do
+		screen | grep -q -F -- "$1" || return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
 json() { "$bin" history --json; }
 
 "$top/tests/history_fill" "$XDG_DATA_HOME/musicgen-tui" "calm piano" "rock anthem with guitars" "lo-fi beats" ||
@@ -86,6 +95,20 @@ sleep 0.2
 tm send-keys -t mg r
 check "r loads prompt and seed into compose" "wait_for '> calm piano' 5 && screen | grep -q 'Seed *101'"
 check "r moves the focus to the prompt: q types there" "tm send-keys -t mg ' q' && wait_for '> calm piano q' 5"
+"$top/tests/history_fill" "$XDG_DATA_HOME/musicgen-tui" "from another instance" >/dev/null
+check "a take added by another process shows up" "wait_for 'History (3)' 5 && screen | grep -q '#4 *from another instance'"
+# Mouse (X10 encoding): a click on the second row of the list (#2) selects it
+# (take #1 is selected before).
+check "take #1 is selected" "screen | grep -q 'Take #1'"
+tm send-keys -t mg -l "$(printf '\033[M g$\033[M#g$')"
+check "a mouse click selects a take" "wait_for 'Take #2' 5"
+tm send-keys -t mg F6
+check "F6 opens the settings" "wait_for 'Export format' 5"
+tm send-keys -t mg Down Down Down Down Enter Down Down Right
+check "settings change and are saved to the config file" \
+	"wait_for 'wav24' 5 && grep -q '^autoplay = no' '$XDG_CONFIG_HOME/musicgen-tui/config' && grep -q '^export_format = wav24' '$XDG_CONFIG_HOME/musicgen-tui/config'"
+tm send-keys -t mg Escape
+check "Esc closes the settings" "wait_gone 'Export format' 5"
 tm send-keys -t mg BSpace BSpace Tab q
 i=0
 while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done

@@ -152,6 +152,13 @@ struct ui {
 	int narrow_pane;          /* narrow terminals: 0 compose, 1 history */
 	int modal;
 	int help_top;
+	/* Where the last frame put things, for the mouse. */
+	struct {
+		int y, x, h, w, shown;
+	} geo_compose, geo_hist;
+	int geo_hist_first;       /* screen row of the first take row */
+	int geo_knob_first;       /* screen row of the first knob */
+	int geo_player;           /* screen row of the player line */
 	int quit;
 	char msg[600];
 	int msg_error;
@@ -908,6 +915,9 @@ static void draw_title(struct ui *u, int cols)
 
 static void draw_compose(struct ui *u, int y, int x, int h, int w)
 {
+	u->geo_compose.y = y, u->geo_compose.x = x, u->geo_compose.h = h, u->geo_compose.w = w;
+	u->geo_compose.shown = 1;
+	u->geo_knob_first = y + 4;
 	box_at(y, x, h, w, u->focus == F_PROMPT || u->focus == F_KNOBS, "Compose");
 	int iw = w - 4, row = y + 1;
 	attron(theme_attr(TH_LABEL));
@@ -930,8 +940,13 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 		attron(theme_attr(TH_DIM));
 		put(row, x + 4, fw, "(empty: unconditional music; type a description)");
 		attroff(theme_attr(TH_DIM));
-	} else {
+	} else if (u->focus == F_PROMPT) {
 		put(row, x + 4, fw, u->ed.buf + u->ed.scroll);
+	} else {
+		/* Unfocused: the beginning, with an ellipsis when it goes on. */
+		int used = put(row, x + 4, fw - 1, u->ed.buf);
+		if (editor_width(u->ed.buf, 0, u->ed.len) > used)
+			put(row, x + 4 + used, 1, "\u2026");
 	}
 	attroff(fa);
 	int cur_y = row, cur_x = x + 4 + cur;
@@ -978,14 +993,14 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 	}
 	/* The selected take, in full, when there is room below. */
 	const struct history_take *t = u->n_takes > 0 && u->hist_sel < u->n_takes ? &u->takes[u->hist_sel] : NULL;
-	int dy = y + h - 9;
+	int dy = y + h - 10;
 	if (t && dy > row) {
 		char created[40], len_s[32];
 		time_t c = (time_t)t->created;
 		struct tm tm;
 		localtime_r(&c, &tm);
 		strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S", &tm);
-		clock_str(t->sample_rate ? (double)t->n_samples / t->sample_rate : 0, len_s, sizeof len_s);
+		snprintf(len_s, sizeof len_s, "%.1f s", t->sample_rate ? (double)t->n_samples / t->sample_rate : 0.0);
 		attron(theme_attr(TH_BORDER));
 		mvhline(dy, x + 1, ACS_HLINE, w - 2);
 		attroff(theme_attr(TH_BORDER));
@@ -998,13 +1013,14 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 		     t->prompt[0] ? t->prompt : "(unconditional)");
 		putf(dy + 2, x + 2, iw, "%s long, %d Hz %s, take %d of %d", len_s, t->sample_rate,
 		     t->channels == 2 ? "stereo" : "mono", t->take_index + 1, t->take_count);
-		putf(dy + 3, x + 2, iw, "guidance %g  temperature %g  top-k %d  top-p %g", t->guidance, t->temperature,
-		     t->top_k, t->top_p);
-		putf(dy + 4, x + 2, iw, "seed %llu  model %s%s%.12s", (unsigned long long)t->seed, t->model,
-		     t->model_rev[0] ? "@" : "", t->model_rev);
-		putf(dy + 5, x + 2, iw, "made %s in %.1f s on %s", created, t->total_seconds, t->backend);
+		putf(dy + 3, x + 2, iw, "guidance %g%s, temperature %g", t->guidance, t->guidance <= 1 ? " (off)" : "",
+		     t->temperature);
+		putf(dy + 4, x + 2, iw, "top-k %d%s, top-p %g%s, seed %llu", t->top_k, t->top_k ? "" : " (off)", t->top_p,
+		     t->top_p >= 1 ? " (off)" : "", (unsigned long long)t->seed);
+		putf(dy + 5, x + 2, iw, "model %s%s%.12s", t->model, t->model_rev[0] ? "@" : "", t->model_rev);
+		putf(dy + 6, x + 2, iw, "made %s in %.1f s on %s", created, t->total_seconds, t->backend);
 		if (t->note[0])
-			putf(dy + 6, x + 2, iw, "note: %s", t->note);
+			putf(dy + 7, x + 2, iw, "note: %s", t->note);
 		attroff(theme_attr(TH_LABEL));
 	}
 	if (u->focus == F_PROMPT && u->modal == M_NONE) {
@@ -1015,11 +1031,26 @@ static void draw_compose(struct ui *u, int y, int x, int h, int w)
 
 static void draw_history(struct ui *u, int y, int x, int h, int w)
 {
+	u->geo_hist.y = y, u->geo_hist.x = x, u->geo_hist.h = h, u->geo_hist.w = w;
+	u->geo_hist.shown = 1;
 	char title[300];
 	snprintf(title, sizeof title, "History (%d%s%s%s%s)", u->n_takes, u->filter[0] ? ", filter \"" : "", u->filter,
 	         u->filter[0] ? "\"" : "", u->favs_only ? ", favourites" : "");
 	box_at(y, x, h, w, u->focus == F_HISTORY, title);
 	int rows = h - 2, iw = w - 4;
+	if (u->js.busy && rows > 2) {
+		/* The take being made, above the finished ones. */
+		char pending[200];
+		int pct = u->js.total > 0 ? u->js.step * 100 / u->js.total : 0;
+		snprintf(pending, sizeof pending, "  \u2026 job #%lld, %d%%: %s", (long long)u->js.job_id, pct,
+		         u->js.prompt[0] ? u->js.prompt : "(unconditional)");
+		attron(theme_attr(TH_DIM));
+		put(y + 1, x + 2, iw, pending);
+		attroff(theme_attr(TH_DIM));
+		y++;
+		rows--;
+	}
+	u->geo_hist_first = y + 1;
 	if (u->n_takes == 0) {
 		attron(theme_attr(TH_DIM));
 		put(y + 1, x + 2, iw, u->filter[0] || u->favs_only ? "No take matches." : "No takes yet: write a prompt and press F5.");
@@ -1281,6 +1312,9 @@ static void draw_help(struct ui *u)
 			snprintf(lines[n++], 160, "  %-12s %s", keys[k].label, keys[k].help);
 		}
 	}
+	snprintf(lines[n++], 160, "\x01Mouse");
+	snprintf(lines[n++], 160, "  click focuses a pane and selects; double-click plays a take; the wheel");
+	snprintf(lines[n++], 160, "  scrolls the history or turns the knob under it; a click on the player plays / pauses");
 	snprintf(lines[n++], 160, " ");
 	snprintf(lines[n++], 160, "  Files: settings %.130s", u->o->settings_path);
 	snprintf(lines[n++], 160, "         history  %.120s/history.db", u->hist ? history_dir(u->hist) : "-");
@@ -1429,13 +1463,15 @@ static void draw(struct ui *u)
 		attron(A_BOLD);
 		putf(rows / 2 - 1 > 0 ? rows / 2 - 1 : 0, 1, cols - 2, "Terminal too small (%dx%d)", cols, rows);
 		attroff(A_BOLD);
-		putf(rows / 2 > 0 ? rows / 2 : 0, 1, cols - 2, "musicgen-tui needs at least %dx%d.", MIN_COLS, MIN_ROWS);
+		putf(rows / 2 > 0 ? rows / 2 : 0, 1, cols - 2, "Needs at least %dx%d.", MIN_COLS, MIN_ROWS);
 		putf(rows / 2 + 1 < rows ? rows / 2 + 1 : 0, 1, cols - 2, "F10 quits.");
 		refresh();
 		return;
 	}
 	draw_title(u, cols);
 	int pane_h = rows - 5;
+	u->geo_compose.shown = u->geo_hist.shown = 0;
+	u->geo_player = rows - 3;
 	if (cols >= WIDE_COLS && rows >= WIDE_ROWS) {
 		int cw = cols * 46 / 100;
 		draw_history(u, 1, cw, pane_h, cols - cw);
@@ -1609,7 +1645,7 @@ static void run_action(struct ui *u, enum action a)
 			u->knobs.top_p = t->top_p;
 			u->knobs.seed = t->seed;
 			u->knobs.seed_random = 0;
-			u->knobs.count = t->take_count > 0 ? t->take_count : 1;
+			u->knobs.count = 1; /* the take's own seed makes that one take again */
 			message(u, 0, "take #%lld loaded into compose (seed %llu fixed: F5 makes the same take)",
 			        (long long)t->id, (unsigned long long)t->seed);
 			set_focus(u, F_PROMPT);
@@ -1724,7 +1760,7 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 				u->set_row--;
 		} else if (is_key && ch == KEY_LEFT)
 			setting_change(u, u->set_row, -1);
-		else if ((is_key && (ch == KEY_RIGHT || ch == KEY_ENTER)) || ch == '\n' || ch == ' ')
+		else if ((is_key && (ch == KEY_RIGHT || ch == KEY_ENTER)) || ch == '\n' || ch == '\r' || ch == ' ')
 			setting_change(u, u->set_row, 1);
 		else if (ch == 27 || ch == 'q' || (is_key && ch == KEY_F(6)))
 			u->modal = M_NONE;
@@ -1741,10 +1777,64 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 	}
 }
 
+static int inside(int y, int x, int gy, int gx, int gh, int gw)
+{
+	return y >= gy && y < gy + gh && x >= gx && x < gx + gw;
+}
+
+/* Mouse: click focuses and selects, double-click plays, the wheel scrolls. */
+static void handle_mouse(struct ui *u)
+{
+	MEVENT me;
+	if (getmouse(&me) != OK || u->modal != M_NONE)
+		return;
+	int y = me.y, x = me.x;
+	int wheel_up = (me.bstate & BUTTON4_PRESSED) != 0;
+#ifdef BUTTON5_PRESSED
+	int wheel_down = (me.bstate & BUTTON5_PRESSED) != 0;
+#else
+	int wheel_down = 0;
+#endif
+	int click = (me.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_RELEASED)) != 0;
+	int dbl = (me.bstate & BUTTON1_DOUBLE_CLICKED) != 0;
+	if (u->geo_hist.shown && inside(y, x, u->geo_hist.y, u->geo_hist.x, u->geo_hist.h, u->geo_hist.w)) {
+		if (wheel_up || wheel_down) {
+			run_action(u, wheel_up ? ACT_UP : ACT_DOWN);
+			return;
+		}
+		int i = u->hist_top + (y - u->geo_hist_first);
+		if (u->focus != F_HISTORY)
+			set_focus(u, F_HISTORY);
+		if (y >= u->geo_hist_first && i >= 0 && i < u->n_takes) {
+			u->hist_sel = i;
+			if (dbl)
+				run_action(u, ACT_HIST_PLAY);
+		}
+	} else if (u->geo_compose.shown &&
+	           inside(y, x, u->geo_compose.y, u->geo_compose.x, u->geo_compose.h, u->geo_compose.w)) {
+		int k = y - u->geo_knob_first;
+		if (k >= 0 && k < K_COUNT) {
+			set_focus(u, F_KNOBS);
+			u->knob_sel = k;
+			if (wheel_up || wheel_down)
+				knob_step(u, k, wheel_up ? 1 : -1);
+		} else if (click || dbl) {
+			set_focus(u, F_PROMPT);
+		}
+	} else if (y == u->geo_player && (click || dbl)) {
+		set_focus(u, F_PLAYER);
+		run_action(u, ACT_PLAY_TOGGLE);
+	}
+}
+
 static void handle_key(struct ui *u, int is_key, wint_t ch, int alt)
 {
 	if (is_key && ch == KEY_RESIZE)
 		return;
+	if (is_key && ch == KEY_MOUSE) {
+		handle_mouse(u);
+		return;
+	}
 	int rows, cols;
 	getmaxyx(stdscr, rows, cols);
 	if (cols < MIN_COLS || rows < MIN_ROWS) {
@@ -1952,6 +2042,12 @@ int tui_run(struct tui_options *o)
 	nonl();
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
+	mousemask(BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED | BUTTON4_PRESSED
+#ifdef BUTTON5_PRESSED
+	          | BUTTON5_PRESSED
+#endif
+	          , NULL);
+	mouseinterval(300);
 	char terr[512];
 	char themedirs[3][1200];
 	const char *tdl[3];
@@ -1997,6 +2093,9 @@ int tui_run(struct tui_options *o)
 		jobs_snapshot(u->jobs, &u->js);
 		player_snapshot(u->player, &u->ps);
 		read_keys(u);
+		/* Another instance may have added or changed takes. */
+		if (!u->quit && history_changed(u->hist))
+			history_refresh(u);
 	}
 
 	endwin();
