@@ -115,7 +115,12 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 	m->threads = mg_pool_size(m->pool);
 	/* The backend: OpenCL when asked for (or, with auto, when a GPU or
 	 * accelerator is there and works), else the CPU. */
-	int on_device = ocl_backend_open(&m->ocl, m->st, cfg, &lp, err, errlen);
+	/* On a device the compact default is half-precision storage (OpenCL
+	 * has no q8 path); an explicit format is passed as it is. */
+	mg_load_params dlp = lp;
+	if (lp.weights == MG_WEIGHTS_DEFAULT)
+		dlp.weights = m->weights == MG_WEIGHTS_F32 ? MG_WEIGHTS_F32 : MG_WEIGHTS_F16;
+	int on_device = ocl_backend_open(&m->ocl, m->st, cfg, &dlp, err, errlen);
 	if (on_device < 0) {
 		mg_model_free(m);
 		return MG_ERR_BACKEND;
@@ -123,8 +128,7 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 	if (on_device) {
 		m->backend = MG_BACKEND_OPENCL;
 		snprintf(m->backend_name, sizeof m->backend_name, "%s", ocl_backend_name(m->ocl));
-		if (m->weights != MG_WEIGHTS_F16)
-			m->weights = MG_WEIGHTS_F32;
+		m->weights = dlp.weights == MG_WEIGHTS_F16 ? MG_WEIGHTS_F16 : MG_WEIGHTS_F32;
 		if (mg_decoder_init_config(&m->dec, m->st, cfg, err, errlen)) {
 			mg_model_free(m);
 			return MG_ERR_CONFIG;
