@@ -717,8 +717,16 @@ out:
 	return rc;
 }
 
-static int accuracy(const opts *o)
+static int accuracy(const opts *o_in)
 {
+	/* It compares the CPU decoder's weight formats, step by step through
+	 * the CPU decoder itself: always on the CPU backend. */
+	opts oc = *o_in;
+	const opts *o = &oc;
+	if (oc.backend == MG_BACKEND_OPENCL)
+		fprintf(stderr, "musicgen-tui " CMD ": --accuracy compares the CPU backend's weight formats; "
+		                "running it on the CPU\n");
+	oc.backend = MG_BACKEND_CPU;
 	char err[MG_ERR_LEN];
 	int steps = o->steps ? o->steps : 200;
 	mg_model *m = NULL;

@@ -24,6 +24,8 @@
 #include "app/cli.h"
 #include "app/audio_file.h"
 #include "app/commands.h"
+#include "app/history.h"
+#include "app/take_save.h"
 #include "engine/mg.h"
 
 #define CMD "generate"
@@ -36,7 +38,7 @@ static void help(FILE *f)
 	        "         [--duration SECONDS | --frames N] [--guidance G] [--temperature T] [--top-k K]\n"
 	        "         [--top-p P] [--seed S] [--greedy] [--threads N] [--backend cpu|opencl|auto]\n"
 	        "         [--device N] [--weights f32|f16|q8] [--output FILE] [--sample-format pcm16|pcm24|float]\n"
-	        "         [--codes-out FILE] [--force]\n"
+	        "         [--codes-out FILE] [--force] [--save]\n"
 	        "\n"
 	        "Generates music from text prompts with a MusicGen model and writes audio files.\n"
 	        "\n"
@@ -63,7 +65,9 @@ static void help(FILE *f)
 	        "  --backend B          cpu, opencl or auto (default auto: an OpenCL GPU or accelerator if\n"
 	        "                       there is one, else the CPU)\n"
 	        "  --device N           the OpenCL device to use (numbers from 'musicgen-tui devices')\n"
-	        "  --weights W          compute format of the weight matrices: f32 (default), f16, q8\n"
+	        "  --weights W          compute format of the weight matrices: f32, f16 or q8 (default:\n"
+	        "                       f32 when the decoder's matrices fit in 64 MiB, which reproduces\n"
+	        "                       Hugging Face exactly; above that q8 on the CPU, f16 on OpenCL)\n"
 	        "  --output FILE        audio file; the format follows the extension: .wav, .flac, .ogg;\n"
 	        "                       several takes get -1, -2, ... before the extension (prompts in\n"
 	        "                       order, each prompt's takes together). Default: a name made from the\n"
@@ -72,6 +76,8 @@ static void help(FILE *f)
 	        "  --codes-out FILE     also write the codes as text (replacing FILE): a line 'B K F', then\n"
 	        "                       B x K lines (take b, codebook k) of F space-separated codes\n"
 	        "  --force              replace existing output files\n"
+	        "  --save               also add the takes to the history the interactive screen shows\n"
+	        "                       ($XDG_DATA_HOME/musicgen-tui/history.db)\n"
 	        "\n"
 	        "Progress goes to stderr: a bar on a terminal, else one summary line (seconds, decoder\n"
 	        "steps per second, real-time factor = generation time / audio duration). The written\n"
@@ -115,7 +121,7 @@ struct opts {
 	double guidance, temperature, top_p;
 	long top_k, threads, device;
 	uint64_t seed;
-	int greedy, backend, weights, force;
+	int greedy, backend, weights, force, save;
 	const char *output, *codes_out;
 	int sample_format, have_sample_format;
 };
@@ -164,6 +170,10 @@ static int parse(int argc, char **argv, struct opts *o)
 		}
 		if (!strcmp(a, "--force")) {
 			o->force = 1;
+			continue;
+		}
+		if (!strcmp(a, "--save")) {
+			o->save = 1;
 			continue;
 		}
 		static const char *const with_value[] = {
@@ -484,6 +494,23 @@ static uint64_t fresh_seed(void)
 	return s % 1000000000ull;
 }
 
+/* --save: the takes go into the history store too, each with its own seed. */
+static int save_to_history(const mg_take *t, const mg_params *p, const mg_model_info *info, double wall)
+{
+	char err[512];
+	history *h;
+	if (history_open(&h, NULL, err, sizeof err))
+		return runtime_err("cannot open the history: %s", err);
+	int64_t ids[MAX_PROMPTS];
+	int n = 0;
+	int rc = take_save_all(h, t, p, info, (double)p->frames / info->frame_rate, wall, ids, MAX_PROMPTS, &n, err,
+	                       sizeof err);
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "saved take #%lld to the history\n", (long long)ids[i]);
+	history_close(h);
+	return rc ? runtime_err("saving to the history: %s", err) : 0;
+}
+
 int cmd_generate(int argc, char **argv)
 {
 	struct opts o;
@@ -634,6 +661,8 @@ int cmd_generate(int argc, char **argv)
 	}
 	if (!status && o.codes_out)
 		status = write_codes(o.codes_out, t);
+	if (!status && o.save)
+		status = save_to_history(t, &p, &info, wall);
 	mg_take_free(t);
 	mg_model_free(m);
 	return status;

@@ -261,6 +261,14 @@ static void do_generate(jobs *j, const struct request *rq)
 	p.frames = (int)lround(rq->knobs.duration * info.frame_rate);
 	if (p.frames < 1)
 		p.frames = 1;
+	/* Asked before the model was known (F5 while loading): one window at most. */
+	double duration = rq->knobs.duration;
+	int cut = 0;
+	if (info.max_frames > 0 && p.frames > info.max_frames) {
+		p.frames = info.max_frames;
+		duration = p.frames / info.frame_rate;
+		cut = 1;
+	}
 	p.guidance = (float)rq->knobs.guidance;
 	p.temperature = (float)rq->knobs.temperature;
 	p.top_k = rq->knobs.top_k;
@@ -302,7 +310,7 @@ static void do_generate(jobs *j, const struct request *rq)
 	}
 	int64_t per_take_samples = (int64_t)take->channels * take->n_samples;
 	int saved = 0;
-	if (take_save_all(j->hist, take, &p, &info, rq->knobs.duration, total_s, ev.take_ids, JOBS_MAX_TAKES, &saved,
+	if (take_save_all(j->hist, take, &p, &info, duration, total_s, ev.take_ids, JOBS_MAX_TAKES, &saved,
 	                  herr, sizeof herr))
 		post_msg(j, JOB_EV_FAILED, rq->job_id, herr);
 	if (saved > JOBS_MAX_TAKES)
@@ -320,15 +328,19 @@ static void do_generate(jobs *j, const struct request *rq)
 	if (ev.pcm)
 		memcpy(ev.pcm, take->pcm, sizeof(float) * (size_t)per_take_samples);
 	ev.seed = take->seeds ? take->seeds[0] : rq->knobs.seed;
+	char note[96] = "";
+	if (cut)
+		snprintf(note, sizeof note, "; %.1f s asked, cut to %.1f s, the longest this model makes", rq->knobs.duration,
+		         duration);
 	if (saved == 1)
-		snprintf(ev.msg, sizeof ev.msg, "take #%lld saved (%.1f s of audio in %.1f s, seed %llu)",
+		snprintf(ev.msg, sizeof ev.msg, "take #%lld saved (%.1f s of audio in %.1f s, seed %llu%s)",
 		         (long long)ev.take_ids[0], (double)take->n_samples / take->sample_rate, total_s,
-		         (unsigned long long)ev.seed);
+		         (unsigned long long)ev.seed, note);
 	else
-		snprintf(ev.msg, sizeof ev.msg, "takes #%lld-#%lld saved (%.1f s of audio each in %.1f s, seeds %llu-%llu)",
+		snprintf(ev.msg, sizeof ev.msg, "takes #%lld-#%lld saved (%.1f s of audio each in %.1f s, seeds %llu-%llu%s)",
 		         (long long)ev.take_ids[0], (long long)ev.take_ids[saved - 1],
 		         (double)take->n_samples / take->sample_rate, total_s, (unsigned long long)ev.seed,
-		         (unsigned long long)(take->seeds ? take->seeds[saved - 1] : ev.seed + (uint64_t)saved - 1));
+		         (unsigned long long)(take->seeds ? take->seeds[saved - 1] : ev.seed + (uint64_t)saved - 1), note);
 	mg_take_free(take);
 	pthread_mutex_lock(&j->lock);
 	j->snap.generated += saved;

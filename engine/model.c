@@ -61,6 +61,19 @@ void mg_model_free(mg_model *m)
 	free(m);
 }
 
+int mg_default_weights(const mg_decoder_config *d)
+{
+	/* Float32 reproduces Hugging Face's greedy tokens exactly. The compact
+	 * format only pays where a step is bound by streaming the weights from
+	 * memory, i.e. once the decoder no longer fits in the caches: there it is
+	 * the default (its greedy agreement with float32 is documented in
+	 * docs/PERFORMANCE.md); smaller decoders keep float32. */
+	double D = d->hidden_size, F = d->ffn_dim;
+	double bytes = 4.0 * ((double)d->num_layers * (8.0 * D * D + 2.0 * D * F) +
+	                      (double)d->num_codebooks * d->vocab_size * D);
+	return bytes >= MG_COMPACT_WEIGHTS_FROM ? mg_weights_resolve(MG_WEIGHTS_DEFAULT) : MG_WEIGHTS_F32;
+}
+
 int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, const char *spiece_path,
                      const mg_load_params *lp_in, char *err, size_t errlen)
 {
@@ -87,9 +100,7 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		snprintf(err, errlen, "unknown backend %d", lp.backend);
 		return MG_ERR_PARAM;
 	}
-	/* The default is float32: it is what reproduces Hugging Face's greedy
-	 * tokens exactly; f16 and q8 are there to be asked for. */
-	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? MG_WEIGHTS_F32 : lp.weights;
+	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? mg_default_weights(&cfg->dec) : lp.weights;
 	if (m->weights < MG_WEIGHTS_F32 || m->weights > MG_WEIGHTS_Q8) {
 		mg_model_free(m);
 		snprintf(err, errlen, "unknown weight format %d", lp.weights);
@@ -104,7 +115,12 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 	m->threads = mg_pool_size(m->pool);
 	/* The backend: OpenCL when asked for (or, with auto, when a GPU or
 	 * accelerator is there and works), else the CPU. */
-	int on_device = ocl_backend_open(&m->ocl, m->st, cfg, &lp, err, errlen);
+	/* On a device the compact default is half-precision storage (OpenCL
+	 * has no q8 path); an explicit format is passed as it is. */
+	mg_load_params dlp = lp;
+	if (lp.weights == MG_WEIGHTS_DEFAULT)
+		dlp.weights = m->weights == MG_WEIGHTS_F32 ? MG_WEIGHTS_F32 : MG_WEIGHTS_F16;
+	int on_device = ocl_backend_open(&m->ocl, m->st, cfg, &dlp, err, errlen);
 	if (on_device < 0) {
 		mg_model_free(m);
 		return MG_ERR_BACKEND;
@@ -112,8 +128,7 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 	if (on_device) {
 		m->backend = MG_BACKEND_OPENCL;
 		snprintf(m->backend_name, sizeof m->backend_name, "%s", ocl_backend_name(m->ocl));
-		if (m->weights != MG_WEIGHTS_F16)
-			m->weights = MG_WEIGHTS_F32;
+		m->weights = dlp.weights == MG_WEIGHTS_F16 ? MG_WEIGHTS_F16 : MG_WEIGHTS_F32;
 		if (mg_decoder_init_config(&m->dec, m->st, cfg, err, errlen)) {
 			mg_model_free(m);
 			return MG_ERR_CONFIG;

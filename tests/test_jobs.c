@@ -110,6 +110,19 @@ int main(void)
 	       "model id, length and codes recorded");
 	history_close(h);
 
+	/* Longer than one window (asked before the model was known): cut to the longest. */
+	struct knobs longk = k;
+	longk.count = 1;
+	longk.duration = (s.max_frames + 10) / s.frame_rate;
+	tap_ok(jobs_submit(j, "", &longk, &id, err, sizeof err) == 0, "submit a job longer than one window");
+	ok = wait_kind(j, &ev, 120);
+	tap_ok(ok && ev.kind == JOB_EV_DONE && strstr(ev.msg, "cut to"), "it is cut to the longest take: %s", ev.msg);
+	free(ev.pcm);
+	history_open(&h, tmp, err, sizeof err);
+	tap_ok(history_get(h, ev.take_ids[0], &t0, err, sizeof err) == 0 && t0.frames == s.max_frames,
+	       "the stored take has the model's most frames (%d)", t0.frames);
+	history_close(h);
+
 	/* Cancel a long job: nothing is saved. */
 	int before = count_takes(tmp);
 	k.count = 8;

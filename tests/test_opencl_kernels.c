@@ -767,6 +767,22 @@ int main(void)
 		tap_skip_all("no OpenCL platform or device found");
 	}
 	{
+		/* the choice rules on made-up device lists */
+		ocl_device_desc f[4];
+		memset(f, 0, sizeof f);
+		for (int i = 0; i < 4; i++)
+			f[i].available = 1;
+		f[0].type = CL_DEVICE_TYPE_CPU, f[0].global_mem = 64ULL << 30;
+		f[1].type = CL_DEVICE_TYPE_GPU, f[1].global_mem = 2ULL << 30;   /* integrated */
+		f[2].type = CL_DEVICE_TYPE_GPU, f[2].global_mem = 24ULL << 30;  /* discrete */
+		f[3].type = CL_DEVICE_TYPE_ACCELERATOR, f[3].global_mem = 24ULL << 30;
+		int a1 = ocl_auto_device(f, 4), a2 = ocl_auto_device(f, 1), d2 = ocl_default_device(f, 1);
+		f[2].available = 0;
+		int a3 = ocl_auto_device(f, 4);
+		tap_ok(a1 == 2 && a2 == -1 && d2 == 0 && a3 == 3,
+		       "auto: the GPU/accelerator with the most memory, never a CPU device (%d %d %d %d)", a1, a2, d2, a3);
+	}
+	{
 		mg_device list[16];
 		int m = mg_list_devices(list, 16, err, sizeof err), same = m == n;
 		for (int i = 0; same && i < m && i < 16; i++)

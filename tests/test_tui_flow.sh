@@ -35,6 +35,9 @@ tm() { tmux -S "$sock" "$@"; }
 cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
 
+# A session that outlives the others, so the tmux server never exits (and
+# races a new session) when the program's session is killed.
+tm new-session -d -s keep "sleep 3600"
 screen() { tm capture-pane -t mg -p; }
 # wait_for TEXT [SECONDS]: until the screen shows TEXT.
 wait_for() {
@@ -68,7 +71,11 @@ start() {
 rm -f "$tmp/status"
 start "--duration 2 --seed 7"
 check "the screen starts with compose and history panes" "wait_for 'History (0)' 20"
-check "no audio device: the screen says so" "screen | grep -q 'audio: none'"
+if [ -e /dev/snd ] && ls /dev/snd/pcm* >/dev/null 2>&1; then
+	n=$((n + 1)); echo "ok $n # SKIP this machine has a sound card: the no-device status needs one without"
+else
+	check "no audio device: the screen says so" "screen | grep -q 'audio: none'"
+fi
 tm send-keys -t mg "calm piano with rain"
 check "typed prompt shows in the editor" "wait_for '> calm piano with rain' 5"
 tm send-keys -t mg F5

@@ -25,6 +25,9 @@ mkdir -p "$HOME"
 tm() { tmux -S "$sock" "$@"; }
 cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
+# A session that outlives the others, so the tmux server never exits (and
+# races a new session) when the program's session is killed.
+tm new-session -d -s keep "sleep 3600"
 screen() { tm capture-pane -t mg -p; }
 wait_for() {
 	i=0
@@ -124,5 +127,22 @@ tm kill-session -t mg >/dev/null 2>&1
 tm new-session -d -s mg -x 110 -y 32 "TERM=xterm-256color NO_COLOR=1 $bin; sleep 60"
 wait_for 'No MusicGen model found' 10 >/dev/null
 check "NO_COLOR: no colour at all" "! (tm capture-pane -t mg -p -e | grep -q '\[3[0-7]m\|\[38;\|\[4[0-7]m\|\[48;\|\[9[0-7]m')"
+tm kill-session -t mg >/dev/null 2>&1
+
+# SIGTERM: the program leaves cleanly (status 0, the compose state saved).
+# (a state directory of its own: the killed session above may still be saving)
+export XDG_STATE_HOME="$tmp/state2"
+rm -f "$tmp/status"
+tm new-session -d -s mg -x 110 -y 32 "XDG_STATE_HOME='$XDG_STATE_HOME' $bin; echo \$? > '$tmp/status'; sleep 60"
+wait_for 'No MusicGen model found' 10 >/dev/null
+tm send-keys -t mg Enter "terminated prompt"
+wait_for '> terminated prompt' 5 >/dev/null
+pane=$(tm display-message -p -t mg '#{pane_pid}')
+pid=$(ps -o pid= --ppid "$pane" | head -n 1 | tr -d ' ')
+[ -n "$pid" ] && kill -TERM "$pid"
+i=0
+while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "SIGTERM: clean exit with status 0" "[ \"\$(cat '$tmp/status' 2>/dev/null)\" = 0 ]"
+check "SIGTERM: the prompt is saved" "grep -q '^prompt = terminated prompt' '$XDG_STATE_HOME/musicgen-tui/state'"
 echo "1..$n"
 [ $fails -eq 0 ]

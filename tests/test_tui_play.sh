@@ -43,6 +43,9 @@ if ! kill -0 $jpid 2>/dev/null; then
 	exit 0
 fi
 
+# A session that outlives the others, so the tmux server never exits (and
+# races a new session) when the program's session is killed.
+tm new-session -d -s keep "sleep 3600"
 screen() { tm capture-pane -t mg -p; }
 wait_for() {
 	i=0

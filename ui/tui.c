@@ -13,6 +13,7 @@
 #include <locale.h>
 #include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ static const struct binding keys[] = {
 	{KEY_F(6), C_GLOBAL, ACT_SETTINGS, "F6", "settings (model, backend, audio device, theme, ...)"},
 	{KEY_F(10), C_GLOBAL, ACT_QUIT, "F10", "quit (asks while a generation runs)"},
 	{CTRL('Q'), C_GLOBAL, ACT_QUIT, "Ctrl-Q", "quit"},
+	{CTRL('C'), C_GLOBAL, ACT_QUIT, "Ctrl-C", "quit (asks while a generation runs)"},
 	{'q', C_LIST | C_KNOBS | C_PLAYER, ACT_QUIT_Q, "q", "quit, outside text fields"},
 	{'\t', C_GLOBAL, ACT_FOCUS_NEXT, "Tab", "next pane: prompt, knobs, history, player"},
 	{KEY_BTAB, C_GLOBAL, ACT_FOCUS_PREV, "Shift-Tab", "previous pane"},
@@ -606,6 +608,9 @@ static void generate(struct ui *u)
 	if (js.busy && js.job_id != id)
 		message(u, 0, "job #%lld queued (seed %llu): %d in the queue", (long long)id, (unsigned long long)k.seed,
 		        waiting);
+	else if (js.model_state == JOBS_MODEL_LOADING)
+		message(u, 0, "job #%lld (seed %llu) starts when the model is loaded", (long long)id,
+		        (unsigned long long)k.seed);
 	else
 		message(u, 0, "generating job #%lld (seed %llu)", (long long)id, (unsigned long long)k.seed);
 }
@@ -652,8 +657,18 @@ static void open_input(struct ui *u, int purpose, const char *title, const char 
 	u->in_purpose = purpose;
 	u->in_take = take;
 	scopy(u->in_title, sizeof u->in_title, title);
+	/* The field holds no more than where its text goes. */
+	size_t cap = sizeof u->in_buf;
+	if (purpose == IN_NAME)
+		cap = sizeof u->takes[0].name;
+	else if (purpose == IN_NOTE)
+		cap = sizeof u->takes[0].note;
+	else if (purpose == IN_FILTER)
+		cap = sizeof u->filter;
+	else if (purpose == IN_SETTING)
+		cap = sizeof u->o->settings.model;
 	u->in_buf[0] = '\0';
-	editor_init(&u->in_ed, u->in_buf, sizeof u->in_buf);
+	editor_init(&u->in_ed, u->in_buf, cap);
 	editor_set(&u->in_ed, initial);
 }
 
@@ -1704,7 +1719,7 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 			u->modal = M_NONE;
 		break;
 	case M_QUIT:
-		if (ch == 'y' || ch == 'Y' || (is_key && ch == KEY_F(10)) || ch == CTRL('Q'))
+		if (ch == 'y' || ch == 'Y' || (is_key && ch == KEY_F(10)) || ch == CTRL('Q') || ch == CTRL('C'))
 			u->quit = 1;
 		else
 			u->modal = M_NONE;
@@ -1844,7 +1859,8 @@ static void handle_key(struct ui *u, int is_key, wint_t ch, int alt)
 	}
 	if (u->modal != M_NONE) {
 		/* Generation keeps going from dialogs; quitting is always reachable. */
-		if (u->modal != M_INPUT && u->modal != M_QUIT && ((is_key && ch == KEY_F(10)) || (!is_key && ch == CTRL('Q')))) {
+		if (u->modal != M_INPUT && u->modal != M_QUIT &&
+		    ((is_key && ch == KEY_F(10)) || (!is_key && (ch == CTRL('Q') || ch == CTRL('C'))))) {
 			u->modal = M_NONE;
 			request_quit(u);
 			return;
@@ -1992,6 +2008,15 @@ static void setup_asset_dirs(struct ui *u)
 		u->asset_dir_list[i] = u->asset_dirs[i];
 }
 
+/* SIGTERM / SIGHUP: leave the loop cleanly (terminal restored, state saved). */
+static volatile sig_atomic_t terminate_requested;
+
+static void on_terminate(int sig)
+{
+	(void)sig;
+	terminate_requested = 1;
+}
+
 int tui_run(struct tui_options *o)
 {
 	static struct ui ui; /* the screen state */
@@ -2072,7 +2097,13 @@ int tui_run(struct tui_options *o)
 			message(u, 0, "ready: type a prompt, F5 generates, F1 help");
 	}
 
-	while (!u->quit) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_terminate;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	while (!u->quit && !terminate_requested) {
 		jobs_snapshot(u->jobs, &u->js);
 		player_snapshot(u->player, &u->ps);
 		draw(u);
