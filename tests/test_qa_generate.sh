@@ -122,6 +122,19 @@ check $? "--force replaces it"
 ls -a | grep -q 'tmp\|\.part' && leftovers=1 || leftovers=0
 check $leftovers "no temporary files left beside the outputs"
 
+# ---- an output that cannot be written fails before the generation ----
+mkdir is-a-dir.wav
+for args in "--output no-such-dir/x.wav" "--output is-a-dir.wav --force" "--output ok.wav --codes-out no-such-dir/c.txt"; do
+	# shellcheck disable=SC2086
+	gen --frames 20 $args
+	if [ "$rc" -eq 1 ] && ! grep -q '^generated' "$tmp/err" && grep -q 'no-such-dir\|is-a-dir' "$tmp/err" &&
+		[ ! -e ok.wav ]; then
+		ok "$args: exit 1 before generating, '$(head -c 100 "$tmp/err")'"
+	else
+		not_ok "$args: exit $rc, '$(head -c 200 "$tmp/err" | tr '\n' ' ')'"
+	fi
+done
+
 # ---- formats: readable, right rate and length ----
 for f in x.wav x.flac x.ogg; do
 	gen --frames 100 --seed 3 --output "$f"
