@@ -44,6 +44,33 @@ for dir in "$tmp"/m/*; do
 	expect_fail "$name" generate --model "$dir" --frames 4 --output "$tmp/x.wav" --force
 done
 
+# `models --verify DIR` reads the same files: exit 1, never blocked on a FIFO.
+for name in fifo_config fifo_weights fifo_spiece dir_config device_config loop_config; do
+	timeout 20 "$bin" models --verify "$tmp/m/$name" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	if [ "$rc" -eq 1 ]; then
+		ok "models --verify $name: exit 1"
+	else
+		not_ok "models --verify $name: exit $rc (124 = hung)"
+	fi
+done
+
+# A hub-cache entry whose refs/main is a FIFO: the id resolves without
+# blocking (info: exit 1, nothing cached; models: lists nothing).
+cache=$tmp/hub
+mkdir -p "$cache/models--qa--fifo/refs" "$cache/models--qa--fifo/snapshots"
+mkfifo "$cache/models--qa--fifo/refs/main"
+for cmd in "info --model qa/fifo" "models" "models --verify qa/fifo"; do
+	# shellcheck disable=SC2086
+	HF_HUB_CACHE=$cache HF_HUB_OFFLINE=1 timeout 20 "$bin" $cmd >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then
+		ok "$cmd with refs/main a FIFO: exit $rc, no hang"
+	else
+		not_ok "$cmd with refs/main a FIFO: exit $rc (124 = hung)"
+	fi
+done
+
 # The tokenizer alone: a FIFO or a directory for spiece.model.
 for name in fifo_spiece dir_spiece; do
 	expect_fail "$name" tokenize --model "$tmp/m/$name" "a text"
