@@ -185,8 +185,12 @@ static int parse(int argc, char **argv, struct opts *o)
 		for (size_t j = 0; j < sizeof with_value / sizeof with_value[0] && !opt; j++)
 			if (take_value(argc, argv, &i, with_value[j], &v))
 				opt = with_value[j];
-		if (!opt)
-			return usage_err("unknown option '%s'", a);
+		if (!opt) {
+			char known[512] = "--help, --version, --greedy, --force, --save";
+			for (size_t j = 0; j < sizeof with_value / sizeof with_value[0]; j++)
+				snprintf(known + strlen(known), sizeof known - strlen(known), ", %s", with_value[j]);
+			return usage_err("unknown option '%s'; expected one of %s", a, known);
+		}
 		if (!v)
 			return usage_err("%s needs a value", opt);
 		if (!strcmp(opt, "--model"))
