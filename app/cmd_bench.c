@@ -545,6 +545,10 @@ typedef struct opts {
 	int weights, steps, threads, backend, device, json, accuracy;
 } opts;
 
+#define BENCH_OPTIONS                                                                                          \
+	"--model, --shape, --weights, --steps, --threads, --backend, --device, --json, --accuracy, --help or "    \
+	"--version"
+
 static int parse(int argc, char **argv, opts *o)
 {
 	memset(o, 0, sizeof *o);
@@ -574,7 +578,7 @@ static int parse(int argc, char **argv, opts *o)
 		for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
 			known |= !strcmp(a, valued[k]);
 		if (!known && !strncmp(a, "--", 2)) {
-			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s' (see musicgen-tui " CMD " --help)\n", a);
+			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s'; expected " BENCH_OPTIONS " (see musicgen-tui " CMD " --help)\n", a);
 			return -1;
 		}
 		if (i + 1 >= argc) {
@@ -614,7 +618,7 @@ static int parse(int argc, char **argv, opts *o)
 				return -1;
 			o->device = (int)n;
 		} else {
-			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s' (see musicgen-tui " CMD " --help)\n", a);
+			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s'; expected " BENCH_OPTIONS " (see musicgen-tui " CMD " --help)\n", a);
 			return -1;
 		}
 	}
