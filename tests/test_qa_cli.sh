@@ -2,7 +2,7 @@
 # test_qa_cli.sh - acceptance checks of the command line as a user meets it:
 # every subcommand answers --version (exit 0, the version on stdout) and
 # --help (exit 0), and refuses an unknown option with exit 2, naming it on
-# stderr. TAP output.
+# stderr with what it expects (the options, or the usage). TAP output.
 
 bin=${MG_BIN:-./musicgen-tui}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mg-qa-cli-XXXXXX") || exit 1
@@ -39,8 +39,9 @@ for cmd in generate info tokenize history export models download devices bench; 
 	for args in "--no-such-option" "--no-such-option value"; do
 		# shellcheck disable=SC2086
 		run "$cmd" $args
-		if [ "$rc" -eq 2 ] && grep -q -- "unknown.*'--no-such-option'" "$tmp/err"; then
-			ok "$cmd $args: exit 2, the option named as unknown"
+		if [ "$rc" -eq 2 ] && grep -q -- "unknown.*'--no-such-option'" "$tmp/err" &&
+			grep -qi 'expected\|usage' "$tmp/err"; then
+			ok "$cmd $args: exit 2, the option named as unknown, what is expected said"
 		else
 			not_ok "$cmd $args: exit $rc, '$(head -c 200 "$tmp/err")'"
 		fi
