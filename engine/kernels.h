@@ -24,7 +24,7 @@
  * |x|max / 65534, is far below the weights'), so every block's dot product
  * is exact in integers and the kernels only convert once per block:
  *   y = sx * sum_b  sw_b * sum_{c in b} qw_c * qx_c. */
-#define MG_Q8_BLOCK 32
+#define MG_Q8_BLOCK 64
 
 /* Quantised activations: n rows of ld columns. q: the int16 codes in
  * [-32767, 32767] (padding 0); s: the scale of each row. */
