@@ -64,6 +64,9 @@ typedef struct mg_kernels {
 	/* y[i] += a * x[i] for i < n, rounded as the C expression (a product,
 	 * then a sum: no fused multiply-add), so the same bits in every set. */
 	void (*axpy)(float *y, float a, const float *x, int n);
+	/* The same with b / x IEEE halves (an f16 KV cache). */
+	float (*dot_h)(const float *a, const uint16_t *b, int n);
+	void (*axpy_h)(float *y, float a, const uint16_t *x, int n);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU
