@@ -475,8 +475,8 @@ static void prompt_ids(const mg_model *m, int32_t *ids, int32_t *mask)
 }
 
 /* Bytes one decoder step reads: the matrices applied per step, and the KV
- * caches (self-attention over `positions`, cross-attention over the text)
- * of N rows. */
+ * caches (self-attention over `positions`, f16 or f32; cross-attention over
+ * the text, f32) of N rows. */
 static double step_weight_bytes(const mg_model *m)
 {
 	const mg_decoder *d = &m->dec;
@@ -499,7 +499,8 @@ static double step_weight_bytes(const mg_model *m)
 
 static double step_cache_bytes(const mg_decoder *d, int N, int positions, int text_len)
 {
-	return 2.0 * d->c.num_layers * N * ((double)positions + text_len) * d->c.hidden_size * sizeof(float);
+	double self = d->kv_half ? 2 : 4; /* the text's K/V are float32 */
+	return 2.0 * d->c.num_layers * N * ((double)positions * self + (double)text_len * 4) * d->c.hidden_size;
 }
 
 /* The matrix products of one step alone for N rows: median of 5 passes. */
@@ -872,11 +873,11 @@ int cmd_bench(int argc, char **argv)
 	printf("peak RSS           %.0f MB (after loading: %.0f MB resident, peak %.0f MB)\n", rss / 1048576.0,
 	       rss_loaded / 1048576.0, peak_loaded / 1048576.0);
 	if (o.json)
-		printf("{\"ms_per_step\": %.3f, \"floor_ms_per_step\": %.3f, \"ratio_to_floor\": %.3f, \"rtf\": %.4f, "
+		printf("{\"ms_per_step\": %.6g, \"floor_ms_per_step\": %.6g, \"ratio_to_floor\": %.4f, \"rtf\": %.4f, "
 		       "\"t5_ms\": %.2f, \"encodec_ms_per_audio_s\": %.2f, \"load_s\": %.3f, \"peak_rss_mb\": %.1f, "
 		       "\"weights\": \"%s\", \"threads\": %d, \"backend\": \"%s\", \"model\": \"%s\", "
-		       "\"bandwidth_gb_s\": %.2f, \"bytes_per_step\": %.0f, \"products_ms\": %.3f, "
-		       "\"products_floor_ms\": %.3f, \"steps\": %d, \"audio_s\": %.3f, \"kernels\": \"%s\"}\n",
+		       "\"bandwidth_gb_s\": %.2f, \"bytes_per_step\": %.0f, \"products_ms\": %.6g, "
+		       "\"products_floor_ms\": %.6g, \"steps\": %d, \"audio_s\": %.3f, \"kernels\": \"%s\"}\n",
 		       ms_step, floor_ms, ms_step / floor_ms, rtf, take->t5_seconds * 1e3,
 		       take->encodec_seconds * 1e3 / audio_s, load_s, rss / 1048576.0, info.weights, info.threads,
 		       info.backend, src, bw / 1e9, wbytes + cbytes, prod_ms, prod_floor, nd, audio_s,
