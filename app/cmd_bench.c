@@ -46,7 +46,7 @@ static void help(FILE *f)
 {
 	fprintf(f,
 	        "Usage: musicgen-tui bench [--model PATH | --shape small|medium|large] [--weights f32|f16|q8]\n"
-	        "         [--steps N] [--threads N] [--backend cpu|opencl|auto] [--json]\n"
+	        "         [--steps N] [--threads N] [--backend cpu|opencl|auto] [--device N] [--json]\n"
 	        "       musicgen-tui bench --accuracy [--model PATH | --shape NAME] [--steps N] [--threads N]\n"
 	        "\n"
 	        "Measures generation speed against the memory-bandwidth floor of a decoder step.\n"
@@ -58,6 +58,7 @@ static void help(FILE *f)
 	        "  --steps N        decoder steps of the timed run (default: 10 s of audio)\n"
 	        "  --threads N      CPU threads (default: all cores)\n"
 	        "  --backend B      compute backend (default auto)\n"
+	        "  --device N       the OpenCL device (numbers from 'musicgen-tui devices')\n"
 	        "  --json           also print the results as one JSON object on the last line\n"
 	        "  --accuracy       compare f16 and q8 with f32: greedy-token agreement and the largest\n"
 	        "                   logit difference over N steps (default 200) fed the f32 tokens\n");
@@ -477,16 +478,9 @@ static void prompt_ids(const mg_model *m, int32_t *ids, int32_t *mask)
 /* Bytes one decoder step reads: the matrices applied per step, and the KV
  * caches (self-attention over `positions`, f16 or f32; cross-attention over
  * the text, f32) of N rows. */
-static double step_weight_bytes(const mg_model *m)
+static double step_weight_bytes(const mg_decoder *d)
 {
-	const mg_decoder *d = &m->dec;
 	double b = 0;
-	if (m->backend != MG_BACKEND_CPU || !d->layers) {
-		/* Another backend holds the weights: count them from the config
-		 * in the format it uses (f32 or f16). */
-		double D = d->c.hidden_size, F = d->c.ffn_dim, per = m->weights == MG_WEIGHTS_F16 ? 2 : 4;
-		return per * (d->c.num_layers * (6 * D * D + 2 * D * F) + (double)d->c.num_codebooks * d->c.vocab_size * D);
-	}
 	for (int l = 0; l < d->c.num_layers; l++) {
 		const mg_dec_layer *L = &d->layers[l];
 		b += (double)(L->q.bytes + L->k.bytes + L->v.bytes + L->o.bytes + L->cq.bytes + L->co.bytes + L->fc1.bytes +
@@ -495,6 +489,14 @@ static double step_weight_bytes(const mg_model *m)
 	for (int k = 0; k < d->c.num_codebooks; k++)
 		b += (double)d->heads[k].bytes;
 	return b;
+}
+
+/* The same from the config, for a backend whose matrices live elsewhere:
+ * q, k, v, out, cross q, cross out, fc1, fc2 per layer and the heads. */
+static double device_step_weight_bytes(const mg_decoder_config *c, int bytes_per_weight)
+{
+	double D = c->hidden_size, per_layer = 6 * D * D + 2 * D * c->ffn_dim;
+	return (c->num_layers * per_layer + (double)c->num_codebooks * c->vocab_size * D) * bytes_per_weight;
 }
 
 static double step_cache_bytes(const mg_decoder *d, int N, int positions, int text_len)
@@ -541,13 +543,14 @@ static double time_products(mg_model *m, int N)
 typedef struct opts {
 	const char *model;
 	const shape *shape;
-	int weights, steps, threads, backend, json, accuracy;
+	int weights, steps, threads, backend, device, json, accuracy;
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->backend = MG_BACKEND_AUTO;
+	o->device = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -594,6 +597,10 @@ static int parse(int argc, char **argv, opts *o)
 		} else if (!strcmp(a, "--backend")) {
 			if (cli_backend(CMD, v, &o->backend))
 				return -1;
+		} else if (!strcmp(a, "--device")) {
+			if (cli_int(CMD, "--device", v, 0, 1023, &n))
+				return -1;
+			o->device = (int)n;
 		} else {
 			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s' (see musicgen-tui " CMD " --help)\n", a);
 			return -1;
@@ -616,6 +623,7 @@ static int load(const opts *o, int weights, st_dtype dt, mg_model **m, double *l
 	lp.weights = weights;
 	lp.threads = o->threads;
 	lp.backend = o->backend;
+	lp.device = o->device;
 	if (o->model) {
 		double t = now();
 		int rc = mg_model_load(m, o->model, &lp, err, errlen);
@@ -697,8 +705,16 @@ out:
 	return rc;
 }
 
-static int accuracy(const opts *o)
+static int accuracy(const opts *o_in)
 {
+	/* It compares the CPU decoder's weight formats, step by step through
+	 * the CPU decoder itself: always on the CPU backend. */
+	opts oc = *o_in;
+	const opts *o = &oc;
+	if (oc.backend == MG_BACKEND_OPENCL)
+		fprintf(stderr, "musicgen-tui " CMD ": --accuracy compares the CPU backend's weight formats; "
+		                "running it on the CPU\n");
+	oc.backend = MG_BACKEND_CPU;
 	char err[MG_ERR_LEN];
 	int steps = o->steps ? o->steps : 200;
 	mg_model *m = NULL;
@@ -846,12 +862,15 @@ int cmd_bench(int argc, char **argv)
 		bw = bw2;
 	double audio_s = (double)take->n_samples / take->sample_rate;
 	int N = 2; /* one take, guided: the conditional and the null row */
-	double wbytes = step_weight_bytes(m);
+	/* On an OpenCL device the CPU decoder's matrices are not bound: the
+	 * bytes come from the config, and the host's bandwidth floor and the CPU
+	 * products do not apply. */
+	int on_device = m->ocl != NULL;
+	double wbytes = on_device ? device_step_weight_bytes(&m->cfg.dec, !strcmp(info.weights, "f16") ? 2 : 4)
+	                          : step_weight_bytes(&m->dec);
 	double cbytes = step_cache_bytes(&m->dec, N, steps / 2 + 1, PROMPT_TOKENS);
-	double floor_ms = (wbytes + cbytes) / bw * 1e3;
-	/* The products alone: the CPU backend's matrices. */
-	int cpu = m->backend == MG_BACKEND_CPU && m->dec.layers;
-	double prod_ms = cpu ? time_products(m, N) * 1e3 : 0, prod_floor = wbytes / bw * 1e3;
+	double floor_ms = on_device ? 0 : (wbytes + cbytes) / bw * 1e3;
+	double prod_ms = on_device ? 0 : time_products(m, N) * 1e3, prod_floor = on_device ? 0 : wbytes / bw * 1e3;
 	double rtf = wall / audio_s;
 	const char *src = o.model ? o.model : o.shape->name;
 
@@ -864,10 +883,13 @@ int cmd_bench(int argc, char **argv)
 	printf("decoder step       %.2f ms median of %d steps (2 rows, guidance)\n", ms_step, nd);
 	printf("  bytes per step   %.1f MB (weights %.1f MB + KV cache %.1f MB at step %d)\n", (wbytes + cbytes) / 1e6,
 	       wbytes / 1e6, cbytes / 1e6, steps / 2);
-	printf("  floor            %.2f ms   ratio to floor %.2f\n", floor_ms, ms_step / floor_ms);
-	if (cpu)
+	if (on_device)
+		printf("  floor            (the host's bandwidth does not bound a device; no CPU products)\n");
+	else {
+		printf("  floor            %.2f ms   ratio to floor %.2f\n", floor_ms, ms_step / floor_ms);
 		printf("  products alone   %.2f ms   (weights' floor %.2f ms, ratio %.2f)\n", prod_ms, prod_floor,
 		       prod_ms / prod_floor);
+	}
 	printf("EnCodec decode     %.1f ms per second of audio\n", take->encodec_seconds * 1e3 / audio_s);
 	printf("end to end         %.2f s for %.2f s of audio: real-time factor %.3f\n", wall, audio_s, rtf);
 	printf("peak RSS           %.0f MB (after loading: %.0f MB resident, peak %.0f MB)\n", rss / 1048576.0,
@@ -878,7 +900,7 @@ int cmd_bench(int argc, char **argv)
 		       "\"weights\": \"%s\", \"threads\": %d, \"backend\": \"%s\", \"model\": \"%s\", "
 		       "\"bandwidth_gb_s\": %.2f, \"bytes_per_step\": %.0f, \"products_ms\": %.6g, "
 		       "\"products_floor_ms\": %.6g, \"steps\": %d, \"audio_s\": %.3f, \"kernels\": \"%s\"}\n",
-		       ms_step, floor_ms, ms_step / floor_ms, rtf, take->t5_seconds * 1e3,
+		       ms_step, floor_ms, floor_ms > 0 ? ms_step / floor_ms : 0.0, rtf, take->t5_seconds * 1e3,
 		       take->encodec_seconds * 1e3 / audio_s, load_s, rss / 1048576.0, info.weights, info.threads,
 		       info.backend, src, bw / 1e9, wbytes + cbytes, prod_ms, prod_floor, nd, audio_s,
 		       mg_linear_kernels());

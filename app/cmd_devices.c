@@ -116,6 +116,11 @@ int cmd_devices(int argc, char **argv)
 		json_object_set_new(root, "auto", json_string(auto_dev < 0 ? "cpu" : "opencl"));
 		if (auto_dev >= 0)
 			json_object_set_new(root, "auto_device", json_integer(auto_dev));
+#ifdef MG_HAVE_OPENCL
+		int def = ocl_default_device(devs, n);
+		if (def >= 0)
+			json_object_set_new(root, "opencl_default_device", json_integer(def));
+#endif
 		char *s = json_dumps(root, JSON_INDENT(2));
 		json_decref(root);
 		if (s) {
@@ -145,6 +150,11 @@ int cmd_devices(int argc, char **argv)
 			       d->version, d->driver);
 			printf("    memory %.1f GiB, fp16 %s%s\n", gib(d->global_mem), d->fp16 ? "yes" : "no",
 			       d->available ? "" : ", not available");
+		}
+		if (n > 0) {
+			int def = ocl_default_device(devs, n);
+			if (def >= 0)
+				printf("--backend opencl without --device: device %d\n", def);
 		}
 		if (n > 0 && auto_dev < 0)
 			printf("auto: CPU backend (no OpenCL GPU or accelerator; CPU OpenCL devices are used only with "

@@ -237,7 +237,10 @@ int cmd_download(int argc, char **argv)
 	char r[32];
 	human(secs > 0 ? (double)before / secs : 0, r, sizeof r);
 	human((double)before, b, sizeof b);
-	if (!quiet)
+	if (!quiet && before == 0)
+		fprintf(stderr, "%s@%s: already complete in the cache (commit %s)\n", plan.repo, plan.revision,
+		        plan.commit);
+	else if (!quiet)
 		fprintf(stderr, "%s@%s: %d files, %s fetched in %.1f s (%s/s), commit %s\n", plan.repo,
 		        plan.revision, plan.nfiles, b, secs, r, plan.commit);
 	printf("%s\n", snap);

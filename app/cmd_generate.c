@@ -24,6 +24,8 @@
 #include "app/cli.h"
 #include "app/audio_file.h"
 #include "app/commands.h"
+#include "app/history.h"
+#include "app/take_save.h"
 #include "engine/mg.h"
 
 #define CMD "generate"
@@ -35,8 +37,8 @@ static void help(FILE *f)
 	        "Usage: musicgen-tui generate --model PATH [--prompt TEXT]... [--count N]\n"
 	        "         [--duration SECONDS | --frames N] [--guidance G] [--temperature T] [--top-k K]\n"
 	        "         [--top-p P] [--seed S] [--greedy] [--threads N] [--backend cpu|opencl|auto]\n"
-	        "         [--weights f32|f16|q8] [--output FILE] [--sample-format pcm16|pcm24|float]\n"
-	        "         [--codes-out FILE] [--force]\n"
+	        "         [--device N] [--weights f32|f16|q8] [--output FILE] [--sample-format pcm16|pcm24|float]\n"
+	        "         [--codes-out FILE] [--force] [--save]\n"
 	        "\n"
 	        "Generates music from text prompts with a MusicGen model and writes audio files.\n"
 	        "\n"
@@ -60,16 +62,22 @@ static void help(FILE *f)
 	        "                       seed S + i, so a take can be reproduced alone\n"
 	        "  --greedy             argmax instead of sampling (as Hugging Face's do_sample=False)\n"
 	        "  --threads N          CPU threads (default: all cores)\n"
-	        "  --backend B          cpu, opencl or auto (default auto = cpu)\n"
-	        "  --weights W          compute format of the weight matrices: f32 (default), f16, q8\n"
+	        "  --backend B          cpu, opencl or auto (default auto: an OpenCL GPU or accelerator if\n"
+	        "                       there is one, else the CPU)\n"
+	        "  --device N           the OpenCL device to use (numbers from 'musicgen-tui devices')\n"
+	        "  --weights W          compute format of the weight matrices: f32, f16 or q8 (default:\n"
+	        "                       f32 when the decoder's matrices fit in 64 MiB, which reproduces\n"
+	        "                       Hugging Face exactly; above that q8 on the CPU, f16 on OpenCL)\n"
 	        "  --output FILE        audio file; the format follows the extension: .wav, .flac, .ogg;\n"
 	        "                       several takes get -1, -2, ... before the extension (prompts in\n"
 	        "                       order, each prompt's takes together). Default: a name made from the\n"
 	        "                       prompt and the time, in the current directory\n"
 	        "  --sample-format F    pcm16 (default, clipped), pcm24 or float (WAV; FLAC: pcm16/pcm24)\n"
-	        "  --codes-out FILE     also write the codes as text: a line 'B K F', then B x K lines\n"
-	        "                       (take b, codebook k) of F space-separated codes\n"
+	        "  --codes-out FILE     also write the codes as text (replacing FILE): a line 'B K F', then\n"
+	        "                       B x K lines (take b, codebook k) of F space-separated codes\n"
 	        "  --force              replace existing output files\n"
+	        "  --save               also add the takes to the history the interactive screen shows\n"
+	        "                       ($XDG_DATA_HOME/musicgen-tui/history.db)\n"
 	        "\n"
 	        "Progress goes to stderr: a bar on a terminal, else one summary line (seconds, decoder\n"
 	        "steps per second, real-time factor = generation time / audio duration). The written\n"
@@ -111,9 +119,9 @@ struct opts {
 	long frames;
 	int have_guidance, have_temperature, have_top_k, have_top_p, have_seed;
 	double guidance, temperature, top_p;
-	long top_k, threads;
+	long top_k, threads, device;
 	uint64_t seed;
-	int greedy, backend, weights, force;
+	int greedy, backend, weights, force, save;
 	const char *output, *codes_out;
 	int sample_format, have_sample_format;
 };
@@ -145,6 +153,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->count = 1;
 	o->backend = MG_BACKEND_AUTO;
 	o->weights = MG_WEIGHTS_DEFAULT;
+	o->device = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -159,9 +168,13 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->force = 1;
 			continue;
 		}
+		if (!strcmp(a, "--save")) {
+			o->save = 1;
+			continue;
+		}
 		static const char *const with_value[] = {
 			"--model", "--prompt", "--count", "--duration", "--frames", "--guidance", "--temperature",
-			"--top-k", "--top-p", "--seed", "--threads", "--backend", "--weights", "--output",
+			"--top-k", "--top-p", "--seed", "--threads", "--backend", "--device", "--weights", "--output",
 			"--sample-format", "--codes-out",
 		};
 		const char *opt = NULL;
@@ -228,6 +241,9 @@ static int parse(int argc, char **argv, struct opts *o)
 				return 2;
 		} else if (!strcmp(opt, "--backend")) {
 			if (cli_backend(CMD, v, &o->backend))
+				return 2;
+		} else if (!strcmp(opt, "--device")) {
+			if (cli_int(CMD, opt, v, 0, 1023, &o->device))
 				return 2;
 		} else if (!strcmp(opt, "--weights")) {
 			if (cli_weights(CMD, v, &o->weights))
@@ -474,6 +490,23 @@ static uint64_t fresh_seed(void)
 	return s % 1000000000ull;
 }
 
+/* --save: the takes go into the history store too, each with its own seed. */
+static int save_to_history(const mg_take *t, const mg_params *p, const mg_model_info *info, double wall)
+{
+	char err[512];
+	history *h;
+	if (history_open(&h, NULL, err, sizeof err))
+		return runtime_err("cannot open the history: %s", err);
+	int64_t ids[MAX_PROMPTS];
+	int n = 0;
+	int rc = take_save_all(h, t, p, info, (double)p->frames / info->frame_rate, wall, ids, MAX_PROMPTS, &n, err,
+	                       sizeof err);
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "saved take #%lld to the history\n", (long long)ids[i]);
+	history_close(h);
+	return rc ? runtime_err("saving to the history: %s", err) : 0;
+}
+
 int cmd_generate(int argc, char **argv)
 {
 	struct opts o;
@@ -501,6 +534,7 @@ int cmd_generate(int argc, char **argv)
 	lp.backend = o.backend;
 	lp.weights = o.weights;
 	lp.threads = (int)o.threads;
+	lp.device = (int)o.device;
 	lp.on_notice = on_notice;
 	mg_model *m = NULL;
 	if (mg_model_load(&m, o.model, &lp, err, sizeof err))
@@ -623,6 +657,8 @@ int cmd_generate(int argc, char **argv)
 	}
 	if (!status && o.codes_out)
 		status = write_codes(o.codes_out, t);
+	if (!status && o.save)
+		status = save_to_history(t, &p, &info, wall);
 	mg_take_free(t);
 	mg_model_free(m);
 	return status;

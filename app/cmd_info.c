@@ -1,11 +1,12 @@
-/* cmd_info.c - `musicgen-tui info --model PATH`: validates a model fully
- * (config, safetensors headers, every tensor the engine needs with its shape)
- * and describes it: type, every dimension, parameters per part, storage
- * dtypes, sample and frame rates, and the longest take one window allows. */
+/* cmd_info.c - `musicgen-tui info --model PATH`: loads a model the way
+ * generation does (mg_model_load: config, safetensors headers, every tensor
+ * the engine binds with its shape and finite values), so that what info
+ * accepts is exactly what generate accepts, and describes it: type, every
+ * dimension, parameters per part, storage dtypes, sample and frame rates, and
+ * the longest take one window allows. */
 #include "autoconfig.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,8 @@
 
 #include "app/commands.h"
 #include "engine/config.h"
-#include "engine/hub.h"
 #include "engine/mg.h"
+#include "engine/model.h"
 #include "engine/safetensors.h"
 
 static void usage(FILE *f)
@@ -36,220 +37,6 @@ static void usage(FILE *f)
 	           "reason on standard error), 2 a usage error.\n");
 }
 
-/* ---- required tensors, derived from the config ---- */
-
-struct check {
-	const st_set *st;
-	const char *dir;
-	char *err;
-	size_t errlen;
-	int failed;
-};
-
-/* The tensor `name` must exist with exactly the given shape. */
-static void need(struct check *c, int ndim, const int64_t *shape, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void need(struct check *c, int ndim, const int64_t *shape, const char *fmt, ...)
-{
-	if (c->failed)
-		return;
-	char name[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof name, fmt, ap);
-	va_end(ap);
-	const st_tensor *t = st_find(c->st, name);
-	if (!t) {
-		snprintf(c->err, c->errlen, "%s: tensor '%s' is missing from the checkpoint", c->dir, name);
-		c->failed = 1;
-		return;
-	}
-	int ok = t->ndim == ndim;
-	for (int i = 0; ok && i < ndim; i++)
-		ok = t->shape[i] == shape[i];
-	if (!ok || (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64)) {
-		char want[160] = "", got[160] = "";
-		size_t n = 0;
-		for (int i = 0; i < ndim; i++)
-			n += (size_t)snprintf(want + n, sizeof want - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-		n = 0;
-		for (int i = 0; i < t->ndim; i++)
-			n += (size_t)snprintf(got + n, sizeof got - n, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-		snprintf(c->err, c->errlen, "%s: tensor '%s' is %s [%s], expected a float tensor of shape [%s]", t->file,
-		         name, st_dtype_name(t->dtype), got, want);
-		c->failed = 1;
-	}
-}
-
-#define SHAPE(...) (sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), ((const int64_t[]){__VA_ARGS__})
-
-/* A weight-normed convolution: weight_g/weight_v or the parametrizations
- * spelling, plus its bias. vshape: the shape of v (dim 0 carries the norm). */
-static void need_wn_conv(struct check *c, const char *prefix, int64_t d0, int64_t d1, int64_t k)
-{
-	if (c->failed)
-		return;
-	char g[256];
-	snprintf(g, sizeof g, "%s.weight_g", prefix);
-	if (st_find(c->st, g)) {
-		need(c, SHAPE(d0, 1, 1), "%s.weight_g", prefix);
-		need(c, SHAPE(d0, d1, k), "%s.weight_v", prefix);
-	} else {
-		need(c, SHAPE(d0, 1, 1), "%s.parametrizations.weight.original0", prefix);
-		need(c, SHAPE(d0, d1, k), "%s.parametrizations.weight.original1", prefix);
-	}
-}
-
-static void need_conv(struct check *c, const char *prefix, int64_t in, int64_t out, int64_t k)
-{
-	need_wn_conv(c, prefix, out, in, k);
-	need(c, SHAPE(out), "%s.bias", prefix);
-}
-
-static void need_convtr(struct check *c, const char *prefix, int64_t in, int64_t out, int64_t k)
-{
-	need_wn_conv(c, prefix, in, out, k);
-	need(c, SHAPE(out), "%s.bias", prefix);
-}
-
-static void need_resblock(struct check *c, const mg_encodec_config *e, const char *part, int layer, int64_t dim)
-{
-	char p[200];
-	int64_t hidden = dim / e->compress;
-	snprintf(p, sizeof p, "audio_encoder.%s.layers.%d.block.1.conv", part, layer);
-	need_conv(c, p, dim, hidden, e->residual_kernel_size);
-	snprintf(p, sizeof p, "audio_encoder.%s.layers.%d.block.3.conv", part, layer);
-	need_conv(c, p, hidden, dim, 1);
-	if (e->use_conv_shortcut) {
-		snprintf(p, sizeof p, "audio_encoder.%s.layers.%d.shortcut.conv", part, layer);
-		need_conv(c, p, dim, dim, 1);
-	}
-}
-
-static void need_lstm(struct check *c, const mg_encodec_config *e, const char *part, int layer, int64_t dim)
-{
-	for (int l = 0; l < e->num_lstm_layers; l++) {
-		need(c, SHAPE(4 * dim, dim), "audio_encoder.%s.layers.%d.lstm.weight_ih_l%d", part, layer, l);
-		need(c, SHAPE(4 * dim, dim), "audio_encoder.%s.layers.%d.lstm.weight_hh_l%d", part, layer, l);
-		need(c, SHAPE(4 * dim), "audio_encoder.%s.layers.%d.lstm.bias_ih_l%d", part, layer, l);
-		need(c, SHAPE(4 * dim), "audio_encoder.%s.layers.%d.lstm.bias_hh_l%d", part, layer, l);
-	}
-}
-
-/* EnCodec decoder and encoder, layer by layer as transformers numbers them. */
-static void need_encodec(struct check *c, const mg_config *cfg)
-{
-	const mg_encodec_config *e = &cfg->codec;
-	int nr = e->num_ratios, L = 0;
-	int64_t scale = (int64_t)e->num_filters << nr;
-	char p[200];
-	/* decoder: conv, LSTM, then per ratio ELU + transposed conv + residual blocks */
-	need_conv(c, "audio_encoder.decoder.layers.0.conv", e->hidden_size, scale, e->kernel_size);
-	need_lstm(c, e, "decoder", 1, scale);
-	L = 2;
-	for (int i = 0; i < nr; i++) {
-		L++; /* ELU */
-		snprintf(p, sizeof p, "audio_encoder.decoder.layers.%d.conv", L++);
-		need_convtr(c, p, scale, scale / 2, 2 * e->ratios[i]);
-		for (int j = 0; j < e->num_residual_layers; j++)
-			need_resblock(c, e, "decoder", L++, scale / 2);
-		scale /= 2;
-	}
-	L++; /* ELU */
-	snprintf(p, sizeof p, "audio_encoder.decoder.layers.%d.conv", L);
-	need_conv(c, p, e->num_filters, e->audio_channels, e->last_kernel_size);
-
-	/* encoder: conv, then per reversed ratio residual blocks + ELU + strided conv */
-	need_conv(c, "audio_encoder.encoder.layers.0.conv", e->audio_channels, e->num_filters, e->kernel_size);
-	L = 1;
-	scale = e->num_filters;
-	for (int i = nr - 1; i >= 0; i--) {
-		for (int j = 0; j < e->num_residual_layers; j++)
-			need_resblock(c, e, "encoder", L++, scale);
-		L++; /* ELU */
-		snprintf(p, sizeof p, "audio_encoder.encoder.layers.%d.conv", L++);
-		need_conv(c, p, scale, scale * 2, 2 * e->ratios[i]);
-		scale *= 2;
-	}
-	need_lstm(c, e, "encoder", L++, scale);
-	L++; /* ELU */
-	snprintf(p, sizeof p, "audio_encoder.encoder.layers.%d.conv", L);
-	need_conv(c, p, scale, e->hidden_size, e->last_kernel_size);
-
-	/* one codebook per codebook stream of a channel */
-	int nq = cfg->dec.num_codebooks / cfg->dec.audio_channels;
-	for (int q = 0; q < nq; q++)
-		need(c, SHAPE(e->codebook_size, e->codebook_dim), "audio_encoder.quantizer.layers.%d.codebook.embed", q);
-}
-
-static void need_t5(struct check *c, const mg_t5_config *t)
-{
-	int64_t D = t->d_model, I = (int64_t)t->num_heads * t->d_kv;
-	if (st_find(c->st, "text_encoder.shared.weight"))
-		need(c, SHAPE(t->vocab_size, D), "text_encoder.shared.weight");
-	else
-		need(c, SHAPE(t->vocab_size, D), "text_encoder.encoder.embed_tokens.weight");
-	const char *b = "text_encoder.encoder.block";
-	need(c, SHAPE(t->num_buckets, t->num_heads), "%s.0.layer.0.SelfAttention.relative_attention_bias.weight", b);
-	for (int j = 0; j < t->num_layers; j++) {
-		need(c, SHAPE(I, D), "%s.%d.layer.0.SelfAttention.q.weight", b, j);
-		need(c, SHAPE(I, D), "%s.%d.layer.0.SelfAttention.k.weight", b, j);
-		need(c, SHAPE(I, D), "%s.%d.layer.0.SelfAttention.v.weight", b, j);
-		need(c, SHAPE(D, I), "%s.%d.layer.0.SelfAttention.o.weight", b, j);
-		need(c, SHAPE(D), "%s.%d.layer.0.layer_norm.weight", b, j);
-		if (t->gated) {
-			need(c, SHAPE(t->d_ff, D), "%s.%d.layer.1.DenseReluDense.wi_0.weight", b, j);
-			need(c, SHAPE(t->d_ff, D), "%s.%d.layer.1.DenseReluDense.wi_1.weight", b, j);
-		} else
-			need(c, SHAPE(t->d_ff, D), "%s.%d.layer.1.DenseReluDense.wi.weight", b, j);
-		need(c, SHAPE(D, t->d_ff), "%s.%d.layer.1.DenseReluDense.wo.weight", b, j);
-		need(c, SHAPE(D), "%s.%d.layer.1.layer_norm.weight", b, j);
-	}
-	need(c, SHAPE(D), "text_encoder.encoder.final_layer_norm.weight");
-}
-
-static void need_decoder(struct check *c, const mg_config *cfg)
-{
-	const mg_decoder_config *d = &cfg->dec;
-	int64_t H = d->hidden_size;
-	if (cfg->has_enc_to_dec_proj) {
-		need(c, SHAPE(H, cfg->t5.d_model), "enc_to_dec_proj.weight");
-		need(c, SHAPE(H), "enc_to_dec_proj.bias");
-	}
-	const char *p = "decoder.model.decoder";
-	for (int k = 0; k < d->num_codebooks; k++) {
-		need(c, SHAPE(d->vocab_size + 1, H), "%s.embed_tokens.%d.weight", p, k);
-		need(c, SHAPE(d->vocab_size, H), "decoder.lm_heads.%d.weight", k);
-	}
-	if (st_find(c->st, "decoder.model.decoder.embed_positions.weights"))
-		need(c, SHAPE(d->max_positions, H), "%s.embed_positions.weights", p);
-	static const char *const attn[] = {"self_attn", "encoder_attn"}, *const proj[] = {"q", "k", "v", "out"};
-	static const char *const norms[] = {"self_attn_layer_norm", "encoder_attn_layer_norm", "final_layer_norm"};
-	for (int i = 0; i < d->num_layers; i++) {
-		for (int a = 0; a < 2; a++)
-			for (int q = 0; q < 4; q++)
-				need(c, SHAPE(H, H), "%s.layers.%d.%s.%s_proj.weight", p, i, attn[a], proj[q]);
-		for (int n = 0; n < 3; n++) {
-			need(c, SHAPE(H), "%s.layers.%d.%s.weight", p, i, norms[n]);
-			need(c, SHAPE(H), "%s.layers.%d.%s.bias", p, i, norms[n]);
-		}
-		need(c, SHAPE(d->ffn_dim, H), "%s.layers.%d.fc1.weight", p, i);
-		need(c, SHAPE(H, d->ffn_dim), "%s.layers.%d.fc2.weight", p, i);
-	}
-	need(c, SHAPE(H), "%s.layer_norm.weight", p);
-	need(c, SHAPE(H), "%s.layer_norm.bias", p);
-}
-
-static int validate(const char *dir, const st_set *st, const mg_config *cfg, char *err, size_t errlen)
-{
-	struct check c = {st, dir, err, errlen, 0};
-	need_t5(&c, &cfg->t5);
-	need_decoder(&c, cfg);
-	need_encodec(&c, cfg);
-	return c.failed ? -1 : 0;
-}
-
 /* ---- description ---- */
 
 /* 1234567 -> "1,234,567" */
@@ -266,8 +53,13 @@ static const char *grouped(int64_t n, char *buf, size_t len)
 	return buf;
 }
 
-static void describe(const char *dir, const char *id, const char *rev, const mg_config *cfg, const st_set *st)
+static void describe(const mg_model *m)
 {
+	mg_model_info info;
+	mg_model_get_info(m, &info);
+	const mg_config *cfg = &m->cfg;
+	const st_set *st = m->st;
+	const char *dir = info.path, *id = info.id, *rev = info.revision;
 	const mg_t5_config *t = &cfg->t5;
 	const mg_decoder_config *d = &cfg->dec;
 	const mg_encodec_config *e = &cfg->codec;
@@ -337,10 +129,9 @@ static void describe(const char *dir, const char *id, const char *rev, const mg_
 	printf("frame rate     %g Hz (%d samples per frame)\n", e->frame_rate, e->hop_length);
 	/* One window: max_position_embeddings - 1 decoder steps after BOS; the
 	 * delay pattern spends (codebooks per channel - 1) of them. */
-	int steps = d->max_positions - 1, per_ch = d->num_codebooks / d->audio_channels;
-	int frames = steps - (per_ch - 1);
+	int per_ch = d->num_codebooks / d->audio_channels, frames = info.max_frames;
 	printf("longest take   %.2f s (%d frames = %d decoder steps - %d for the delay pattern)\n",
-	       frames > 0 ? frames / e->frame_rate : 0.0, frames > 0 ? frames : 0, steps, per_ch - 1);
+	       frames > 0 ? frames / e->frame_rate : 0.0, frames > 0 ? frames : 0, frames + per_ch - 1, per_ch - 1);
 	printf("defaults       top-k %d, top-p %g, temperature %g, guidance %g, %s\n", cfg->gen.top_k,
 	       (double)cfg->gen.top_p, (double)cfg->gen.temperature,
 	       cfg->gen.guidance_scale > 0 ? (double)cfg->gen.guidance_scale : 3.0,
@@ -393,17 +184,16 @@ int cmd_info(int argc, char **argv)
 		return 2;
 	}
 
-	char dir[4096], id[512], rev[256], err[MG_ERR_LEN];
-	mg_config cfg;
-	st_set *st = NULL;
-	if (mg_resolve_model(model, 0, dir, sizeof dir, id, sizeof id, rev, sizeof rev, err, sizeof err) ||
-	    mg_config_load(&cfg, dir, err, sizeof err) || st_open(&st, dir, err, sizeof err) ||
-	    validate(dir, st, &cfg, err, sizeof err)) {
+	char err[MG_ERR_LEN];
+	mg_load_params lp = mg_load_params_default();
+	lp.backend = MG_BACKEND_CPU;
+	lp.threads = 1;
+	mg_model *m = NULL;
+	if (mg_model_load(&m, model, &lp, err, sizeof err) != MG_OK) {
 		fprintf(stderr, "musicgen-tui info: %s\n", err);
-		st_close(st);
 		return 1;
 	}
-	describe(dir, id, rev, &cfg, st);
-	st_close(st);
+	describe(m);
+	mg_model_free(m);
 	return 0;
 }

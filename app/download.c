@@ -588,7 +588,7 @@ static int job_open(struct http *h, struct job *j)
 		job_hash(j, buf, (size_t)r);
 		left -= (uint64_t)r;
 		if (h->cancel && atomic_load(h->cancel))
-			return job_stop(j, DL_ERR_CANCELLED, "cancelled");
+			return job_stop(j, DL_ERR_CANCELLED, "cancelled while fetching %s", j->f->name);
 	}
 	h->prog.verifying = 0;
 	if (ftruncate(j->fd, (off_t)j->range_from) != 0 || lseek(j->fd, 0, SEEK_END) < 0)
@@ -608,7 +608,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 		return n;
 	}
 	if (h->cancel && atomic_load(h->cancel)) {
-		job_stop(j, DL_ERR_CANCELLED, "cancelled");
+		job_stop(j, DL_ERR_CANCELLED, "cancelled while fetching %s", j->f->name);
 		return 0;
 	}
 	if (j->fd < 0 && !job_open(h, j))

@@ -21,6 +21,7 @@ struct history {
 	char dir[1024];
 	char takes[1100];
 	unsigned counter; /* temporary file names of this connection */
+	int64_t data_version; /* last PRAGMA data_version seen, -1 = none yet */
 };
 
 /* Files older than this with no row are left-overs of a crash; younger ones
@@ -162,6 +163,7 @@ int history_open(history **out, const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	remove_orphans(h);
+	h->data_version = -1;
 	*out = h;
 	return 0;
 }
@@ -307,6 +309,20 @@ fail_files:
 	unlink(tmp_audio);
 	unlink(tmp_codes);
 	return -1;
+}
+
+int history_changed(history *h)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(h->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	int changed = v != h->data_version;
+	h->data_version = v;
+	return changed;
 }
 
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)

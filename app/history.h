@@ -77,6 +77,10 @@ int history_delete(history *h, int64_t id, char *err, size_t errlen);
 int history_set_favourite(history *h, int64_t id, int favourite, char *err, size_t errlen);
 int history_set_name(history *h, int64_t id, const char *name, const char *note, char *err, size_t errlen);
 
+/* 1 when another connection (another instance) committed a change since the
+ * last call, else 0; the first call returns 1. */
+int history_changed(history *h);
+
 /* The audio of a take as planar float (free()). */
 int history_load_audio(history *h, const struct history_take *t, float **pcm, int *channels, int64_t *n,
                        int *rate, char *err, size_t errlen);

@@ -108,10 +108,9 @@ static int make_random(struct wsrc *src, const char *name, int ndim, const int64
 	int constant = ends_with(name, ".weight_g");
 	for (int64_t i = 0; i < n; i++)
 		d[i] = constant ? 1.0f : scale * rand_uniform(&src->rng);
-	if (st_add_owned(src->make, name, ST_F32, ndim, shape, d)) {
-		free(d);
-		return fail(err, errlen, "cannot add '%s'", name);
-	}
+	/* On failure the set may already own d, so it is not freed here. */
+	if (st_add_owned(src->make, name, ST_F32, ndim, shape, d))
+		return fail(err, errlen, "cannot add '%s' to the in-memory set", name);
 	return 0;
 }
 
@@ -123,7 +122,7 @@ static float *load(struct wsrc *src, const char *name, int ndim, const int64_t *
 		return NULL;
 	const st_set *st = src->make ? src->make : src->st;
 	const st_tensor *t = need(st, name, ndim, shape, err, errlen);
-	if (!t)
+	if (!t || st_check_finite(t, err, errlen))
 		return NULL;
 	float *d = malloc((size_t)t->numel * sizeof(float) + 1);
 	if (!d) {
@@ -134,7 +133,8 @@ static float *load(struct wsrc *src, const char *name, int ndim, const int64_t *
 		free(d);
 		return NULL;
 	}
-	st_release(st, t); /* the float copy is what is used from now on */
+	/* The converted copy is the only one kept: the mapped pages go. */
+	st_release(st, t);
 	*n_params += (size_t)t->numel;
 	return d;
 }
@@ -234,10 +234,10 @@ static int bind_lstm(mg_encodec_lstm *l, struct wsrc *src, const char *base, int
 			/* PyTorch rows are [gate][unit]; ours are [unit][gate]. */
 			for (int gate = 0; gate < 4; gate++)
 				for (int j = 0; j < dim; j++) {
-					size_t src = (size_t)gate * dim + j, dst = (size_t)j * 4 + gate;
-					memcpy(l->w_ih[n] + dst * dim, wi + src * dim, (size_t)dim * sizeof(float));
-					memcpy(l->w_hh[n] + dst * dim, wh + src * dim, (size_t)dim * sizeof(float));
-					l->bias[n][dst] = bi[src] + bh[src];
+					size_t from = (size_t)gate * dim + j, to = (size_t)j * 4 + gate;
+					memcpy(l->w_ih[n] + to * dim, wi + from * dim, (size_t)dim * sizeof(float));
+					memcpy(l->w_hh[n] + to * dim, wh + from * dim, (size_t)dim * sizeof(float));
+					l->bias[n][to] = bi[from] + bh[from];
 				}
 		} else if (bh) {
 			fail(err, errlen, "out of memory for '%s'", base);
@@ -419,7 +419,8 @@ static int build(struct builder *b, mg_encodec_layer **out, int *n, int (*fn)(st
 	return rc;
 }
 
-static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c, char *err, size_t errlen)
+static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c, int with_encoder, char *err,
+                     size_t errlen)
 {
 	memset(e, 0, sizeof *e);
 	e->c = *c;
@@ -432,7 +433,7 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 
 	struct builder b = {src, c, "decoder", NULL, 0, 0, &e->n_params, err, errlen};
 	int rc = build(&b, &e->dec, &e->n_dec, build_decoder);
-	if (!rc) {
+	if (!rc && with_encoder) {
 		struct builder be = {src, c, "encoder", NULL, 0, 0, &e->n_params, err, errlen};
 		rc = build(&be, &e->enc, &e->n_enc, build_encoder);
 	}
@@ -511,14 +512,20 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
 {
 	struct wsrc src = {st, NULL, 0};
-	return bind_from(e, &src, c, err, errlen);
+	return bind_from(e, &src, c, 1, err, errlen);
+}
+
+int mg_encodec_bind_decoder(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
+{
+	struct wsrc src = {st, NULL, 0};
+	return bind_from(e, &src, c, 0, err, errlen);
 }
 
 int mg_encodec_random_weights(st_set *out, const mg_encodec_config *c, uint64_t seed, char *err, size_t errlen)
 {
 	struct wsrc src = {NULL, out, seed};
 	mg_encodec e;
-	if (bind_from(&e, &src, c, err, errlen))
+	if (bind_from(&e, &src, c, 1, err, errlen))
 		return -1;
 	mg_encodec_free(&e);
 	return 0;
@@ -600,7 +607,9 @@ static inline float elu(float x)
 	return two_n * p + (two_n - 1.0f);
 }
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+/* x86 kernels, chosen at run time; -DMG_NO_SIMD builds the portable path
+ * alone (how it is tested on x86). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(MG_NO_SIMD)
 #include <immintrin.h>
 #define ELU_HAVE_AVX2 1
 
@@ -1518,6 +1527,8 @@ int mg_encodec_decode(const mg_encodec *e, mg_pool *pool, const int32_t *codes, 
 
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples)
 {
+	if (e->n_enc == 0)
+		return 0;
 	int64_t T = n_samples;
 	for (int i = 0; i < e->n_enc; i++)
 		if (e->enc[i].op == MG_ENCODEC_CONV)
@@ -1579,6 +1590,8 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	const mg_encodec_config *c = &e->c;
 	*codes = NULL;
 	*F = 0;
+	if (e->n_enc == 0)
+		return fail(err, errlen, "the EnCodec encoder was not loaded (mg_encodec_bind_decoder)");
 	if (n_samples < 1)
 		return fail(err, errlen, "EnCodec encode needs at least 1 sample");
 	int frames = mg_encodec_encoded_frames(e, n_samples);

@@ -12,8 +12,13 @@
  * kept single-threaded during a call (its previous thread count is restored
  * afterwards), so the pool's threads are the only ones working.
  *
- * Thread safety: a bound codec is read-only; calls on one codec may run
- * concurrently only with different pools (OpenBLAS' thread count is global).
+ * Thread safety: a bound codec is read-only, but OpenBLAS' thread count is
+ * process-wide: run one EnCodec call at a time, and not while another thread
+ * calls OpenBLAS (the engine thread does everything in turn, so it holds).
+ *
+ * Memory: a decode of F frames holds three activation buffers of the widest
+ * layer (musicgen-small: 3 x 64 channels x F x 640 floats, about 250 MB for
+ * 10 s) plus the LSTM's gates, all freed before it returns.
  */
 #ifndef MG_ENCODEC_H
 #define MG_ENCODEC_H
@@ -75,6 +80,11 @@ typedef struct mg_encodec {
 } mg_encodec;
 
 int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen);
+/* The decoder and quantizer only (about half the weights; musicgen-small:
+ * 116 MB less): encode then fails with a message. For text-to-music, which
+ * never encodes. */
+int mg_encodec_bind_decoder(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err,
+                            size_t errlen);
 void mg_encodec_free(mg_encodec *e);
 
 /* Adds random EnCodec weights of the shape c describes to an in-memory set
@@ -83,7 +93,7 @@ int mg_encodec_random_weights(st_set *out, const mg_encodec_config *c, uint64_t 
 
 /* Samples decode produces for F frames (F x hop). */
 int64_t mg_encodec_decoded_length(const mg_encodec *e, int F);
-/* Frames encode produces for n samples. */
+/* Frames encode produces for n samples (0 without an encoder). */
 int mg_encodec_encoded_frames(const mg_encodec *e, int64_t n_samples);
 /* Quantizer layers the checkpoint stores (the most decode can use). */
 int mg_encodec_quantizers(const mg_encodec *e);
@@ -95,7 +105,8 @@ size_t mg_encodec_param_count(const mg_encodec *e);
 
 /* Called after every layer with its output, for tests: layer -1 is the RVQ
  * decode (decoder input) and otherwise the HF module index; x is
- * [channels][length]. */
+ * [channels][length]. With a hook, every ELU is its own pass (without one,
+ * an ELU before a convolution is applied as the convolution reads). */
 typedef void (*mg_encodec_tap)(void *user, int layer, const float *x, int channels, int64_t length);
 
 /* codes [n_q][F] (values in [0, codebook_size)) -> audio

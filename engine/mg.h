@@ -135,6 +135,23 @@ int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb,
                 mg_take **out, char *err, size_t errlen);
 void mg_take_free(mg_take *t);
 
+/* The OpenCL devices a load can use (for pickers and settings), numbered as
+ * mg_load_params.device and `--device N` take them. */
+typedef struct mg_device {
+	int index;
+	int is_gpu;                 /* GPU or accelerator (what auto may choose) */
+	int is_auto;                /* the device --backend auto would use */
+	int fp16;                   /* cl_khr_fp16 */
+	unsigned long long memory;  /* global memory, bytes */
+	char name[256];
+	char vendor[128];
+	char version[128];
+} mg_device;
+
+/* Fills up to max entries of out; returns how many devices there are (0
+ * when the build has no OpenCL or no platform is installed), or -1 with err. */
+int mg_list_devices(mg_device *out, int max, char *err, size_t errlen);
+
 /* Version string of the engine. */
 const char *mg_version(void);
 

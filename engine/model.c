@@ -61,6 +61,19 @@ void mg_model_free(mg_model *m)
 	free(m);
 }
 
+int mg_default_weights(const mg_decoder_config *d)
+{
+	/* Float32 reproduces Hugging Face's greedy tokens exactly. The compact
+	 * format only pays where a step is bound by streaming the weights from
+	 * memory, i.e. once the decoder no longer fits in the caches: there it is
+	 * the default (its greedy agreement with float32 is documented in
+	 * docs/PERFORMANCE.md); smaller decoders keep float32. */
+	double D = d->hidden_size, F = d->ffn_dim;
+	double bytes = 4.0 * ((double)d->num_layers * (8.0 * D * D + 2.0 * D * F) +
+	                      (double)d->num_codebooks * d->vocab_size * D);
+	return bytes >= MG_COMPACT_WEIGHTS_FROM ? mg_weights_resolve(MG_WEIGHTS_DEFAULT) : MG_WEIGHTS_F32;
+}
+
 int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, const char *spiece_path,
                      const mg_load_params *lp_in, char *err, size_t errlen)
 {
@@ -87,9 +100,7 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		snprintf(err, errlen, "unknown backend %d", lp.backend);
 		return MG_ERR_PARAM;
 	}
-	/* The default is float32: it is what reproduces Hugging Face's greedy
-	 * tokens exactly; f16 and q8 are there to be asked for. */
-	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? MG_WEIGHTS_F32 : lp.weights;
+	m->weights = lp.weights == MG_WEIGHTS_DEFAULT ? mg_default_weights(&cfg->dec) : lp.weights;
 	if (m->weights < MG_WEIGHTS_F32 || m->weights > MG_WEIGHTS_Q8) {
 		mg_model_free(m);
 		snprintf(err, errlen, "unknown weight format %d", lp.weights);
@@ -104,22 +115,24 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 	m->threads = mg_pool_size(m->pool);
 	/* The backend: OpenCL when asked for (or, with auto, when a GPU or
 	 * accelerator is there and works), else the CPU. */
-	int on_device = ocl_backend_open(&m->ocl, m->st, cfg, &lp, err, errlen);
+	/* On a device the compact default is half-precision storage (OpenCL
+	 * has no q8 path); an explicit format is passed as it is. */
+	mg_load_params dlp = lp;
+	if (lp.weights == MG_WEIGHTS_DEFAULT)
+		dlp.weights = m->weights == MG_WEIGHTS_F32 ? MG_WEIGHTS_F32 : MG_WEIGHTS_F16;
+	int on_device = ocl_backend_open(&m->ocl, m->st, cfg, &dlp, err, errlen);
 	if (on_device < 0) {
 		mg_model_free(m);
 		return MG_ERR_BACKEND;
 	}
 	if (on_device) {
-#ifdef MG_HAVE_OPENCL
 		m->backend = MG_BACKEND_OPENCL;
-		snprintf(m->backend_name, sizeof m->backend_name, "%s", m->ocl->name);
-		if (m->weights != MG_WEIGHTS_F16)
-			m->weights = MG_WEIGHTS_F32;
+		snprintf(m->backend_name, sizeof m->backend_name, "%s", ocl_backend_name(m->ocl));
+		m->weights = dlp.weights == MG_WEIGHTS_F16 ? MG_WEIGHTS_F16 : MG_WEIGHTS_F32;
 		if (mg_decoder_init_config(&m->dec, m->st, cfg, err, errlen)) {
 			mg_model_free(m);
 			return MG_ERR_CONFIG;
 		}
-#endif
 	} else {
 		m->backend = MG_BACKEND_CPU;
 		snprintf(m->backend_name, sizeof m->backend_name, "cpu");
@@ -300,38 +313,26 @@ static int64_t samples_for(const mg_model *m, int F)
 int mg_model_decode_audio(mg_model *m, const int32_t *codes, int n_takes, int F, float *pcm, char *err,
                           size_t errlen)
 {
+	if (m->ocl)
+		return ocl_backend_decode(m->ocl, codes, n_takes, F, pcm, err, errlen) ? MG_ERR_BACKEND : MG_OK;
 	int K = m->cfg.dec.num_codebooks, ch = m->cfg.dec.audio_channels, Kc = K / ch;
 	int64_t ns = samples_for(m, F);
-	int32_t *cc = malloc((size_t)n_takes * Kc * F * sizeof *cc);
-	float *one = m->ocl ? malloc((size_t)n_takes * ns * sizeof *one) : NULL;
-	if (!cc || (m->ocl && !one)) {
-		free(cc), free(one);
+	int32_t *cc = malloc((size_t)Kc * F * sizeof *cc);
+	if (!cc) {
 		snprintf(err, errlen, "out of memory decoding audio");
 		return MG_ERR_NOMEM;
 	}
 	int rc = MG_OK;
-	/* Per channel (stereo: codebooks interleave L0, R0, L1, R1, ...), the
-	 * channel's codebooks [Kc][F] of every take through the mono codec. */
-	for (int c = 0; c < ch && !rc; c++) {
-		for (int b = 0; b < n_takes; b++)
+	/* Per take and channel (stereo: codebooks interleave L0, R0, L1, R1, ...),
+	 * the channel's codebooks [Kc][F] through the mono codec. */
+	for (int b = 0; b < n_takes && !rc; b++)
+		for (int c = 0; c < ch && !rc; c++) {
 			for (int j = 0; j < Kc; j++)
-				memcpy(cc + ((size_t)b * Kc + j) * F, codes + ((size_t)b * K + (size_t)j * ch + c) * F,
-				       (size_t)F * sizeof *cc);
-#ifdef MG_HAVE_OPENCL
-		if (m->ocl) {
-			if (ocl_model_decode_audio(m->ocl->model, cc, n_takes, Kc, F, one, err, errlen))
+				memcpy(cc + (size_t)j * F, codes + ((size_t)b * K + (size_t)j * ch + c) * F, (size_t)F * sizeof *cc);
+			if (mg_encodec_decode(&m->codec, m->pool, cc, F, pcm + ((size_t)b * ch + c) * ns, err, errlen))
 				rc = MG_ERR_BACKEND;
-			for (int b = 0; b < n_takes && !rc; b++)
-				memcpy(pcm + ((size_t)b * ch + c) * ns, one + (size_t)b * ns, (size_t)ns * sizeof *pcm);
-			continue;
 		}
-#endif
-		for (int b = 0; b < n_takes && !rc; b++)
-			if (mg_encodec_decode(&m->codec, m->pool, cc + (size_t)b * Kc * F, F, pcm + ((size_t)b * ch + c) * ns,
-			                      err, errlen))
-				rc = MG_ERR_BACKEND;
-	}
-	free(cc), free(one);
+	free(cc);
 	return rc;
 }
 
@@ -372,31 +373,6 @@ static int choose(void *ctx, int take, float *scores, int K, int V, int32_t *nex
 	return 0;
 }
 
-#ifdef MG_HAVE_OPENCL
-/* The OpenCL device model as the generation loop's stepper: the rows of the
- * takes (doubled for guidance) go to the device, guided scores come back;
- * token choice and the random streams stay on the host, shared with the
- * CPU backend. */
-struct ocl_stepper {
-	ocl_model *model;
-	int B, K, cfg;
-	float guidance;
-	int32_t *feed;  /* [N][K][T] */
-};
-
-static int ocl_step(void *ctx, const int32_t *ids, int T, float *scores, char *err, size_t errlen)
-{
-	struct ocl_stepper *o = ctx;
-	size_t per = (size_t)o->B * o->K * T;
-	memcpy(o->feed, ids, per * sizeof *ids);
-	if (o->cfg)
-		memcpy(o->feed + per, ids, per * sizeof *ids);
-	if (ocl_model_step(o->model, o->feed, T, NULL, err, errlen) ||
-	    ocl_model_logits(o->model, o->cfg ? o->guidance : 1.0f, 1.0f, scores, NULL, err, errlen))
-		return -1;
-	return 0;
-}
-#endif
 
 /* The takes' conditioning on the CPU: every prompt once through T5 and the
  * projection, then copied to its takes (prompts in order, each prompt's
@@ -431,34 +407,6 @@ static int condition_cpu(mg_model *m, const mg_params *p, const int32_t *ids, co
 	return MG_OK;
 }
 
-#ifdef MG_HAVE_OPENCL
-/* The takes' conditioning on the device (T5, projection, cross K/V) and
- * its KV caches for L positions; the stepper then runs the steps. */
-static int condition_ocl(mg_model *m, const mg_params *p, const int32_t *ids, const int32_t *mask, int S, int B,
-                         int cfg, int L, struct ocl_stepper *os, char *err, size_t errlen)
-{
-	int np = p->n_prompts, K = m->cfg.dec.num_codebooks;
-	int32_t *tid = np ? malloc((size_t)B * S * sizeof *tid) : NULL;
-	int32_t *tmask = np ? malloc((size_t)B * S * sizeof *tmask) : NULL;
-	os->feed = malloc((size_t)(cfg ? 2 : 1) * B * K * sizeof *os->feed);
-	if ((np && (!tid || !tmask)) || !os->feed) {
-		free(tid), free(tmask);
-		snprintf(err, errlen, "out of memory");
-		return MG_ERR_NOMEM;
-	}
-	for (int i = 0; i < B && np; i++) {
-		memcpy(tid + (size_t)i * S, ids + (size_t)(i / p->count) * S, (size_t)S * sizeof *tid);
-		memcpy(tmask + (size_t)i * S, mask + (size_t)(i / p->count) * S, (size_t)S * sizeof *tmask);
-	}
-	os->model = m->ocl->model;
-	os->B = B, os->K = K, os->cfg = cfg, os->guidance = p->guidance;
-	int bad = ocl_model_condition(os->model, tid, tmask, np ? B : 0, np ? S : 1, 1, cfg, np ? 0 : B, NULL, err,
-	                              errlen) ||
-	          ocl_model_begin(os->model, L, err, errlen);
-	free(tid), free(tmask);
-	return bad ? MG_ERR_BACKEND : MG_OK;
-}
-#endif
 
 static mg_take *take_new(const mg_model *m, int B, int F, uint64_t seed)
 {
@@ -500,13 +448,9 @@ int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, cons
 	const mg_decoder_config *dc = &m->cfg.dec;
 	int np = p->n_prompts, B = (np ? np : 1) * p->count, F = p->frames;
 	int steps = mg_steps_for_frames(F, dc->num_codebooks, dc->audio_channels);
-	int cfg = np > 0 && p->guidance > 1.0f;
 	float *enc = NULL;
 	int32_t *emask = NULL;
 	mg_stepper dev_stepper = {0};
-#ifdef MG_HAVE_OPENCL
-	struct ocl_stepper os = {0};
-#endif
 	struct chooser ch = {0};
 	mg_take *t = take_new(m, B, F, p->seed);
 	if (!t) {
@@ -515,14 +459,16 @@ int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, cons
 	}
 
 	double t0 = now();
-#ifdef MG_HAVE_OPENCL
 	if (m->ocl) {
-		if ((rc = condition_ocl(m, p, ids, mask, S, B, cfg, steps + 1, &os, err, errlen)))
+		/* On the device: T5 once per prompt, the null rows, cross K/V, caches. */
+		if (ocl_backend_condition(m->ocl, ids, mask, np, np ? S : 1, p->count, np ? p->guidance : 1.0f, B,
+		                          steps + 1, err, errlen)) {
+			rc = MG_ERR_BACKEND;
 			goto out;
-		dev_stepper.ctx = &os;
-		dev_stepper.step = ocl_step;
+		}
+		dev_stepper.ctx = m->ocl;
+		dev_stepper.step = ocl_backend_step;
 	}
-#endif
 	if (np > 0 && !m->ocl && (rc = condition_cpu(m, p, ids, mask, S, B, &enc, &emask, err, errlen)))
 		goto out;
 	t->t5_seconds = now() - t0;
@@ -565,9 +511,6 @@ int mg_generate_tokens(mg_model *m, const mg_params *p, const int32_t *ids, cons
 	t->encodec_seconds = now() - t0;
 out:
 	free(enc), free(emask), free(ch.rng), free(ch.scratch);
-#ifdef MG_HAVE_OPENCL
-	free(os.feed);
-#endif
 	if (rc) {
 		mg_take_free(t);
 		return rc;
@@ -608,6 +551,10 @@ int mg_generate(mg_model *m, const mg_params *p, const mg_callbacks *cb, mg_take
 int mg_model_time_steps(mg_model *m, int n_takes, int guidance, int text_len, int past, int steps,
                         double *seconds, char *err, size_t errlen)
 {
+	if (m->ocl)
+		return ocl_backend_time_steps(m->ocl, n_takes, guidance, text_len, past, steps, seconds, err, errlen)
+		           ? MG_ERR_BACKEND
+		           : MG_OK;
 	const mg_decoder_config *c = &m->cfg.dec;
 	int K = c->num_codebooks, V = c->vocab_size, D = c->hidden_size;
 	int N = n_takes * (guidance ? 2 : 1), L = past + steps;

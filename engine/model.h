@@ -40,6 +40,14 @@ struct mg_model {
 	mg_encodec codec;
 };
 
+/* Decoders whose float32 matrices take at least this many bytes default to
+ * the compact weight format (mg_weights_resolve(MG_WEIGHTS_DEFAULT)); smaller
+ * ones to float32, Hugging Face's exact arithmetic. */
+#define MG_COMPACT_WEIGHTS_FROM (64.0 * 1024 * 1024)
+
+/* The format MG_WEIGHTS_DEFAULT means for a model with this decoder. */
+int mg_default_weights(const mg_decoder_config *d);
+
 /* A model from a tensor set (ownership of `weights` is taken, also on
  * failure) and a parsed config. spiece_path may be NULL (then only
  * unconditional generation works). */

@@ -124,7 +124,7 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 		char n[MG_BIND_NAME];
 		int64_t es[2] = {V + 1, D};
 		snprintf(n, sizeof n, P "embed_tokens.%d.weight", k);
-		if (!(d->embed[k] = mg_bind_tensor(st, n, 2, es, err, errlen)))
+		if (!(d->embed[k] = mg_bind_tensor(st, n, 2, es, err, errlen)) || st_check_finite(d->embed[k], err, errlen))
 			goto fail;
 		/* With q8 the heads stay f16: their rounding goes straight into the
 		 * logits, and they are 2% of the bytes of a step (docs/PERFORMANCE.md). */

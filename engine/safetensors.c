@@ -622,3 +622,44 @@ int st_to_f32(const st_tensor *t, float *dst, char *err, size_t errlen)
 		              t->file, t->name, st_dtype_name(t->dtype));
 	}
 }
+
+int st_check_finite(const st_tensor *t, char *err, size_t errlen)
+{
+	const uint8_t *p = t->data;
+	int64_t bad = -1;
+	switch (t->dtype) {
+	case ST_F32:
+		for (int64_t i = 0; i < t->numel && bad < 0; i++) {
+			uint32_t x;
+			memcpy(&x, p + 4 * i, 4);
+			if ((x & 0x7f800000u) == 0x7f800000u)
+				bad = i;
+		}
+		break;
+	case ST_F16:
+	case ST_BF16: {
+		uint16_t mask = t->dtype == ST_F16 ? 0x7c00 : 0x7f80;
+		for (int64_t i = 0; i < t->numel && bad < 0; i++) {
+			uint16_t h;
+			memcpy(&h, p + 2 * i, 2);
+			if ((h & mask) == mask)
+				bad = i;
+		}
+		break;
+	}
+	case ST_F64:
+		for (int64_t i = 0; i < t->numel && bad < 0; i++) {
+			uint64_t x;
+			memcpy(&x, p + 8 * i, 8);
+			if ((x & 0x7ff0000000000000ull) == 0x7ff0000000000000ull)
+				bad = i;
+		}
+		break;
+	default:
+		break;
+	}
+	if (bad >= 0)
+		return st_err(err, errlen, "%s: tensor '%s' holds NaN or infinite values (element %lld)", t->file, t->name,
+		              (long long)bad);
+	return 0;
+}

@@ -56,6 +56,12 @@ const char *st_dtype_name(st_dtype dt);
 /* Converts t (F32, F16, BF16 or F64) to float32 into dst[t->numel]. */
 int st_to_f32(const st_tensor *t, float *dst, char *err, size_t errlen);
 
+/* 0 when every value of t is finite (integer dtypes always are); else -1
+ * with a message naming the file, the tensor and the first bad element.
+ * Reads the mapped bytes in place (no conversion, no allocation), so it
+ * suits tables that are used without being converted (embeddings). */
+int st_check_finite(const st_tensor *t, char *err, size_t errlen);
+
 /* Exact IEEE half -> float (subnormals, inf, NaN). */
 float st_f16_to_f32(uint16_t h);
 uint16_t st_f32_to_f16(float f);

@@ -241,7 +241,8 @@ int mg_sample_row(const float *scores, int V, const mg_sampling *s, mg_rng *rng,
 		return mg_argmax(scores, V);
 	double *e = scratch, sum = 0;
 	for (int i = 0; i < V; i++) {
-		e[i] = isnan(scores[i]) ? 0.0 : exp((double)scores[i] - m);
+		/* filtered entries (-inf) weigh exactly 0; skip their exp() */
+		e[i] = isnan(scores[i]) || scores[i] == -INFINITY ? 0.0 : exp((double)scores[i] - m);
 		sum += e[i];
 	}
 	double target = u * sum, cum = 0;

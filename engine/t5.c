@@ -69,6 +69,8 @@ int mg_t5_bind(mg_t5 *t, const st_set *st, const mg_t5_config *c, int fmt, char 
 	                                                              : P "embed_tokens.weight";
 	eshape[0] = -1;
 	t->embed = mg_bind_tensor(st, ename, 2, eshape, err, errlen);
+	if (t->embed && st_check_finite(t->embed, err, errlen))
+		goto fail;
 	if (!t->embed) {
 		if (!st_find(st, ename))
 			snprintf(err, errlen, "the model weights have neither 'text_encoder.shared.weight' nor '"

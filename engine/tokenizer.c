@@ -1,26 +1,32 @@
 /* tokenizer.c - SentencePiece unigram tokenization with T5's conventions.
  *
  * spiece.model is a protobuf (sentencepiece.ModelProto) parsed by hand here
- * with every length checked against the buffer. Normalisation follows the
- * precompiled charsmap the file carries (a Darts double-array trie over
- * UTF-8 bytes plus a pool of replacement strings); segmentation is the
- * unigram Viterbi search of SentencePiece's EncodeOptimized, in float32 with
- * its tie-breaking (for one end position the first candidate with the best
- * score wins); runs of unknown pieces merge into one. T5Tokenizer then
- * splits special-token strings out first and appends EOS. */
+ * with every length checked against the buffer, and checked the way
+ * SentencePiece checks it when it loads a model (one unknown piece, no empty
+ * or repeated piece, byte pieces only with byte_fallback). Normalisation
+ * follows the precompiled charsmap the file carries (a Darts double-array
+ * trie over UTF-8 bytes plus a pool of replacement strings); segmentation is
+ * the unigram Viterbi search of SentencePiece's EncodeOptimized with its
+ * exact arithmetic and tie-breaking; runs of unknown pieces merge into one.
+ * T5Tokenizer then splits special-token strings out first, maps each piece
+ * string to its id and appends EOS. */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/tokenizer.h"
 
 enum piece_type { PT_NORMAL = 1, PT_UNKNOWN = 2, PT_CONTROL = 3, PT_USER = 4, PT_UNUSED = 5, PT_BYTE = 6 };
+enum model_type { MT_UNIGRAM = 1 };
 
-#define N_EXTRA_IDS 100
+#define N_EXTRA_IDS 100       /* <extra_id_0> .. <extra_id_99>, added by T5Tokenizer */
+#define UNK_PENALTY 10.0f     /* SentencePiece's kUnkPenalty */
 #define SPACE_SYMBOL "\xE2\x96\x81" /* U+2581 */
 
 struct piece {
@@ -30,24 +36,31 @@ struct piece {
 	int type;
 };
 
+/* Open-addressing hash from piece string to id (FNV-1a, computed one byte
+ * at a time so the Viterbi search extends a candidate without rehashing). */
+struct piece_map {
+	int32_t *slots; /* -1 = empty */
+	size_t n_slots; /* a power of two */
+};
+
 struct mg_tokenizer {
 	struct piece *pieces;
 	int n_pieces;
-	/* open-addressing hash of the matchable pieces (NORMAL, USER_DEFINED, UNUSED) */
-	int32_t *slots;
-	size_t n_slots;
-	size_t max_piece_len;
-	int unk_id, eos_id, pad_id;
-	float unk_score, max_score;
-	int n_user;              /* USER_DEFINED pieces (matched before normalisation) */
+	struct piece_map normal;   /* matchable from text: NORMAL, USER_DEFINED, UNUSED */
+	struct piece_map reserved; /* CONTROL, UNKNOWN, BYTE: only by exact name */
+	size_t max_piece_len;      /* longest matchable piece, bytes */
+	int unk_id, eos_id, pad_id, unk_token_id;
+	float max_score, unk_score;
+	int n_user;                /* USER_DEFINED pieces (matched before normalisation) */
+	int byte_fallback, ws_suffix;
+	int byte_ids[256];         /* <0xXX> pieces when byte_fallback */
 	/* normaliser */
 	int add_dummy_prefix, remove_extra_ws, escape_ws;
-	uint8_t *charsmap;       /* owned copy of precompiled_charsmap */
+	uint8_t *charsmap;         /* owned copy of precompiled_charsmap */
 	size_t charsmap_len;
-	const uint32_t *units;   /* trie units (aligned copy) */
-	uint32_t *units_buf;
+	uint32_t *units;           /* trie units, host order */
 	size_t n_units;
-	const char *pool;        /* replacement strings */
+	const char *pool;          /* replacement strings, inside charsmap */
 	size_t pool_len;
 };
 
@@ -141,21 +154,32 @@ static float pb_float(uint64_t v)
 	return f;
 }
 
-/* ---- piece hash ---- */
+/* ---- piece maps ---- */
+
+#define FNV_OFFSET 1469598103934665603ull
+#define FNV_PRIME 1099511628211ull
+
+static uint64_t hash_step(uint64_t h, uint8_t c)
+{
+	return (h ^ c) * FNV_PRIME;
+}
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = FNV_OFFSET;
 	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+		h = hash_step(h, (uint8_t)s[i]);
 	return h;
 }
 
-static int lookup(const mg_tokenizer *t, const char *s, size_t n)
+/* The id of s[0..n) whose hash is h, or -1. */
+static int map_find_h(const mg_tokenizer *t, const struct piece_map *m, uint64_t h, const char *s, size_t n)
 {
-	size_t mask = t->n_slots - 1, i = (size_t)hash_bytes(s, n) & mask;
+	if (!m->n_slots)
+		return -1;
+	size_t mask = m->n_slots - 1, i = (size_t)h & mask;
 	for (;;) {
-		int32_t id = t->slots[i];
+		int32_t id = m->slots[i];
 		if (id < 0)
 			return -1;
 		const struct piece *p = &t->pieces[id];
@@ -165,32 +189,45 @@ static int lookup(const mg_tokenizer *t, const char *s, size_t n)
 	}
 }
 
-static int build_hash(mg_tokenizer *t)
+static int map_find(const mg_tokenizer *t, const struct piece_map *m, const char *s, size_t n)
+{
+	return map_find_h(t, m, hash_bytes(s, n), s, n);
+}
+
+static int map_alloc(struct piece_map *m, int n_pieces)
 {
 	size_t n = 16;
-	while (n < 2 * (size_t)t->n_pieces + 16)
+	while (n < 2 * (size_t)n_pieces + 16)
 		n <<= 1;
-	t->slots = malloc(n * sizeof *t->slots);
-	if (!t->slots)
+	m->slots = malloc(n * sizeof *m->slots);
+	if (!m->slots)
 		return -1;
-	memset(t->slots, 0xff, n * sizeof *t->slots);
-	t->n_slots = n;
-	for (int id = 0; id < t->n_pieces; id++) {
-		const struct piece *p = &t->pieces[id];
-		if (p->type != PT_NORMAL && p->type != PT_USER && p->type != PT_UNUSED)
-			continue;
-		if (p->len == 0)
-			continue;
-		if (lookup(t, p->str, p->len) >= 0)
-			continue; /* a duplicate piece string: the first id wins, as in SentencePiece's map */
-		size_t i = (size_t)hash_bytes(p->str, p->len) & (n - 1);
-		while (t->slots[i] >= 0)
-			i = (i + 1) & (n - 1);
-		t->slots[i] = id;
-		if (p->len > t->max_piece_len)
-			t->max_piece_len = p->len;
-	}
+	memset(m->slots, 0xff, n * sizeof *m->slots);
+	m->n_slots = n;
 	return 0;
+}
+
+/* Adds piece id; 1 when its string is already in the map. */
+static int map_add(mg_tokenizer *t, struct piece_map *m, int id)
+{
+	const struct piece *p = &t->pieces[id];
+	if (map_find(t, m, p->str, p->len) >= 0)
+		return 1;
+	size_t mask = m->n_slots - 1, i = (size_t)hash_bytes(p->str, p->len) & mask;
+	while (m->slots[i] >= 0)
+		i = (i + 1) & mask;
+	m->slots[i] = id;
+	return 0;
+}
+
+/* SentencePiece's PieceToId: reserved names first, then matchable pieces,
+ * else the unknown id. */
+static int piece_to_id(const mg_tokenizer *t, const char *s, size_t n)
+{
+	int id = map_find(t, &t->reserved, s, n);
+	if (id < 0)
+		id = map_find(t, &t->normal, s, n);
+	return id < 0 ? t->unk_id : id;
 }
 
 /* ---- model parsing ---- */
@@ -227,6 +264,32 @@ static int parse_piece(struct pb b, struct piece *pc)
 	return 0;
 }
 
+struct trainer {
+	int model_type, unk_id, eos_id, pad_id, byte_fallback, ws_suffix;
+};
+
+static int parse_trainer(struct pb b, struct trainer *tr)
+{
+	struct field f;
+	while (b.p < b.end) {
+		if (pb_field(&b, &f))
+			return -1;
+		if (f.wt != 0)
+			continue;
+		int32_t v = (int32_t)f.v;
+		switch (f.num) {
+		case 3: tr->model_type = v; break;
+		case 24: tr->ws_suffix = f.v != 0; break;
+		case 35: tr->byte_fallback = f.v != 0; break;
+		case 40: tr->unk_id = v; break;
+		case 42: tr->eos_id = v; break;
+		case 43: tr->pad_id = v; break;
+		default: break;
+		}
+	}
+	return 0;
+}
+
 static int parse_normalizer(mg_tokenizer *t, struct pb b, char *err, size_t errlen, const char *what)
 {
 	struct field f;
@@ -251,28 +314,117 @@ static int parse_normalizer(mg_tokenizer *t, struct pb b, char *err, size_t errl
 	return 0;
 }
 
+/* precompiled_charsmap = uint32 LE trie size T, T bytes of trie units, the
+ * pool of NUL-terminated replacement strings. */
 static int setup_charsmap(mg_tokenizer *t, char *err, size_t errlen, const char *what)
 {
 	if (!t->charsmap || t->charsmap_len == 0)
-		return 0; /* identity normalisation */
-	if (t->charsmap_len < 4)
-		return tk_err(err, errlen, "%s: precompiled charsmap too short", what);
+		return 0; /* no normalisation rules: characters pass through */
+	if (t->charsmap_len <= 4)
+		return tk_err(err, errlen, "%s: precompiled charsmap too short (%zu bytes)", what, t->charsmap_len);
 	const uint8_t *c = t->charsmap;
 	uint32_t T = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
 	if (T % 4 || T == 0 || (size_t)T > t->charsmap_len - 4)
 		return tk_err(err, errlen, "%s: precompiled charsmap trie size %u does not fit (%zu bytes)", what, T,
 		              t->charsmap_len);
 	t->n_units = T / 4;
-	t->units_buf = malloc(T);
-	if (!t->units_buf)
+	t->units = malloc(T);
+	if (!t->units)
 		return tk_err(err, errlen, "%s: out of memory", what);
 	for (size_t i = 0; i < t->n_units; i++) {
 		const uint8_t *u = c + 4 + 4 * i;
-		t->units_buf[i] = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+		t->units[i] = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 	}
-	t->units = t->units_buf;
 	t->pool = (const char *)c + 4 + T;
 	t->pool_len = t->charsmap_len - 4 - T;
+	return 0;
+}
+
+/* "<0xAB>" (upper-case hex, as SentencePiece names byte pieces) -> 0xAB, or -1. */
+static int byte_piece_value(const struct piece *p)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	if (p->len != 6 || memcmp(p->str, "<0x", 3) || p->str[5] != '>')
+		return -1;
+	const char *hi = memchr(hex, p->str[3], 16), *lo = memchr(hex, p->str[4], 16);
+	if (!hi || !lo || !p->str[3] || !p->str[4])
+		return -1;
+	return (int)((hi - hex) * 16 + (lo - hex));
+}
+
+/* The checks SentencePiece makes when it loads a model, and the tables. */
+static int index_pieces(mg_tokenizer *t, const struct trainer *tr, char *err, size_t errlen, const char *what)
+{
+	int n = t->n_pieces, n_matchable = 0, n_bytes = 0;
+	if (map_alloc(&t->normal, n) || map_alloc(&t->reserved, n))
+		return tk_err(err, errlen, "%s: out of memory", what);
+	t->unk_id = -1;
+	for (int i = 0; i < 256; i++)
+		t->byte_ids[i] = -1;
+	for (int i = 0; i < n; i++) {
+		const struct piece *p = &t->pieces[i];
+		if (p->len == 0)
+			return tk_err(err, errlen, "%s: piece %d is empty", what, i);
+		int matchable = p->type == PT_NORMAL || p->type == PT_USER || p->type == PT_UNUSED;
+		if (map_add(t, matchable ? &t->normal : &t->reserved, i))
+			return tk_err(err, errlen, "%s: piece %d '%.40s' is defined twice", what, i, p->str);
+		n_matchable += matchable;
+		if (matchable && p->len > t->max_piece_len)
+			t->max_piece_len = p->len;
+		if (p->type == PT_USER)
+			t->n_user++;
+		if (p->type == PT_UNKNOWN) {
+			if (t->unk_id >= 0)
+				return tk_err(err, errlen, "%s: pieces %d and %d are both the unknown piece", what, t->unk_id,
+				              i);
+			t->unk_id = i;
+		}
+		if (p->type == PT_BYTE) {
+			int v = byte_piece_value(p);
+			if (!tr->byte_fallback)
+				return tk_err(err, errlen, "%s: byte piece %d '%.40s' although byte_fallback is off", what, i,
+				              p->str);
+			if (v < 0)
+				return tk_err(err, errlen, "%s: byte piece %d '%.40s' is not <0xXX>", what, i, p->str);
+			if (t->byte_ids[v] < 0)
+				n_bytes++;
+			t->byte_ids[v] = i;
+		}
+	}
+	if (t->unk_id < 0)
+		return tk_err(err, errlen, "%s: no unknown piece", what);
+	if (tr->unk_id >= 0 && tr->unk_id != t->unk_id)
+		return tk_err(err, errlen, "%s: trainer unk_id %d is not the unknown piece %d", what, tr->unk_id,
+		              t->unk_id);
+	if (n_matchable == 0)
+		return tk_err(err, errlen, "%s: no pieces that text can match", what);
+	if (tr->byte_fallback && n_bytes != 256)
+		return tk_err(err, errlen, "%s: byte_fallback is on but only %d of the 256 byte pieces exist", what,
+		              n_bytes);
+	/* Scores as SentencePiece keeps them: min/max over NORMAL pieces,
+	 * starting from FLT_MAX / FLT_MIN (so max_score is never below the
+	 * smallest positive float; it only matters for USER_DEFINED pieces). */
+	float min_s = FLT_MAX, max_s = FLT_MIN;
+	for (int i = 0; i < n; i++) {
+		const struct piece *p = &t->pieces[i];
+		if (p->type != PT_NORMAL)
+			continue;
+		if (p->score < min_s)
+			min_s = p->score;
+		if (p->score > max_s)
+			max_s = p->score;
+	}
+	t->unk_score = min_s - UNK_PENALTY;
+	t->max_score = max_s;
+	/* The ids T5Tokenizer gives its special tokens: those of the pieces
+	 * named "</s>", "<pad>" and "<unk>" (the trainer's ids otherwise). */
+	t->eos_id = map_find(t, &t->reserved, "</s>", 4);
+	if (t->eos_id < 0)
+		t->eos_id = tr->eos_id >= 0 && tr->eos_id < n ? tr->eos_id : 1;
+	t->pad_id = map_find(t, &t->reserved, "<pad>", 5);
+	if (t->pad_id < 0)
+		t->pad_id = tr->pad_id >= 0 && tr->pad_id < n ? tr->pad_id : 0;
+	t->unk_token_id = piece_to_id(t, "<unk>", 5);
 	return 0;
 }
 
@@ -280,8 +432,8 @@ static int parse_model(mg_tokenizer *t, const uint8_t *data, size_t len, const c
 {
 	struct pb b = {data, data + len};
 	struct field f;
-	int n = 0, cap = 0;
-	int unk_id = -1, eos_id = -1, pad_id = -1, model_type = 1, have_trainer = 0, have_normalizer = 0;
+	int n = 0, cap = 0, have_trainer = 0, have_normalizer = 0;
+	struct trainer tr = {MT_UNIGRAM, -1, -1, -1, 0, 0};
 	t->add_dummy_prefix = t->remove_extra_ws = t->escape_ws = 1;
 	if (len == 0)
 		return tk_err(err, errlen, "%s: empty file", what);
@@ -292,6 +444,8 @@ static int parse_model(mg_tokenizer *t, const uint8_t *data, size_t len, const c
 		if (f.num == 1) {
 			if (f.wt != 2)
 				return tk_err(err, errlen, "%s: malformed piece entry", what);
+			if (n == INT32_MAX / 2)
+				return tk_err(err, errlen, "%s: too many pieces", what);
 			if (n == cap) {
 				cap = cap ? 2 * cap : 1024;
 				struct piece *np = realloc(t->pieces, (size_t)cap * sizeof *np);
@@ -304,22 +458,8 @@ static int parse_model(mg_tokenizer *t, const uint8_t *data, size_t len, const c
 			t->n_pieces = ++n;
 		} else if (f.num == 2 && f.wt == 2) {
 			have_trainer = 1;
-			struct pb s = f.sub;
-			struct field g;
-			while (s.p < s.end) {
-				if (pb_field(&s, &g))
-					return tk_err(err, errlen, "%s: malformed trainer_spec", what);
-				if (g.wt != 0)
-					continue;
-				if (g.num == 3)
-					model_type = (int)(int32_t)g.v;
-				else if (g.num == 40)
-					unk_id = (int)(int32_t)g.v;
-				else if (g.num == 42)
-					eos_id = (int)(int32_t)g.v;
-				else if (g.num == 43)
-					pad_id = (int)(int32_t)g.v;
-			}
+			if (parse_trainer(f.sub, &tr))
+				return tk_err(err, errlen, "%s: malformed trainer_spec", what);
 		} else if (f.num == 3 && f.wt == 2) {
 			have_normalizer = 1;
 			if (parse_normalizer(t, f.sub, err, errlen, what))
@@ -333,50 +473,13 @@ static int parse_model(mg_tokenizer *t, const uint8_t *data, size_t len, const c
 	if (!have_trainer || !have_normalizer)
 		return tk_err(err, errlen, "%s: incomplete SentencePiece model (no %s): the file is truncated", what,
 		              have_trainer ? "normalizer_spec" : "trainer_spec");
-	if (model_type != 1)
-		return tk_err(err, errlen, "%s: model_type %d is not unigram", what, model_type);
-	/* The unknown piece: the UNKNOWN-typed one (trainer unk_id must agree). */
-	t->unk_id = -1;
-	for (int i = 0; i < n; i++)
-		if (t->pieces[i].type == PT_UNKNOWN) {
-			if (t->unk_id >= 0)
-				return tk_err(err, errlen, "%s: more than one unknown piece", what);
-			t->unk_id = i;
-		}
-	if (t->unk_id < 0)
-		return tk_err(err, errlen, "%s: no unknown piece", what);
-	if (unk_id >= 0 && unk_id != t->unk_id)
-		return tk_err(err, errlen, "%s: trainer unk_id %d is not the unknown piece %d", what, unk_id, t->unk_id);
-	float min_s = 0, max_s = 0;
-	int seen = 0;
-	for (int i = 0; i < n; i++) {
-		const struct piece *p = &t->pieces[i];
-		if (p->type == PT_USER)
-			t->n_user++;
-		if (p->type != PT_NORMAL)
-			continue;
-		if (!seen || p->score < min_s)
-			min_s = p->score;
-		if (!seen || p->score > max_s)
-			max_s = p->score;
-		seen = 1;
-	}
-	t->unk_score = min_s - 10.0f;
-	t->max_score = max_s;
-	/* EOS and padding as T5Tokenizer names them: the pieces "</s>" and "<pad>". */
-	t->eos_id = t->pad_id = -1;
-	for (int i = 0; i < n; i++) {
-		if (t->eos_id < 0 && !strcmp(t->pieces[i].str, "</s>"))
-			t->eos_id = i;
-		if (t->pad_id < 0 && !strcmp(t->pieces[i].str, "<pad>"))
-			t->pad_id = i;
-	}
-	if (t->eos_id < 0)
-		t->eos_id = eos_id >= 0 && eos_id < n ? eos_id : 1;
-	if (t->pad_id < 0)
-		t->pad_id = pad_id >= 0 && pad_id < n ? pad_id : 0;
-	if (build_hash(t))
-		return tk_err(err, errlen, "%s: out of memory", what);
+	if (tr.model_type != MT_UNIGRAM)
+		return tk_err(err, errlen, "%s: model_type %d is not unigram (1); only unigram models are supported", what,
+		              tr.model_type);
+	t->byte_fallback = tr.byte_fallback;
+	t->ws_suffix = tr.ws_suffix;
+	if (index_pieces(t, &tr, err, errlen, what))
+		return -1;
 	return setup_charsmap(t, err, errlen, what);
 }
 
@@ -384,6 +487,10 @@ int mg_tokenizer_load_mem(mg_tokenizer **out, const void *data, size_t len, cons
                           size_t errlen)
 {
 	*out = NULL;
+	if (!what)
+		what = "spiece.model";
+	if (!data && len)
+		return tk_err(err, errlen, "%s: no data", what);
 	mg_tokenizer *t = calloc(1, sizeof *t);
 	if (!t)
 		return tk_err(err, errlen, "%s: out of memory", what);
@@ -398,6 +505,9 @@ int mg_tokenizer_load_mem(mg_tokenizer **out, const void *data, size_t len, cons
 int mg_tokenizer_load(mg_tokenizer **out, const char *path, char *err, size_t errlen)
 {
 	*out = NULL;
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return tk_err(err, errlen, "%s: not a regular file", path);
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return tk_err(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
@@ -442,15 +552,26 @@ void mg_tokenizer_free(mg_tokenizer *t)
 	for (int i = 0; i < t->n_pieces; i++)
 		free(t->pieces[i].str);
 	free(t->pieces);
-	free(t->slots);
+	free(t->normal.slots);
+	free(t->reserved.slots);
 	free(t->charsmap);
-	free(t->units_buf);
+	free(t->units);
 	free(t);
 }
 
 int mg_tokenizer_vocab_size(const mg_tokenizer *t)
 {
 	return t->n_pieces + N_EXTRA_IDS;
+}
+
+int mg_tokenizer_eos_id(const mg_tokenizer *t)
+{
+	return t->eos_id;
+}
+
+int mg_tokenizer_pad_id(const mg_tokenizer *t)
+{
+	return t->pad_id;
 }
 
 /* ---- normalisation ---- */
@@ -478,7 +599,9 @@ static int buf_add(struct buf *b, const char *s, size_t n)
 	return 0;
 }
 
-/* Length of the valid UTF-8 character at s (n bytes available), 0 if invalid. */
+/* SentencePiece's DecodeUTF8 validity: the length of the well-formed UTF-8
+ * character at s (n bytes available), or 0 if malformed (overlong forms,
+ * surrogates and code points past U+10FFFF included). */
 static size_t utf8_valid_len(const uint8_t *s, size_t n)
 {
 	uint8_t c = s[0];
@@ -514,25 +637,28 @@ static size_t one_char_len(uint8_t c)
 	return tab[c >> 4];
 }
 
-/* Longest match of the charsmap trie on s[0..n): replacement offset into
- * the pool, or -1. */
+/* Darts-clone unit fields. */
+static uint32_t unit_offset(uint32_t u)
+{
+	return (u >> 10) << ((u & (1u << 9)) >> 6);
+}
+
+/* Longest match of the charsmap trie on s[0..n) (common-prefix search):
+ * the replacement's offset in the pool, or -1. Every index is checked, so
+ * a damaged trie ends the match instead of reading outside it. */
 static long charsmap_match(const mg_tokenizer *t, const uint8_t *s, size_t n, size_t *match_len)
 {
 	const uint32_t *u = t->units;
-	size_t nu = t->n_units;
-#define UNIT_OFFSET(x) (((x) >> 10) << (((x) & (1u << 9)) >> 6))
-	size_t pos = 0;
-	uint32_t unit = u[0];
-	pos ^= UNIT_OFFSET(unit);
+	size_t nu = t->n_units, pos = unit_offset(u[0]);
 	long best = -1;
 	for (size_t i = 0; i < n; i++) {
 		pos ^= s[i];
 		if (pos >= nu)
 			break;
-		unit = u[pos];
+		uint32_t unit = u[pos];
 		if ((unit & 0x800000ffu) != s[i])
 			break;
-		pos ^= UNIT_OFFSET(unit);
+		pos ^= unit_offset(unit);
 		if (pos >= nu)
 			break;
 		if ((unit >> 8) & 1) {
@@ -540,7 +666,6 @@ static long charsmap_match(const mg_tokenizer *t, const uint8_t *s, size_t n, si
 			*match_len = i + 1;
 		}
 	}
-#undef UNIT_OFFSET
 	return best;
 }
 
@@ -548,11 +673,13 @@ static long charsmap_match(const mg_tokenizer *t, const uint8_t *s, size_t n, si
 static void normalize_prefix(const mg_tokenizer *t, const uint8_t *s, size_t n, const char **rep, size_t *rep_len,
                              size_t *consumed)
 {
-	/* USER_DEFINED pieces pass through unnormalised (longest first). */
+	/* USER_DEFINED pieces pass through unnormalised, longest first. */
 	if (t->n_user) {
 		size_t best = 0;
+		uint64_t h = FNV_OFFSET;
 		for (size_t l = 1; l <= n && l <= t->max_piece_len; l++) {
-			int id = lookup(t, (const char *)s, l);
+			h = hash_step(h, s[l - 1]);
+			int id = map_find_h(t, &t->normal, h, (const char *)s, l);
 			if (id >= 0 && t->pieces[id].type == PT_USER)
 				best = l;
 		}
@@ -579,13 +706,16 @@ static void normalize_prefix(const mg_tokenizer *t, const uint8_t *s, size_t n, 
 		*rep = (const char *)s;
 		*rep_len = l;
 		*consumed = l;
-	} else {
+	} else { /* malformed: U+FFFD for one byte */
 		*rep = "\xEF\xBF\xBD";
 		*rep_len = 3;
 		*consumed = 1;
 	}
 }
 
+/* Normalizer::Normalize: the charsmap, then the whitespace rules (leading,
+ * repeated and trailing spaces dropped, the dummy prefix, spaces escaped as
+ * U+2581). */
 static int normalize(const mg_tokenizer *t, const char *text, size_t n, struct buf *out)
 {
 	const uint8_t *s = (const uint8_t *)text;
@@ -607,7 +737,7 @@ static int normalize(const mg_tokenizer *t, const char *text, size_t n, struct b
 		return 0;
 	const char *space = t->escape_ws ? SPACE_SYMBOL : " ";
 	size_t space_len = strlen(space);
-	if (t->add_dummy_prefix && buf_add(out, space, space_len))
+	if (!t->ws_suffix && t->add_dummy_prefix && buf_add(out, space, space_len))
 		return -1;
 	int prev_space = t->remove_extra_ws;
 	while (n) {
@@ -620,17 +750,22 @@ static int normalize(const mg_tokenizer *t, const char *text, size_t n, struct b
 					return -1;
 			prev_space = rep[rl - 1] == ' ';
 		}
+		if (!t->remove_extra_ws)
+			prev_space = 0;
 		s += used;
 		n -= used;
 	}
 	if (t->remove_extra_ws)
 		while (out->n >= space_len && !memcmp(out->p + out->n - space_len, space, space_len))
 			out->p[out->n -= space_len] = 0;
+	if (t->ws_suffix && t->add_dummy_prefix && buf_add(out, space, space_len))
+		return -1;
 	return 0;
 }
 
 /* ---- unigram Viterbi ---- */
 
+/* The best path ending at one byte position. */
 struct node {
 	float score;
 	int start, id;
@@ -644,6 +779,8 @@ struct ids {
 static int ids_add(struct ids *v, int32_t id)
 {
 	if (v->n == v->cap) {
+		if (v->cap > INT32_MAX / 4)
+			return -1;
 		int cap = v->cap ? 2 * v->cap : 32;
 		int32_t *np = realloc(v->p, (size_t)cap * sizeof *np);
 		if (!np)
@@ -655,8 +792,68 @@ static int ids_add(struct ids *v, int32_t id)
 	return 0;
 }
 
-/* Appends the ids of text[0..len) (raw SentencePiece, no EOS) to out. */
-static int encode_chunk(const mg_tokenizer *t, const char *text, size_t len, struct ids *out)
+/* Model::EncodeOptimized over the normalised bytes s[0..n): best[n] and its
+ * back links. The arithmetic is SentencePiece's to the bit: a piece's
+ * candidate is the double sum of its score and the float path score,
+ * compared in double with the stored float path score and stored rounded
+ * to float (the user-defined score's 0.1 literal makes that expression
+ * double); the unknown candidate is float throughout. For one end position
+ * the first candidate with the best score wins (starts in increasing
+ * order, each start's pieces shortest first, then its unknown). */
+static void viterbi(const mg_tokenizer *t, const char *s, size_t n, struct node *best)
+{
+	for (size_t i = 0; i <= n; i++)
+		best[i] = (struct node){0.0f, -1, -1};
+	for (size_t pos = 0; pos < n;) {
+		float base = best[pos].score;
+		size_t mblen = one_char_len((uint8_t)s[pos]);
+		if (mblen > n - pos)
+			mblen = n - pos;
+		int has_single = 0;
+		size_t maxl = t->max_piece_len < n - pos ? t->max_piece_len : n - pos;
+		uint64_t h = FNV_OFFSET;
+		for (size_t l = 1; l <= maxl; l++) {
+			h = hash_step(h, (uint8_t)s[pos + l - 1]);
+			int id = map_find_h(t, &t->normal, h, s + pos, l);
+			if (id < 0)
+				continue;
+			const struct piece *p = &t->pieces[id];
+			if (p->type == PT_UNUSED)
+				continue;
+			double sc = p->type == PT_USER ? (double)((float)l * t->max_score) - 0.1 : (double)p->score;
+			double cand = sc + (double)base;
+			struct node *e = &best[pos + l];
+			if (e->start == -1 || cand > (double)e->score)
+				*e = (struct node){(float)cand, (int)pos, id};
+			if (l == mblen)
+				has_single = 1;
+		}
+		if (!has_single) {
+			float cand = t->unk_score + base;
+			struct node *e = &best[pos + mblen];
+			if (e->start == -1 || cand > e->score)
+				*e = (struct node){cand, (int)pos, t->unk_id};
+		}
+		pos += mblen;
+	}
+}
+
+static size_t special_at(const mg_tokenizer *t, const char *s, size_t n, int *id);
+
+/* The id T5Tokenizer gives a piece string: an added token's id, else
+ * SentencePiece's PieceToId. For a piece from the search this is its own
+ * id; a merged run of unknown characters may spell a real piece. */
+static int t5_piece_id(const mg_tokenizer *t, const char *s, size_t n)
+{
+	int id;
+	if (special_at(t, s, n, &id) == n)
+		return id;
+	return piece_to_id(t, s, n);
+}
+
+/* Appends the ids of text[0..len) to out: raw SentencePiece ids, or with
+ * t5 set the ids T5Tokenizer derives from the same pieces. No EOS. */
+static int encode_chunk(const mg_tokenizer *t, const char *text, size_t len, int t5, struct ids *out)
 {
 	struct buf nb = {0};
 	if (normalize(t, text, len, &nb)) {
@@ -669,56 +866,38 @@ static int encode_chunk(const mg_tokenizer *t, const char *text, size_t len, str
 		free(nb.p);
 		return 0;
 	}
-	struct node *best = malloc((n + 1) * sizeof *best);
-	int32_t *seq = malloc((n + 1) * sizeof *seq);
-	if (!best || !seq) {
-		free(best), free(seq), free(nb.p);
+	if (n >= INT32_MAX) {
+		free(nb.p);
 		return -1;
 	}
-	for (size_t i = 0; i <= n; i++)
-		best[i] = (struct node){0.0f, -1, -1};
-	for (size_t pos = 0; pos < n;) {
-		float base = best[pos].score;
-		size_t mblen = one_char_len((uint8_t)s[pos]);
-		if (mblen > n - pos)
-			mblen = n - pos;
-		int has_single = 0;
-		size_t maxl = t->max_piece_len < n - pos ? t->max_piece_len : n - pos;
-		for (size_t l = 1; l <= maxl; l++) {
-			int id = lookup(t, s + pos, l);
-			if (id < 0)
-				continue;
-			const struct piece *p = &t->pieces[id];
-			if (p->type == PT_UNUSED)
-				continue;
-			float sc = p->type == PT_USER ? (float)l * t->max_score - 0.1f : p->score;
-			float cand = sc + base;
-			struct node *e = &best[pos + l];
-			if (e->start == -1 || cand > e->score)
-				*e = (struct node){cand, (int)pos, id};
-			if (l == mblen)
-				has_single = 1;
-		}
-		if (!has_single) {
-			float cand = t->unk_score + base;
-			struct node *e = &best[pos + mblen];
-			if (e->start == -1 || cand > e->score)
-				*e = (struct node){cand, (int)pos, t->unk_id};
-		}
-		pos += mblen;
+	struct node *best = malloc((n + 1) * sizeof *best);
+	int *ends = malloc((n + 1) * sizeof *ends);
+	if (!best || !ends) {
+		free(best), free(ends), free(nb.p);
+		return -1;
 	}
-	/* Backtrack, then emit in order with runs of unknowns merged. */
+	viterbi(t, s, n, best);
+	/* Back links give the pieces last to first; ends[] lists their ends. */
 	int k = 0;
 	for (size_t e = n; e > 0; e = (size_t)best[e].start)
-		seq[k++] = best[e].id;
-	int rc = 0, prev_unk = 0;
+		ends[k++] = (int)e;
+	int rc = 0;
 	for (int i = k - 1; i >= 0 && !rc; i--) {
-		int unk = seq[i] == t->unk_id;
-		if (!(unk && prev_unk))
-			rc = ids_add(out, seq[i]);
-		prev_unk = unk;
+		int end = ends[i], start = best[end].start, id = best[end].id;
+		if (id != t->unk_id) {
+			rc = ids_add(out, t5 ? t5_piece_id(t, s + start, (size_t)(end - start)) : id);
+		} else if (t->byte_fallback) {
+			/* an unknown piece becomes its UTF-8 bytes */
+			for (int b = start; b < end && !rc; b++)
+				rc = ids_add(out, t->byte_ids[(uint8_t)s[b]]);
+		} else {
+			/* a run of unknown pieces merges into one */
+			while (i > 0 && best[ends[i - 1]].id == t->unk_id)
+				end = ends[--i];
+			rc = ids_add(out, t5 ? t5_piece_id(t, s + start, (size_t)(end - start)) : id);
+		}
 	}
-	free(best), free(seq), free(nb.p);
+	free(best), free(ends), free(nb.p);
 	return rc;
 }
 
@@ -727,7 +906,9 @@ int mg_sp_encode(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_
 	struct ids v = {0};
 	*ids = NULL;
 	*n_ids = 0;
-	if (encode_chunk(t, text, strlen(text), &v) || ids_add(&v, 0)) {
+	if (!text)
+		return tk_err(err, errlen, "no text to tokenize");
+	if (encode_chunk(t, text, strlen(text), 0, &v) || ids_add(&v, 0)) {
 		free(v.p);
 		return tk_err(err, errlen, "out of memory tokenizing a text of %zu bytes", strlen(text));
 	}
@@ -737,28 +918,34 @@ int mg_sp_encode(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_
 	return 0;
 }
 
-/* The special-token string at s, longest first: its id and length, or 0. */
-static size_t special_at(const mg_tokenizer *t, const char *s, int *id)
+/* The special-token string T5Tokenizer splits out at s[0..n): its length
+ * and id, or 0. `</s>`, `<pad>`, `<unk>`, `<extra_id_N>` (N in 0..99 with
+ * no leading zero; id pieces + 99 - N). None is a prefix of another. */
+static size_t special_at(const mg_tokenizer *t, const char *s, size_t n, int *id)
 {
-	size_t best = 0;
-	if (!strncmp(s, "</s>", 4))
-		best = 4, *id = t->eos_id;
-	else if (!strncmp(s, "<pad>", 5))
-		best = 5, *id = t->pad_id;
-	else if (!strncmp(s, "<unk>", 5))
-		best = 5, *id = t->unk_id;
-	else if (!strncmp(s, "<extra_id_", 10)) {
-		const char *p = s + 10;
-		int v = 0, digits = 0;
-		while (*p >= '0' && *p <= '9' && digits < 3)
-			v = v * 10 + (*p++ - '0'), digits++;
-		/* "<extra_id_07>" is not a token: the number is written without leading zeros */
-		if (digits && *p == '>' && v < N_EXTRA_IDS && !(digits > 1 && s[10] == '0')) {
-			best = (size_t)(p + 1 - s);
+	if (n >= 4 && !memcmp(s, "</s>", 4)) {
+		*id = t->eos_id;
+		return 4;
+	}
+	if (n >= 5 && !memcmp(s, "<pad>", 5)) {
+		*id = t->pad_id;
+		return 5;
+	}
+	if (n >= 5 && !memcmp(s, "<unk>", 5)) {
+		*id = t->unk_token_id;
+		return 5;
+	}
+	if (n >= 12 && !memcmp(s, "<extra_id_", 10)) {
+		size_t i = 10;
+		int v = 0;
+		while (i < n && i < 12 && s[i] >= '0' && s[i] <= '9')
+			v = v * 10 + (s[i++] - '0');
+		if (i > 10 && i < n && s[i] == '>' && !(i == 12 && s[10] == '0')) {
 			*id = t->n_pieces + N_EXTRA_IDS - 1 - v;
+			return i + 1;
 		}
 	}
-	return best;
+	return 0;
 }
 
 int mg_tokenize(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_ids, char *err, size_t errlen)
@@ -766,26 +953,30 @@ int mg_tokenize(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_i
 	struct ids v = {0};
 	*ids = NULL;
 	*n_ids = 0;
-	const char *chunk = text, *s = text;
+	if (!text)
+		return tk_err(err, errlen, "no text to tokenize");
+	size_t len = strlen(text), chunk = 0, i = 0;
 	int rc = 0;
-	while (*s && !rc) {
+	/* Special-token strings first; each stretch between them is encoded
+	 * on its own (with its own dummy prefix: T5Tokenizer's legacy mode). */
+	while (i < len && !rc) {
 		int id;
-		size_t sl = special_at(t, s, &id);
+		size_t sl = text[i] == '<' ? special_at(t, text + i, len - i, &id) : 0;
 		if (!sl) {
-			s++;
+			i++;
 			continue;
 		}
-		rc = encode_chunk(t, chunk, (size_t)(s - chunk), &v) || ids_add(&v, id);
-		s += sl;
-		chunk = s;
+		rc = encode_chunk(t, text + chunk, i - chunk, 1, &v) || ids_add(&v, id);
+		i += sl;
+		chunk = i;
 	}
 	if (!rc)
-		rc = encode_chunk(t, chunk, (size_t)(s - chunk), &v);
+		rc = encode_chunk(t, text + chunk, len - chunk, 1, &v);
 	if (!rc && (v.n == 0 || v.p[v.n - 1] != t->eos_id))
 		rc = ids_add(&v, t->eos_id);
 	if (rc) {
 		free(v.p);
-		return tk_err(err, errlen, "out of memory tokenizing a text of %zu bytes", strlen(text));
+		return tk_err(err, errlen, "out of memory tokenizing a text of %zu bytes", len);
 	}
 	*ids = v.p;
 	*n_ids = v.n;
@@ -797,7 +988,7 @@ int mg_tokenize_batch(const mg_tokenizer *t, const char *const *texts, int n_tex
 {
 	*ids = *mask = NULL;
 	*seq_len = 0;
-	if (n_texts < 1)
+	if (n_texts < 1 || !texts)
 		return tk_err(err, errlen, "no texts to tokenize");
 	int32_t **each = calloc((size_t)n_texts, sizeof *each);
 	int *lens = calloc((size_t)n_texts, sizeof *lens);

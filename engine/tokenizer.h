@@ -10,20 +10,28 @@
 
 typedef struct mg_tokenizer mg_tokenizer;
 
+/* Loads and checks a spiece.model; 0 or -1 with err naming the file and
+ * what is wrong with it. */
 int mg_tokenizer_load(mg_tokenizer **out, const char *spiece_path, char *err, size_t errlen);
-/* what names the data in messages. The data is copied. */
+/* The same from memory; what names the data in messages. The data is copied. */
 int mg_tokenizer_load_mem(mg_tokenizer **out, const void *data, size_t len, const char *what, char *err,
                           size_t errlen);
 void mg_tokenizer_free(mg_tokenizer *t);
 
-/* Pieces plus the 100 <extra_id_N> tokens T5Tokenizer adds. */
+/* Pieces plus the 100 <extra_id_N> tokens T5Tokenizer adds (<extra_id_N> is
+ * id pieces + 99 - N: 32099..32000 for t5-base's 32000 pieces). */
 int mg_tokenizer_vocab_size(const mg_tokenizer *t);
+
+/* The ids of "</s>" (appended to every text) and "<pad>" (batch padding). */
+int mg_tokenizer_eos_id(const mg_tokenizer *t);
+int mg_tokenizer_pad_id(const mg_tokenizer *t);
 
 /* T5Tokenizer(text): ids with EOS appended (unless already last). *ids is
  * malloc'd; the caller frees it. */
 int mg_tokenize(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_ids, char *err, size_t errlen);
 
-/* Raw SentencePiece encode: no special-token split, no EOS. */
+/* Raw SentencePiece encode (SentencePieceProcessor.encode(text)): no
+ * special-token split, no EOS; *ids is malloc'd (never NULL on success). */
 int mg_sp_encode(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_ids, char *err, size_t errlen);
 
 /* A batch right-padded with 0 to the longest: ids and mask are

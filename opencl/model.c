@@ -1207,19 +1207,66 @@ out:
 	return rc;
 }
 
+/* The largest activation of one take through the SEANet decoder, in floats
+ * (a padded copy included), for F frames. */
+static size_t codec_peak_floats(const ocl_model *m, int F)
+{
+	size_t C = (size_t)m->cfg.codec.codebook_dim, L = (size_t)F, peak = C * L;
+	for (int i = 0; i < m->n_ops; i++) {
+		const codec_op *op = &m->ops[i];
+		if (op->kind == C_CONV || op->kind == C_RES)
+			C = op->kind == C_CONV ? (size_t)op->conv.cout : C;
+		else if (op->kind == C_CONVT) {
+			L *= (size_t)op->conv.stride;
+			C = (size_t)op->conv.cout;
+		} else if (op->kind == C_LSTM)
+			C = (size_t)op->dim;
+		size_t pad = (size_t)(op->conv.k > 0 ? op->conv.k : 1) * op->conv.dil;
+		if ((C + 1) * (L + pad) > peak)
+			peak = (C + 1) * (L + pad);
+		if (op->kind == C_LSTM && 4 * C * L > peak)
+			peak = 4 * C * L;
+	}
+	return peak;
+}
+
+static int decode_chunk(ocl_model *m, const int32_t *codes, int B, int nq, int F, float *pcm, char *err,
+                        size_t errlen);
+
 int ocl_model_decode_audio(ocl_model *m, const int32_t *codes, int B, int nq, int F, float *pcm,
                            char *err, size_t errlen)
+{
+	if (B <= 0 || F <= 0 || nq <= 0 || nq > m->rvq_n) {
+		snprintf(err, errlen, "EnCodec decode: bad codes shape [%d, %d, %d] (the codec has %d quantizers)", B, nq,
+		         F, m->rvq_n);
+		return -1;
+	}
+	/* Takes in groups small enough that every buffer fits the device's
+	 * largest allocation (long takes of a large batch would not). */
+	/* (kernels index elements with int: a group also stays under 2^31 bytes) */
+	size_t per_take = codec_peak_floats(m, F) * sizeof(float), limit = m->c->dev.max_alloc;
+	if (!limit || limit > ((size_t)1 << 31))
+		limit = (size_t)1 << 31;
+	int group = B;
+	if (limit && per_take * (size_t)B > limit)
+		group = per_take > limit ? 1 : (int)(limit / per_take);
+	size_t out_per_take = (size_t)m->cfg.codec.audio_channels * F * m->cfg.codec.hop_length;
+	for (int b = 0; b < B; b += group) {
+		int n = B - b < group ? B - b : group;
+		if (decode_chunk(m, codes + (size_t)b * nq * F, n, nq, F, pcm + (size_t)b * out_per_take, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+static int decode_chunk(ocl_model *m, const int32_t *codes, int B, int nq, int F, float *pcm, char *err,
+                        size_t errlen)
 {
 	const mg_encodec_config *e = &m->cfg.codec;
 	ocl_ctx *c = m->c;
 	int C = e->codebook_dim, L = F, rc = -1;
 	cl_mem cb = NULL, x = NULL, y = NULL, h = NULL;
 
-	if (B <= 0 || F <= 0 || nq <= 0 || nq > m->rvq_n) {
-		snprintf(err, errlen, "EnCodec decode: bad codes shape [%d, %d, %d] (the codec has %d quantizers)", B, nq,
-		         F, m->rvq_n);
-		return -1;
-	}
 	for (size_t i = 0; i < (size_t)B * nq * F; i++)
 		if (codes[i] < 0 || codes[i] >= e->codebook_size) {
 			snprintf(err, errlen, "EnCodec decode: code %d at %zu is outside 0..%d", codes[i], i,

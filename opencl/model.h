@@ -36,11 +36,11 @@ size_t ocl_model_weight_bytes(const ocl_model *m);
 
 /* Text conditioning. ids/mask [np, S] (int32, mask 1 = token) of np prompts
  * give B = np * count takes (take i is prompt i / count): T5 + projection +
- * mask run once per prompt. With cfg the decoder runs N = 2B rows, the last
- * B the null condition (zero states, zero mask); without, N = B. np = 0 is
- * unconditional: N = B = n_uncond rows with one zero state each. Then the
- * cross-attention keys/values of every layer. enc_out (may be NULL) gets
- * the states [N, S, hidden] (tests). */
+ * mask run once per prompt, the states are copied to the takes. With cfg the
+ * decoder runs N = 2B rows, the last B the null condition (zero states, zero
+ * mask); without, N = B. np = 0 is unconditional: N = B = n_uncond rows with
+ * one zero state each. Then the cross-attention keys/values of every layer.
+ * enc_out (may be NULL) gets the states [N, S, hidden] (tests). */
 int ocl_model_condition(ocl_model *m, const int32_t *ids, const int32_t *mask, int np, int S, int count, int cfg,
                         int n_uncond, float *enc_out, char *err, size_t errlen);
 

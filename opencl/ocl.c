@@ -164,10 +164,14 @@ int ocl_list_devices(ocl_device_desc **out, int *n, char *err, size_t errlen)
 
 int ocl_auto_device(const ocl_device_desc *d, int n)
 {
+	/* the GPU/accelerator with the most memory (a discrete card before an
+	 * integrated one); the lowest number among equals */
+	int best = -1;
 	for (int i = 0; i < n; i++)
-		if (d[i].available && (d[i].type & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)))
-			return i;
-	return -1;
+		if (d[i].available && (d[i].type & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)) &&
+		    (best < 0 || d[i].global_mem > d[best].global_mem))
+			best = i;
+	return best;
 }
 
 int ocl_default_device(const ocl_device_desc *d, int n)

@@ -37,8 +37,9 @@ typedef struct ocl_device_desc {
  * platform at all; *out is then NULL. Free *out with free(). */
 int ocl_list_devices(ocl_device_desc **out, int *n, char *err, size_t errlen);
 
-/* The device `auto` uses: the first available GPU or accelerator, or -1 (the
- * native CPU backend then; CPU OpenCL devices are never chosen by auto). */
+/* The device `auto` uses: the available GPU or accelerator with the most
+ * memory (the lowest number among equals), or -1 (the native CPU backend
+ * then; CPU OpenCL devices are never chosen by auto). */
 int ocl_auto_device(const ocl_device_desc *d, int n);
 
 /* The device `--backend opencl` uses when no --device is given: the auto

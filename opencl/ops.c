@@ -141,7 +141,7 @@ int ocl_gemm_nt(ocl_ctx *c, int m, int n, int k,
 
 int ocl_blas_warmup(ocl_ctx *c, char *err, size_t errlen)
 {
-	/* A matrix-vector product, a small product (CLBlast's direct kernels)
+	/* The single-row kernel, a small product (CLBlast's direct kernels)
 	 * and a large one (its tiled kernels with pre-processing). */
 	int big = 512;
 	cl_mem a = ocl_buf(c, sizeof(float) * big * big, "warm-up", err, errlen);
@@ -200,18 +200,10 @@ int ocl_linear_rows(ocl_ctx *c, cl_mem X, size_t xoff, int ldx, int n, const ocl
 int ocl_matmul(ocl_ctx *c, cl_mem X, size_t xoff, int ldx, int n, const ocl_mat *W, cl_mem Y, int ldy,
                int accumulate, char *err, size_t errlen)
 {
-	if (!W->f16 && n == 1) {
-		CLBlastStatusCode s = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, (size_t)W->rows,
-		                                   (size_t)W->cols, 1.0f, W->m, 0, (size_t)W->cols, X, xoff, 1,
-		                                   accumulate ? 1.0f : 0.0f, Y, 0, 1, &c->queue, NULL);
-		if (s != CLBlastSuccess) {
-			snprintf(err, errlen, "CLBlastSgemv %dx%d on %s: %s (%d)", W->rows, W->cols, c->dev.name,
-			         clblast_name(s), (int)s);
-			return -1;
-		}
-		return 0;
-	}
-	if (!W->f16)
+	/* One row goes through linear_rows, not CLBlastSgemv: Sgemv computes
+	 * beta * y even for beta = 0, so NaN left in the output buffer (fresh
+	 * device memory holds anything) leaked into the result. */
+	if (!W->f16 && n > 1)
 		return ocl_gemm_nt(c, n, W->rows, W->cols, X, xoff, ldx, W->m, 0, W->cols, accumulate ? 1.0f : 0.0f, Y,
 		                   0, ldy, err, errlen);
 	for (int r = 0; r < n; r += OCL_LINEAR_ROWS) {

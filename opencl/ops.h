@@ -13,8 +13,8 @@ int ocl_gemm_nt(ocl_ctx *c, int m, int n, int k,
                 cl_mem A, size_t aoff, int lda, cl_mem B, size_t boff, int ldb,
                 float beta, cl_mem C, size_t coff, int ldc, char *err, size_t errlen);
 
-/* Runs CLBlast's GEMV and both GEMM paths once on dummy data, so that its
- * kernel compilation (at first use, per process) happens at load time. */
+/* Runs both of CLBlast's GEMM paths once on dummy data, so that its kernel
+ * compilation (at first use, per process) happens at load time. */
 int ocl_blas_warmup(ocl_ctx *c, char *err, size_t errlen);
 
 /* Y[rows, out] = X[rows, in] . W[out, in]^T + bias (bias may be NULL). */
@@ -35,9 +35,10 @@ typedef struct ocl_mat {
 #define OCL_LINEAR_ROWS 8
 
 /* Y[n, W.rows] (row stride ldy) = X[n, W.cols] (offset xoff, row stride ldx)
- * . W^T, or += when accumulate. float32 weights: CLBlast (GEMV for one row,
- * GEMM otherwise); half weights: the linear_rows kernel, 8 rows per pass
- * over the weights (CLBlast has no mixed half x float product). */
+ * . W^T, or += when accumulate (else Y is only written). float32 weights
+ * and several rows: CLBlast GEMM; one row, or half weights: the
+ * linear_rows kernel, 8 rows per pass over the weights (CLBlast has no
+ * mixed half x float product). */
 int ocl_matmul(ocl_ctx *c, cl_mem X, size_t xoff, int ldx, int n, const ocl_mat *W, cl_mem Y, int ldy,
                int accumulate, char *err, size_t errlen);
 /* The small-batch kernel alone (tests, bench): n <= OCL_LINEAR_ROWS. */

@@ -53,6 +53,7 @@ fi
 # Every subcommand listed by --help answers --help with exit 0 and a usage
 # line (the ones not written yet are reported, not failed).
 run --help
+cp "$tmp/out" "$tmp/out.help"
 for cmd in $(sed -n 's/^  \([a-z][a-z]*\)  .*/\1/p' "$tmp/out"); do
 	run "$cmd" --help
 	if [ "$rc" -eq 0 ] && grep -qi 'usage' "$tmp/out"; then
@@ -62,6 +63,19 @@ for cmd in $(sed -n 's/^  \([a-z][a-z]*\)  .*/\1/p' "$tmp/out"); do
 		echo "ok $n # SKIP $cmd is not written yet"
 	else
 		not_ok "$cmd --help: exit $rc"
+	fi
+done
+
+# ... and refuses an unknown option as a usage error that says so.
+for cmd in $(sed -n 's/^  \([a-z][a-z]*\)  .*/\1/p' "$tmp/out.help"); do
+	run "$cmd" --no-such-option
+	if [ "$rc" -eq 2 ] && [ -s "$tmp/err" ]; then
+		ok "$cmd --no-such-option: exit 2, $(head -n 1 "$tmp/err")"
+	elif grep -q 'not built yet' "$tmp/err"; then
+		n=$((n + 1))
+		echo "ok $n # SKIP $cmd is not written yet"
+	else
+		not_ok "$cmd --no-such-option: exit $rc"
 	fi
 done
 

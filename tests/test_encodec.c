@@ -369,6 +369,26 @@ int main(void)
 		             bshape, 1, "audio_encoder.encoder.layers.15.conv.bias");
 	}
 
+	/* The decoder alone decodes the same and refuses to encode. */
+	if (codes && audio) {
+		mg_encodec ed;
+		int rc = mg_encodec_bind_decoder(&ed, model, &cfg.codec, err, sizeof err);
+		int same = !rc && !mg_encodec_decode_n(&ed, pool, codes, nq, F, audio2, err, sizeof err);
+		double rel_max = 1, rel_l2 = 1;
+		if (same)
+			compare(audio2, audio, na, &rel_max, &rel_l2);
+		tap_ok(same && rel_max <= 1e-6 && ed.n_enc == 0 && mg_encodec_param_count(&ed) < mg_encodec_param_count(&e),
+		       "bind_decoder: same audio with %zu of %zu weights %s", rc ? 0 : mg_encodec_param_count(&ed),
+		       mg_encodec_param_count(&e), rc ? err : "");
+		int32_t *c1 = NULL;
+		int f1 = 0;
+		tap_ok(!rc && mg_encodec_encode(&ed, pool, audio, 640, &c1, &f1, err, sizeof err) != 0 && !c1 &&
+		           strstr(err, "encoder"),
+		       "bind_decoder: encode is refused: %s", err);
+		if (!rc)
+			mg_encodec_free(&ed);
+	}
+
 	/* The quantizers stored decide how many there are. */
 	{
 		char last[128];

@@ -536,6 +536,83 @@ static void run_test_model(const char *name, mg_pool *pool)
 	st_close(refs);
 }
 
+/* Models that Hugging Face built and ran (tests/data/encodec, made by
+ * tools/make-encodec-refs): decode and encode give what HF computed. */
+static void run_hf_case(const char *file, mg_encodec_config *c, mg_pool *pool)
+{
+	const char *top = getenv("MG_TOP_SRCDIR");
+	char path[4200], err[512] = "";
+	snprintf(path, sizeof path, "%s/tests/data/encodec/%s.safetensors", top && *top ? top : MG_SRCDIR, file);
+	fill_config(c);
+	st_set *st = NULL;
+	mg_encodec e;
+	if (st_open(&st, path, err, sizeof err) || mg_encodec_bind(&e, st, c, err, sizeof err)) {
+		tap_ok(0, "%s: loads: %s", file, err);
+		st_close(st);
+		return;
+	}
+	const st_tensor *ct = st_find(st, "t.codes"), *at = st_find(st, "t.audio"), *it = st_find(st, "t.input"),
+	                *et = st_find(st, "t.emb"), *ect = st_find(st, "t.enc_codes");
+	if (!ct || !at || !it || !et || !ect || ct->dtype != ST_I64 || ect->dtype != ST_I64 || ct->ndim != 4 ||
+	    ect->ndim != 4) {
+		tap_ok(0, "%s: reference tensors present", file);
+		mg_encodec_free(&e);
+		st_close(st);
+		return;
+	}
+	int nq = (int)ct->shape[2], F = (int)ct->shape[3];
+	int32_t *codes = malloc((size_t)ct->numel * sizeof(int32_t));
+	for (int64_t i = 0; i < ct->numel; i++) {
+		int64_t v;
+		memcpy(&v, ct->data + 8 * i, 8);
+		codes[i] = (int32_t)v;
+	}
+	float *ref = malloc((size_t)at->numel * sizeof(float)), *out = malloc((size_t)at->numel * sizeof(float));
+	int rc = st_to_f32(at, ref, err, sizeof err) || at->numel != mg_encodec_decoded_length(&e, F) ||
+	         mg_encodec_decode_n(&e, pool, codes, nq, F, out, err, sizeof err);
+	double emax = 0, rmax = 0;
+	for (int64_t i = 0; !rc && i < at->numel; i++) {
+		double d = fabs((double)out[i] - ref[i]);
+		emax = d > emax || isnan(d) ? d : emax;
+		rmax = fabs(ref[i]) > rmax ? fabs(ref[i]) : rmax;
+	}
+	tap_diag("%s: decode %d codebooks x %d frames: max error / max = %.3g", file, nq, F, rc ? 1.0 : emax / rmax);
+	tap_ok(!rc && emax <= 1e-4 * rmax, "%s: decode matches HF %s", file, rc ? err : "");
+	free(ref);
+	free(out);
+	free(codes);
+
+	float *in = malloc((size_t)it->numel * sizeof(float)), *emb = malloc((size_t)et->numel * sizeof(float));
+	struct last_tap lt = {NULL, 0};
+	int32_t *ec = NULL;
+	int EF = 0;
+	rc = st_to_f32(it, in, err, sizeof err) || st_to_f32(et, emb, err, sizeof err) ||
+	     mg_encodec_encode_tap(&e, pool, in, it->numel, &ec, &EF, keep_last, &lt, err, sizeof err);
+	emax = 0;
+	rmax = 0;
+	for (int64_t i = 0; !rc && i < et->numel && lt.n == et->numel; i++) {
+		double d = fabs((double)lt.x[i] - emb[i]);
+		emax = d > emax || isnan(d) ? d : emax;
+		rmax = fabs(emb[i]) > rmax ? fabs(emb[i]) : rmax;
+	}
+	int same = !rc && ect->shape[2] == mg_encodec_encode_quantizers(&e) && ect->shape[3] == EF;
+	for (int64_t i = 0; same && i < ect->numel; i++) {
+		int64_t v;
+		memcpy(&v, ect->data + 8 * i, 8);
+		same = ec[i] == v;
+	}
+	tap_diag("%s: encode %lld samples -> %d frames: max error / max = %.3g", file, (long long)it->numel, EF,
+	         rc ? 1.0 : emax / rmax);
+	tap_ok(!rc && lt.n == et->numel && emax <= 1e-4 * rmax, "%s: encoder output matches HF %s", file, rc ? err : "");
+	tap_ok(same, "%s: %d quantizers of codes identical to HF's", file, mg_encodec_encode_quantizers(&e));
+	free(in);
+	free(emb);
+	free(lt.x);
+	free(ec);
+	mg_encodec_free(&e);
+	st_close(st);
+}
+
 int main(void)
 {
 	mg_pool *pool = mg_pool_new(2);
@@ -616,6 +693,19 @@ int main(void)
 	d.num_quantizers = 4;
 	d.encode_bandwidth = 2.2;
 	run_shape("D (wide, ratios 8/5/4/2)", &d, pool, 13, 3333);
+	/* Inputs shorter than the 7-tap padding: torch's zero-extended reflect. */
+	run_shape("D, two frames", &d, pool, 2, 5);
+
+	/* The configs tools/make-encodec-refs gives transformers. */
+	mg_encodec_config hs = a;
+	hs.codebook_size = 8;
+	hs.num_quantizers = 3; /* transformers 4.x's count; the file stores 10 */
+	run_hf_case("encodec-shortcut", &hs, pool);
+	run_hf_case("encodec-oneframe", &hs, pool);
+	mg_encodec_config hc = b;
+	hc.num_quantizers = 2;
+	hc.encode_bandwidth = 64.0;
+	run_hf_case("encodec-constpad", &hc, pool);
 
 	mg_pool_free(pool);
 	return tap_done();

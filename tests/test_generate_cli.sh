@@ -78,32 +78,64 @@ check $? "--help exits 0"
 grep -q "250" "$tmp/help"
 check $? "--help mentions the top-k 250 default"
 
-# Greedy unconditional codes against Hugging Face's (2 samples, 17 frames).
+# same_codes FIXTURE CODES_FILE ROW...: take i of CODES_FILE equals batch row
+# ROW[i] of the fixture's codes [1, B, K, F] (python3 reads the safetensors).
+same_codes() {
+	python3 - "$@" <<'EOF'
+import json, struct, sys
+fx, got_path, rows = sys.argv[1], sys.argv[2], [int(r) for r in sys.argv[3:]]
+f = open(fx, 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n)); t = h['codes']
+f.seek(8 + n + t['data_offsets'][0]); nb = t['data_offsets'][1] - t['data_offsets'][0]
+vals = struct.unpack('<%dq' % (nb // 8), f.read(nb))
+_, B, K, F = t['shape']
+lines = open(got_path).read().split('\n')
+if lines[0].split() != [str(len(rows)), str(K), str(F)]:
+    sys.exit(1)
+got = [[int(x) for x in l.split()] for l in lines[1:1 + len(rows) * K]]
+for i, r in enumerate(rows):
+    for k in range(K):
+        if got[i * K + k] != list(vals[(r * K + k) * F:(r * K + k + 1) * F]):
+            sys.exit(1)
+EOF
+}
+fx=$ref/fixtures/tiny-a
+p1="80s pop track with bassy drums and synth"
+p2="90s rock song with loud guitars and heavy drums"
+p3="calm piano"
 "$bin" generate $m --frames 17 --count 2 --greedy --output "$tmp/u.wav" --codes-out "$tmp/u.txt" >"$tmp/files" 2>"$tmp/err"
 check $? "unconditional greedy run"
+"$bin" generate $m --prompt "$p3" --prompt "$p1" --count 2 --frames 17 --greedy --guidance 3 \
+	--output "$tmp/r.wav" --codes-out "$tmp/r.txt" >/dev/null 2>&1
+check $? "two prompts x 2 takes, guidance 3"
+if command -v python3 >/dev/null 2>&1; then
+	same_codes "$fx/gen_unconditional_greedy.safetensors" "$tmp/u.txt" 0 1
+	check $? "unconditional greedy codes identical to Hugging Face's"
+	"$bin" generate $m --prompt "$p1" --prompt "$p2" --prompt "$p3" --frames 17 --greedy --guidance 3 \
+		--output "$tmp/g3.wav" --codes-out "$tmp/c3.txt" >/dev/null 2>&1 &&
+		same_codes "$fx/gen_cfg3_greedy.safetensors" "$tmp/c3.txt" 0 1 2
+	check $? "three prompts, guidance 3: greedy codes identical to Hugging Face's"
+	"$bin" generate $m --prompt "$p1" --prompt "$p2" --prompt "$p3" --frames 17 --greedy --guidance 1 \
+		--output "$tmp/n.wav" --codes-out "$tmp/n1.txt" >/dev/null 2>&1 &&
+		same_codes "$fx/gen_noguide_greedy.safetensors" "$tmp/n1.txt" 0 1 2
+	check $? "three prompts, no guidance: greedy codes identical to Hugging Face's"
+	"$bin" generate $m --prompt "$p3" --frames 17 --greedy --guidance 3 --output "$tmp/a.wav" \
+		--codes-out "$tmp/a.txt" >/dev/null 2>&1 && same_codes "$fx/gen_cfg3_greedy.safetensors" "$tmp/a.txt" 2
+	check $? "a prompt alone gives the codes it has inside the batch of three"
+	same_codes "$fx/gen_cfg3_greedy.safetensors" "$tmp/r.txt" 2 2 0 0
+	check $? "another order with --count 2: each take has its prompt's codes"
+else
+	for i in 1 2 3 4 5; do n=$((n + 1)); echo "ok $n # SKIP python3 not available to read the fixtures"; done
+fi
 head -1 "$tmp/u.txt" | grep -qx "2 4 17"
 check $? "codes file starts with 'B K F'"
 [ "$(wc -l <"$tmp/u.txt")" -eq 9 ]
 check $? "codes file has B x K code lines"
 [ -f "$tmp/u-1.wav" ] && [ -f "$tmp/u-2.wav" ] && [ ! -e "$tmp/u.wav" ]
 check $? "two takes are written as u-1.wav and u-2.wav"
+[ -f "$tmp/r-4.wav" ] && [ ! -e "$tmp/r-5.wav" ]
+check $? "four takes are numbered -1 to -4"
 grep -q "steps/s" "$tmp/err" && grep -q "real-time factor" "$tmp/err"
 check $? "one summary line with steps/s and the real-time factor"
-if command -v python3 >/dev/null 2>&1 && python3 -c 'import json' 2>/dev/null; then
-	python3 - "$ref/fixtures/tiny-a/gen_unconditional_greedy.safetensors" "$tmp/u.txt" <<'EOF'
-import json, struct, sys
-f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
-t = h['codes']; f.seek(base + t['data_offsets'][0])
-nb = t['data_offsets'][1] - t['data_offsets'][0]
-vals = struct.unpack('<%dq' % (nb // 8), f.read(nb))
-lines = open(sys.argv[2]).read().split('\n')[1:]
-got = [int(x) for l in lines if l for x in l.split()]
-sys.exit(0 if got == list(vals) else 1)
-EOF
-	check $? "unconditional greedy codes identical to Hugging Face's"
-else
-	n=$((n + 1)); echo "ok $n # SKIP python3 not available to read the fixture"
-fi
 
 # Sampling: a seed reproduces; --top-k 1 equals --greedy.
 "$bin" generate $m --frames 12 --count 2 --seed 31 --output "$tmp/s.wav" --codes-out "$tmp/s1.txt" >/dev/null 2>&1

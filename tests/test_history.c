@@ -207,6 +207,18 @@ int main(void)
 	tap_ok(access(old, F_OK) != 0 && access(fresh, F_OK) == 0, "stale orphan removed, fresh file kept");
 	unlink(fresh);
 
+	/* Changes made by another connection are noticed. */
+	history *a, *b2;
+	tap_ok(history_open(&a, tmp, err, sizeof err) == 0 && history_open(&b2, tmp, err, sizeof err) == 0, "two connections");
+	history_changed(a);
+	tap_ok(history_changed(a) == 0, "no change seen without a write");
+	int64_t idc;
+	add(b2, "from the other instance", 2, 9, &idc, err, sizeof err);
+	tap_ok(history_changed(a) == 1, "a take added by the other connection is noticed");
+	tap_ok(history_changed(a) == 0, "... once");
+	history_close(a);
+	history_close(b2);
+
 	/* Two writers at once. */
 	pid_t kids[2];
 	for (int i = 0; i < 2; i++) {
@@ -234,7 +246,7 @@ int main(void)
 	int rows = 0;
 	tap_ok(okw, "two processes each add 10 takes at once");
 	int consistent = check_consistent(tmp, &rows);
-	tap_ok(consistent && rows == 3 + 20, "all %d rows consistent", rows);
+	tap_ok(consistent && rows == 4 + 20, "all %d rows consistent", rows);
 
 	/* kill -9 in the middle of saves. */
 	int all_ok = 1, before = rows;

@@ -92,9 +92,13 @@ expect_ok "tinyc (stereo, 8 codebooks) is described" "$top/tests/data/tinyc" "mu
 # A hub id in a cache laid out as huggingface_hub does.
 rev=0123456789abcdef0123456789abcdef01234567
 snap=$tmp/hub/models--test--tinyb/snapshots/$rev
-mkdir -p "$snap" "$tmp/hub/models--test--tinyb/refs"
+# (snapshot files are relative links into blobs/, as huggingface_hub makes them)
+mkdir -p "$snap" "$tmp/hub/models--test--tinyb/refs" "$tmp/hub/models--test--tinyb/blobs"
 printf '%s' "$rev" >"$tmp/hub/models--test--tinyb/refs/main"
-for f in config.json generation_config.json model.safetensors; do ln -s "$(cd "$base" && pwd)/$f" "$snap/$f"; done
+for f in config.json generation_config.json model.safetensors; do
+	cp "$base/$f" "$tmp/hub/models--test--tinyb/blobs/blob-$f"
+	ln -s "../../blobs/blob-$f" "$snap/$f"
+done
 HF_HUB_CACHE=$tmp/hub expect_ok "a hub id in \$HF_HUB_CACHE" test/tinyb "model          test/tinyb" "revision       $rev"
 HF_HUB_CACHE=$tmp/hub expect_fail "a hub id not in the cache" test/absent "models--test--absent"
 expect_fail "a path that does not exist" "$tmp/no-such-model" "no-such-model"
@@ -176,6 +180,23 @@ patch "$tmp/shape/model.safetensors" '"decoder.model.decoder.layers.0.fc1.weight
 	'"decoder.model.decoder.layers.0.fc1.weight":{"dtype":"F32","shape":[96,160]'
 expect_fail "a tensor of the wrong shape" "$tmp/shape" "decoder.model.decoder.layers.0.fc1.weight"
 
+# nan FILE TENSOR: writes a NaN over the first element of TENSOR.
+nan() {
+	NAME=$2 perl -e '
+		open(my $f, "+<", $ARGV[0]) or die; binmode $f;
+		read($f, my $l, 8); my $n = unpack("Q<", $l); read($f, my $h, $n);
+		$h =~ /"\Q$ENV{NAME}\E":\{[^}]*"data_offsets":\[(\d+),/ or die "no tensor $ENV{NAME}\n";
+		seek($f, 8 + $n + $1, 0); print $f pack("L<", 0x7fc00000); close $f or die;' "$1"
+}
+for t in decoder.lm_heads.0.weight decoder.model.decoder.layers.0.fc1.weight decoder.model.decoder.embed_tokens.1.weight \
+	text_encoder.shared.weight audio_encoder.quantizer.layers.2.codebook.embed audio_encoder.decoder.layers.1.lstm.weight_hh_l0 \
+	audio_encoder.encoder.layers.0.conv.bias audio_encoder.decoder.layers.0.conv.parametrizations.weight.original1 \
+	text_encoder.encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight; do
+	mk "nan-$t"
+	nan "$tmp/nan-$t/model.safetensors" "$t"
+	expect_fail "a NaN in $t" "$tmp/nan-$t" "$t"
+done
+
 mk noweights
 rm "$tmp/noweights/model.safetensors"
 expect_fail "no weights file" "$tmp/noweights" "model.safetensors"
@@ -243,9 +264,76 @@ rm "$tmp/dirconfig/config.json"
 mkdir "$tmp/dirconfig/config.json"
 expect_fail "config.json is a directory" "$tmp/dirconfig" "config.json"
 
+mk badspiece
+echo 'this is not a protobuf' >"$tmp/badspiece/spiece.model"
+expect_fail "a garbage spiece.model" "$tmp/badspiece" "spiece.model"
+
+mk emptyspiece
+: >"$tmp/emptyspiece/spiece.model"
+expect_fail "an empty spiece.model" "$tmp/emptyspiece" "spiece.model"
+
 # Without spiece.model a model is still valid (only prompts need it).
 mk nospiece
 expect_ok "no spiece.model: still valid, said so" "$tmp/nospiece" "tokenizer      none"
+
+# ---- other storage layouts of the same weights ----
+# rewrite SRC DIR SHARDS DTYPE: writes SRC's tensors into DIR as SHARDS files
+# (with model.safetensors.index.json when SHARDS > 1), every tensor whose
+# name contains "decoder.model" stored as DTYPE (F32, F16 or BF16; halves
+# rounded to nearest even by perl's pack, BF16 truncated).
+rewrite() {
+	perl -MJSON::PP -e '
+		my ($src, $dir, $nsh, $dt) = @ARGV;
+		open(my $f, "<", $src) or die; binmode $f;
+		read($f, my $l, 8); my $n = unpack("Q<", $l); read($f, my $h, $n);
+		local $/; my $data = <$f>; close $f;
+		my $hdr = JSON::PP->new->decode($h); delete $hdr->{__metadata__};
+		my @names = sort keys %$hdr; my %map;
+		for my $s (0 .. $nsh - 1) {
+			my $file = $nsh == 1 ? "model.safetensors" : sprintf("model-%05d-of-%05d.safetensors", $s + 1, $nsh);
+			my (%out, $buf); $buf = "";
+			for my $i (grep { $_ % $nsh == $s } 0 .. $#names) {
+				my $t = $hdr->{$names[$i]}; my ($b, $e) = @{$t->{data_offsets}};
+				my $bytes = substr($data, $b, $e - $b); my $d = "F32";
+				if ($dt ne "F32" && $names[$i] =~ /decoder\.model/) {
+					my @v = unpack("f<*", $bytes);
+					$bytes = $dt eq "BF16" ? pack("v*", map { unpack("V", pack("f<", $_)) >> 16 } @v)
+					                       : pack("v*", map { f2h($_) } @v);
+					$d = $dt;
+				}
+				$out{$names[$i]} = { dtype => $d, shape => $t->{shape},
+				                     data_offsets => [length($buf), length($buf) + length($bytes)] };
+				$buf .= $bytes; $map{$names[$i]} = $file;
+			}
+			my $j = JSON::PP->new->canonical->encode(\%out); $j .= " " while length($j) % 8;
+			open(my $o, ">", "$dir/$file") or die; binmode $o;
+			print $o pack("Q<", length $j), $j, $buf; close $o or die;
+		}
+		if ($nsh > 1) {
+			open(my $o, ">", "$dir/model.safetensors.index.json") or die;
+			print $o JSON::PP->new->canonical->encode({ metadata => {}, weight_map => \%map }); close $o;
+		}
+		# float -> half, round to nearest even (finite, normal range of the test weights)
+		sub f2h {
+			my $x = unpack("V", pack("f<", $_[0])); my $s = ($x >> 16) & 0x8000;
+			my $a = $x & 0x7fffffff; return $s if $a < 0x38800000;
+			my $r = $a - 0x38000000; my $h = $r >> 13; my $rem = $r & 0x1fff;
+			$h++ if $rem > 0x1000 || ($rem == 0x1000 && ($h & 1)); return $s | $h;
+		}' "$@"
+}
+for layout in "2 F32" "3 F16" "1 BF16"; do
+	set -- $layout
+	d=$tmp/layout-$1-$2
+	mkdir -p "$d"
+	cp "$base/config.json" "$base/generation_config.json" "$d/"
+	if ! rewrite "$base/model.safetensors" "$d" "$1" "$2"; then
+		not_ok "rewriting tinyb as $1 file(s), decoder in $2"
+		continue
+	fi
+	if [ "$1" -gt 1 ]; then shards="model.safetensors.index.json"; else shards="model.safetensors"; fi
+	if [ "$2" = F32 ]; then storage="storage        F32 (100.0%)"; else storage="$2 ("; fi
+	expect_ok "tinyb as $1 file(s) ($shards), decoder stored as $2" "$d" "total 462,581 (255 tensors)" "$storage"
+done
 
 # ---- usage ----
 run info --help

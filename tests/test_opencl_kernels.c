@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "opencl/ocl.h"
+#include "engine/mg.h"
 #include "engine/safetensors.h"
 #include "opencl/ops.h"
 #include "tests/tap.h"
@@ -258,7 +259,12 @@ static void test_attention(void)
 {
 	/* decoder self-attention: N=2, H=3, hd=8, cache of 10 rows, 4 past + Tq new */
 	int N = 2, H = 3, hd = 8, inner = H * hd, Tmax = 10;
-	for (int Tq = 1; Tq <= 3; Tq += 2) {
+	/* work-group sizes above, equal to and below the head size */
+	size_t wg0 = ctx->wg, wgs[3] = {wg0, (size_t)hd, 4};
+	for (int Tq = 1; Tq <= 3; Tq += 2)
+	for (int wi = 0; wi < 3; wi++) {
+		size_t wg = wgs[wi];
+		ctx->wg = wg;
 		int past = 4, nk = past + Tq;
 		float *q = rnd((size_t)N * Tq * inner, -1, 1), *kc = rnd((size_t)N * Tmax * inner, -1, 1);
 		float *vc = rnd((size_t)N * Tmax * inner, -1, 1), *ref = calloc((size_t)N * Tq * inner, sizeof(float));
@@ -271,12 +277,13 @@ static void test_attention(void)
 		attn_ref(q, inner, kc, vc, inner, Tmax, ref, inner, NULL, NULL, NULL, N, H, hd, Tq, nk, past, 0.125f);
 		run_ok(ocl_attention(ctx, &a, err, sizeof err));
 		float *got = down(O, (size_t)N * Tq * inner);
-		char name[80];
-		snprintf(name, sizeof name, "attention over the KV cache, causal, %d new row(s)", Tq);
+		char name[160];
+		snprintf(name, sizeof name, "attention over the KV cache, causal, %d new row(s), work-group %zu", Tq, wg);
 		close_to(name, got, ref, (size_t)N * Tq * inner);
 		free(got);
 		ocl_release(&Q); ocl_release(&K); ocl_release(&V); ocl_release(&O); ocl_release(&S);
 		free(q); free(kc); free(vc); free(ref);
+		ctx->wg = wg0;
 	}
 
 	/* cross-attention: N=3, S=6 keys, batch item 1 fully masked (gives 0), item 2 partly */
@@ -450,8 +457,56 @@ static void test_gemm(void)
 	got = down(Y, (size_t)m * out);
 	close_to("linear accumulate into residual (GEMM beta 1)", got, ref, (size_t)m * out);
 	free(got);
+	/* a product that does not accumulate must not read its output: with NaN
+	 * there beforehand (uninitialised device memory can hold anything), one
+	 * row and several rows must come out clean */
+	for (int rows = 1; rows <= m; rows += m - 1) {
+		float *nan = malloc(sizeof(float) * m * out);
+		for (int i = 0; i < m * out; i++)
+			nan[i] = NAN;
+		for (int r = 0; r < rows; r++)
+			for (int o = 0; o < out; o++) {
+				double acc = 0;
+				for (int i = 0; i < in; i++)
+					acc += (double)x[r * in + i] * w[o * in + i];
+				ref[r * out + o] = (float)acc;
+			}
+		ocl_mat M = {W, out, in, 0};
+		run_ok(ocl_write(ctx, Y, 0, nan, sizeof(float) * m * out, err, sizeof err));
+		run_ok(ocl_matmul(ctx, X, 0, in, rows, &M, Y, out, 0, err, sizeof err));
+		float *got = down(Y, (size_t)rows * out);
+		char name[96];
+		snprintf(name, sizeof name, "matmul of %d row(s) ignores NaN left in its output", rows);
+		close_to(name, got, ref, (size_t)rows * out);
+		free(got);
+		free(nan);
+	}
 	ocl_release(&X); ocl_release(&W); ocl_release(&Bb); ocl_release(&Y);
 	free(x); free(w); free(b); free(y0); free(ref);
+
+	/* a product large enough for CLBlast's indirect (pre-processing) path,
+	 * with NaN in the output beforehand */
+	int big = 512;
+	float *bx = rnd((size_t)big * big, -1, 1), *bw = rnd((size_t)big * big, -1, 1);
+	float *bref = malloc(sizeof(float) * big * big), *bnan = malloc(sizeof(float) * big * big);
+	for (int r = 0; r < big; r++)
+		for (int o = 0; o < big; o++) {
+			double acc = 0;
+			for (int i = 0; i < big; i++)
+				acc += (double)bx[r * big + i] * bw[o * big + i];
+			bref[r * big + o] = (float)acc;
+		}
+	for (int i = 0; i < big * big; i++)
+		bnan[i] = NAN;
+	cl_mem BX = up(bx, sizeof(float) * big * big), BW = up(bw, sizeof(float) * big * big);
+	cl_mem BY = up(bnan, sizeof(float) * big * big);
+	ocl_mat BM = {BW, big, big, 0};
+	run_ok(ocl_matmul(ctx, BX, 0, big, big, &BM, BY, big, 0, err, sizeof err));
+	float *bgot = down(BY, (size_t)big * big);
+	close_to("matmul 512x512x512 (CLBlast indirect GEMM) ignores NaN left in its output", bgot, bref,
+	         (size_t)big * big);
+	ocl_release(&BX); ocl_release(&BW); ocl_release(&BY);
+	free(bx); free(bw); free(bref); free(bnan); free(bgot);
 }
 
 /* The small-batch product with float32 and half weights, 1..8 rows at an
@@ -711,6 +766,30 @@ int main(void)
 		free(devs);
 		tap_skip_all("no OpenCL platform or device found");
 	}
+	{
+		/* the choice rules on made-up device lists */
+		ocl_device_desc f[4];
+		memset(f, 0, sizeof f);
+		for (int i = 0; i < 4; i++)
+			f[i].available = 1;
+		f[0].type = CL_DEVICE_TYPE_CPU, f[0].global_mem = 64ULL << 30;
+		f[1].type = CL_DEVICE_TYPE_GPU, f[1].global_mem = 2ULL << 30;   /* integrated */
+		f[2].type = CL_DEVICE_TYPE_GPU, f[2].global_mem = 24ULL << 30;  /* discrete */
+		f[3].type = CL_DEVICE_TYPE_ACCELERATOR, f[3].global_mem = 24ULL << 30;
+		int a1 = ocl_auto_device(f, 4), a2 = ocl_auto_device(f, 1), d2 = ocl_default_device(f, 1);
+		f[2].available = 0;
+		int a3 = ocl_auto_device(f, 4);
+		tap_ok(a1 == 2 && a2 == -1 && d2 == 0 && a3 == 3,
+		       "auto: the GPU/accelerator with the most memory, never a CPU device (%d %d %d %d)", a1, a2, d2, a3);
+	}
+	{
+		mg_device list[16];
+		int m = mg_list_devices(list, 16, err, sizeof err), same = m == n;
+		for (int i = 0; same && i < m && i < 16; i++)
+			same = !strcmp(list[i].name, devs[i].name) && list[i].index == i &&
+			       list[i].is_auto == (i == ocl_auto_device(devs, n)) && list[i].memory == devs[i].global_mem;
+		tap_ok(same, "mg_list_devices lists the %d device(s) as 'devices' does", n);
+	}
 
 	/* A private cache directory: the first context compiles and stores the
 	 * program binary, the second must load it from there. */
@@ -734,6 +813,20 @@ int main(void)
 		ocl_ctx_free(again);
 	} else
 		tap_ok(0, "second context: %s", err);
+	/* a damaged cache file is rebuilt from source, not trusted */
+	{
+		FILE *f = fopen(ctx->cache_file, "wb");
+		if (f) {
+			fputs("not a program binary", f);
+			fclose(f);
+		}
+		notices = 0;
+		if (ocl_ctx_create(&again, &devs[pick], notice, &notices, err, sizeof err) == 0) {
+			tap_ok(!again->from_cache && notices == 1, "a damaged cached binary is rebuilt from source");
+			ocl_ctx_free(again);
+		} else
+			tap_ok(0, "context after a damaged cache file: %s", err);
+	}
 	/* a program that does not build: a clear error, the log in the cache dir */
 	{
 		static const char bad[] = "__kernel void broken(__global float *x) { x[0] = undefined_name; }\n";
@@ -760,10 +853,13 @@ int main(void)
 		tap_ok(!big && strstr(e2, "a huge tensor") && strstr(e2, "at most"), "over-large buffer refused: %s", e2);
 		ocl_release(&big);
 	}
-	if (ctx->cache_file[0]) {
+	if (ctx->cache_file[0])
 		unlink(ctx->cache_file);
-		if (dir)
-			rmdir(dir);
+	if (dir) {
+		char sub[600];
+		snprintf(sub, sizeof sub, "%s/musicgen-tui", dir);
+		rmdir(sub);
+		rmdir(dir);
 	}
 	free(devs);
 

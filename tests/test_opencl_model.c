@@ -360,6 +360,32 @@ static void test_tiny_a(const char *ref)
 		st_close(g);
 	}
 
+	/* EnCodec in groups of takes when the device's largest buffer is small:
+	 * the same audio as all takes at once */
+	{
+		st_set *g = NULL;
+		snprintf(path, sizeof path, "%s/fixtures/tiny-a/gen_cfg3_greedy.safetensors", ref);
+		if (!st_open(&g, path, err, sizeof err)) {
+			size_t nc = 0;
+			int32_t *codes = fx_i32(g, "codes", &nc);
+			int F = (int)st_find(g, "codes")->shape[3], nb = (int)st_find(g, "codes")->shape[1];
+			size_t na = (size_t)nb * F * md.cfg.codec.hop_length;
+			float *all = malloc(sizeof(float) * na), *grouped = malloc(sizeof(float) * na);
+			uint64_t keep = ctx->dev.max_alloc;
+			int ok = !ocl_model_decode_audio(md.m, codes, nb, K, F, all, err, sizeof err);
+			ctx->dev.max_alloc = (uint64_t)(na / nb) * 4 * 6; /* room for one take, not two */
+			ok = ok && !ocl_model_decode_audio(md.m, codes, nb, K, F, grouped, err, sizeof err);
+			ctx->dev.max_alloc = keep;
+			if (!ok)
+				tap_ok(0, "EnCodec decode in groups: %s", err);
+			else
+				check_close("tiny-a: EnCodec decode of 3 takes one group at a time", grouped, all, na);
+			free(codes); free(all); free(grouped);
+			st_close(g);
+		} else
+			tap_ok(0, "%s", err);
+	}
+
 	/* EnCodec alone: fixed random codes */
 	st_set *ec = NULL;
 	snprintf(path, sizeof path, "%s/fixtures/tiny-a/encodec.safetensors", ref);
@@ -399,6 +425,22 @@ static void test_tiny_a(const char *ref)
 		           rb == (long long)steps * B * K * 4,
 		       "a greedy step moves only the new ids (%d bytes) up and the chosen ids (%d bytes) down", N * K * 4,
 		       B * K * 4);
+		/* the engine's step: the takes' ids up, the guided scores down */
+		float *sc = malloc(sizeof(float) * B * K * V);
+		ok = ok && !ocl_model_begin(md.m, steps, err, sizeof err);
+		ocl_model_traffic(md.m, &t0);
+		for (int s = 0; ok && s < steps; s++)
+			ok = !ocl_model_step_takes(md.m, feed, 1, 3.0f, sc, err, sizeof err);
+		ocl_model_traffic(md.m, &t1);
+		w = t1.writes - t0.writes, wb = t1.write_bytes - t0.write_bytes;
+		r = t1.reads - t0.reads, rb = t1.read_bytes - t0.read_bytes;
+		tap_diag("per engine step: %lld write(s) of %lld bytes, %lld read(s) of %lld bytes", w / steps, wb / steps,
+		         r / steps, rb / steps);
+		tap_ok(ok && w == steps && r == steps && wb == (long long)steps * N * K * 4 &&
+		           rb == (long long)steps * B * K * V * 4,
+		       "an engine step moves the ids (%d bytes) up and the guided scores (%d bytes) down", N * K * 4,
+		       B * K * V * 4);
+		free(sc);
 		free(feed);
 		free(next);
 	}

@@ -493,6 +493,50 @@ static void test_bf16_f64_int(void)
 	st_close(s);
 }
 
+static void test_check_finite(void)
+{
+	float f32[4] = {1, -2, NAN, 4};
+	uint16_t f16[2] = {0x3c00, 0xfc00}, bf16[2] = {0x3f80, 0x7fc1}, good16[2] = {0x3c00, 0x0001};
+	double f64[2] = {1e300, INFINITY};
+	int32_t i32[2] = {-1, 0x7fffffff};
+	uint8_t data[16 + 4 + 4 + 16 + 8 + 4 + 16];
+	float clean[4] = {0, -0.0f, 1e-45f, 3e38f};
+	size_t o = 0;
+	memcpy(data + o, f32, 16), o += 16;
+	memcpy(data + o, f16, 4), o += 4;
+	memcpy(data + o, bf16, 4), o += 4;
+	memcpy(data + o, f64, 16), o += 16;
+	memcpy(data + o, i32, 8), o += 8;
+	memcpy(data + o, good16, 4), o += 4;
+	memcpy(data + o, clean, 16), o += 16;
+	write_raw("finite.safetensors", HLEN_AUTO,
+	          "{\"f32\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+	          "\"f16\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[16,20]},"
+	          "\"bf16\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[20,24]},"
+	          "\"f64\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[24,40]},"
+	          "\"i32\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[40,48]},"
+	          "\"g16\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[48,52]},"
+	          "\"g32\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[52,68]}}",
+	          data, sizeof data);
+	st_set *s;
+	char err[512] = "";
+	if (st_open(&s, tpath("finite.safetensors"), err, sizeof err)) {
+		tap_ok(0, "finite-check file opens (%s)", err);
+		return;
+	}
+	int rc = st_check_finite(st_find(s, "f32"), err, sizeof err);
+	tap_ok(rc != 0 && strstr(err, "'f32'") && strstr(err, "element 2") && strstr(err, "finite.safetensors"),
+	       "a NaN in an F32 tensor is found, named with its element (%s)", err);
+	tap_ok(st_check_finite(st_find(s, "f16"), err, sizeof err) != 0 && strstr(err, "element 1"), "F16 -inf found");
+	tap_ok(st_check_finite(st_find(s, "bf16"), err, sizeof err) != 0 && strstr(err, "'bf16'"), "BF16 NaN found");
+	tap_ok(st_check_finite(st_find(s, "f64"), err, sizeof err) != 0 && strstr(err, "element 1"), "F64 inf found");
+	tap_ok(st_check_finite(st_find(s, "i32"), err, sizeof err) == 0 &&
+	           st_check_finite(st_find(s, "g16"), err, sizeof err) == 0 &&
+	           st_check_finite(st_find(s, "g32"), err, sizeof err) == 0,
+	       "integers, finite halves and finite floats (zeros, subnormal, near max) pass");
+	st_close(s);
+}
+
 static void test_memory_set(void)
 {
 	st_set *s = st_new_memory();
@@ -520,6 +564,7 @@ int main(void)
 	test_page_end();
 	test_f16();
 	test_bf16_f64_int();
+	test_check_finite();
 	test_memory_set();
 	const char *ref = tap_ref_dir();
 	if (ref)

@@ -54,14 +54,31 @@ __kernel void attention(__global const float *q, int qoff, int ldq,
 	}
 	float sum = wg_sum(acc, s);
 	barrier(CLK_GLOBAL_MEM_FENCE);
-	for (int c = lid; c < hd; c += ls) {
+	/* o[c] = sum_j p_j v[j, c]: the work-group splits into g groups of hd
+	 * items, group k summing keys k, k+g, ...; the partial sums are then
+	 * added in group order (deterministic). With hd > ls, one pass over c. */
+	int g = ls >= hd ? ls / hd : 1;
+	int c0 = ls >= hd ? lid % hd : lid, grp = ls >= hd ? lid / hd : 0;
+	for (int c = c0; c < hd && grp < g; c += ls >= hd ? hd : ls) {
 		float a = 0.0f;
-		for (int j = 0; j < nk && !none; j++) {
+		for (int j = grp; j < nk && !none; j += g) {
 			float p = sc[j];
 			if (p != 0.0f)
 				a += (p / sum) * v[((size_t)n * kv_rows + j) * ldkv + (size_t)h * hd + c];
 		}
-		o[c] = a;
+		if (g == 1)
+			o[c] = a;
+		else
+			s[lid] = a;
+	}
+	if (g > 1) {
+		barrier(CLK_LOCAL_MEM_FENCE);
+		if (lid < hd) {
+			float a = s[lid];
+			for (int k = 1; k < g; k++)
+				a += s[k * hd + lid];
+			o[lid] = a;
+		}
 	}
 }
 

@@ -133,40 +133,50 @@ void linear_rows_finish(float *acc, int rows, __global float *y, int ldy, int o,
 	}
 }
 
-__kernel void linear_rows(__global const float *x, int xoff, int ldx, __global const float *w, __global float *y, int yoff, int ldy,
-                          int rows, int in, int accumulate, __local float *s)
+/* acc[r] += x[r, i] * w for the four weights w4 at columns 4*i4 .. 4*i4+3. */
+void linear_rows_acc4(float *acc, int rows, __global const float *x, int ldx, int i4, float4 w4)
 {
-	int o = get_group_id(0);
+	for (int r = 0; r < LINEAR_ROWS; r++)
+		if (r < rows) {
+			float4 x4 = vload4(i4, x + (size_t)r * ldx);
+			acc[r] += x4.s0 * w4.s0 + x4.s1 * w4.s1 + x4.s2 * w4.s2 + x4.s3 * w4.s3;
+		}
+}
+
+__kernel void linear_rows(__global const float *x, int xoff, int ldx, __global const float *w, __global float *y,
+                          int yoff, int ldy, int rows, int in, int accumulate, __local float *s)
+{
+	int o = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
 	x += xoff;
 	__global const float *wr = w + (size_t)o * in;
 	float acc[LINEAR_ROWS];
 	for (int r = 0; r < LINEAR_ROWS; r++)
 		acc[r] = 0.0f;
-	for (int i = get_local_id(0); i < in; i += get_local_size(0)) {
-		float wi = wr[i];
+	for (int i = lid; i < in / 4; i += ls)
+		linear_rows_acc4(acc, rows, x, ldx, i, vload4(i, wr));
+	for (int i = in / 4 * 4 + lid; i < in; i += ls)
 		for (int r = 0; r < LINEAR_ROWS; r++)
 			if (r < rows)
-				acc[r] += x[(size_t)r * ldx + i] * wi;
-	}
+				acc[r] += x[(size_t)r * ldx + i] * wr[i];
 	linear_rows_finish(acc, rows, y + yoff, ldy, o, accumulate, s);
 }
 
 /* The same with weights stored as IEEE half (vload_half is core OpenCL 1.2,
  * no cl_khr_fp16 needed); arithmetic stays float32. */
-__kernel void linear_rows_h(__global const float *x, int xoff, int ldx, __global const half *w, __global float *y, int yoff, int ldy,
-                            int rows, int in, int accumulate, __local float *s)
+__kernel void linear_rows_h(__global const float *x, int xoff, int ldx, __global const half *w, __global float *y,
+                            int yoff, int ldy, int rows, int in, int accumulate, __local float *s)
 {
-	int o = get_group_id(0);
+	int o = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
 	x += xoff;
 	__global const half *wr = w + (size_t)o * in;
 	float acc[LINEAR_ROWS];
 	for (int r = 0; r < LINEAR_ROWS; r++)
 		acc[r] = 0.0f;
-	for (int i = get_local_id(0); i < in; i += get_local_size(0)) {
-		float wi = vload_half(i, wr);
+	for (int i = lid; i < in / 4; i += ls)
+		linear_rows_acc4(acc, rows, x, ldx, i, vload_half4(i, wr));
+	for (int i = in / 4 * 4 + lid; i < in; i += ls)
 		for (int r = 0; r < LINEAR_ROWS; r++)
 			if (r < rows)
-				acc[r] += x[(size_t)r * ldx + i] * wi;
-	}
+				acc[r] += x[(size_t)r * ldx + i] * vload_half(i, wr);
 	linear_rows_finish(acc, rows, y + yoff, ldy, o, accumulate, s);
 }
