@@ -160,6 +160,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			help(stdout);
 			return -1;
 		}
+		if (!strcmp(a, "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return -1;
+		}
 		if (!strcmp(a, "--greedy")) {
 			o->greedy = 1;
 			continue;
@@ -342,6 +346,33 @@ static int exists(const char *path)
 {
 	struct stat st;
 	return lstat(path, &st) == 0;
+}
+
+/* 0 when a file can be written at `path` (its directory exists and is
+ * writable, and `path` is not a directory); else -1 with the reason, so that a
+ * bad output path fails before the generation instead of after it. */
+static int can_write_at(const char *path, char *why, size_t len)
+{
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = 0;
+	else
+		*slash = 0;
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+		snprintf(why, len, "cannot write in the directory '%s' (%s)", dir,
+		         errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(why, len, "'%s' is a directory", path);
+		return -1;
+	}
+	return 0;
 }
 
 /* A temporary file beside `path`; fd and its name. */
@@ -621,6 +652,18 @@ int cmd_generate(int argc, char **argv)
 				return runtime_err("'%s' exists; use --force to replace it", name);
 			}
 		}
+	for (int i = 0; i < B + (o.codes_out != NULL); i++) {
+		char name[4200], why[4400];
+		if (i < B)
+			numbered(name, sizeof name, base, B > 1 ? i + 1 : 0);
+		else
+			snprintf(name, sizeof name, "%s", o.codes_out);
+		errno = 0;
+		if (can_write_at(name, why, sizeof why)) {
+			mg_model_free(m);
+			return runtime_err("%s", why);
+		}
+	}
 
 	struct progress pr = {isatty(STDERR_FILENO), now(), 0, 0};
 	mg_callbacks cb = {on_progress, NULL, NULL, &pr};
