@@ -160,12 +160,26 @@ stop_server
 
 # Failures: the reason on the screen, retry possible, quitting works.
 rm -rf "$HF_HUB_CACHE" "$XDG_CONFIG_HOME"
+# The picker also lists the settings' model folders, from the no-model screen too.
+mkdir -p "$tmp/mods" "$XDG_CONFIG_HOME/musicgen-tui"
+ln -s "$model" "$tmp/mods/tiny-a"
+printf 'model_dirs = %s:%s\n' "$tmp/no-such-dir" "$tmp/mods" >"$XDG_CONFIG_HOME/musicgen-tui/config"
+check "'models' lists the settings' model folders" "'$bin' models | grep -q '^tiny-a .*complete'"
 start "$endpoint" HF_HUB_OFFLINE=1
 check "offline: the screen says the hub is not contacted" "wait_for 'Download failed (offline)' 10"
 tm send-keys -t mg r
 check "offline: r tries again and fails the same way, no crash" "sleep 0.5 && wait_for 'Download failed (offline)' 5"
+tm send-keys -t mg F3
+check "offline: F3 lists the model in the model folders" "wait_for 'Models (1)' 5 && screen | grep -q 'tiny-a *(folder) .*complete'"
+tm send-keys -t mg Escape
+check "Esc goes back to the no-model screen" "wait_for 'No MusicGen model found' 5"
+tm send-keys -t mg F3
+sleep 0.3
+tm send-keys -t mg Enter
+check "Enter loads it: the main screen with the model" "wait_for 'model tiny-a loaded' 15 && ! (screen | grep -q 'No MusicGen model found')"
 tm send-keys -t mg F10
 check "offline: F10 quits with status 0" "wait_status"
+rm -rf "$XDG_CONFIG_HOME"
 
 start_server test-org/another-model
 start "$endpoint"
