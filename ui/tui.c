@@ -1555,6 +1555,32 @@ static void draw_settings(struct ui *u)
 	attroff(theme_attr(TH_DIM));
 }
 
+/* Writes text over up to maxlines rows of width w, breaking at spaces.
+ * Returns the next free row. */
+static int put_wrapped(int r, int x, int w, const char *text, int maxlines)
+{
+	char line[1024];
+	while (*text && maxlines-- > 0) {
+		size_t n = strlen(text);
+		if ((int)n > w && maxlines > 0) {
+			n = (size_t)w;
+			while (n > 0 && text[n] != ' ')
+				n--;
+			if (n == 0)
+				n = (size_t)w;
+		}
+		if (n >= sizeof line)
+			n = sizeof line - 1;
+		memcpy(line, text, n);
+		line[n] = '\0';
+		put(r++, x, w, line);
+		text += n;
+		while (*text == ' ')
+			text++;
+	}
+	return r;
+}
+
 /* The no-model screen's download offer: asks the hub, asks the user, shows
  * the progress. Returns the next free row. */
 static int draw_offer(struct ui *u, int r, int x, int w)
@@ -1608,7 +1634,11 @@ static int draw_offer(struct ui *u, int r, int x, int w)
 	}
 	case FETCH_FAILED:
 		attron(theme_attr(TH_ERROR));
-		putf(r++, x, w, "Download failed (%s): %s", dl_status_name(f->status), f->msg);
+		{
+			char m[900];
+			snprintf(m, sizeof m, "Download failed (%s): %s", dl_status_name(f->status), f->msg);
+			r = put_wrapped(r, x, w, m, 3);
+		}
 		attroff(theme_attr(TH_ERROR));
 		put(r++, x, w, "r: try again");
 		break;
