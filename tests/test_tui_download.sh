@@ -190,6 +190,14 @@ tm send-keys -t mg F10
 check "F10 quits with status 0" "wait_status"
 stop_server
 
+start_server facebook/musicgen-small --token s3cret
+start "$endpoint"
+check "401: access refused on the screen, with a hint about the token" \
+	"wait_for 'Download failed (access refused)' 15 && screen | grep -q 'HF_TOKEN'"
+tm send-keys -t mg F10
+check "F10 quits with status 0" "wait_status"
+stop_server
+
 start "http://127.0.0.1:9"
 check "a dead endpoint: a network error on the screen" "wait_for 'Download failed (network' 25"
 tm send-keys -t mg F10
