@@ -5,7 +5,9 @@
 # directories and the hub cache in a temporary folder: the offer names the
 # size before asking, Esc cancels a running download cleanly, a retry resumes
 # and completes it, the model loads and the main screen makes a take; F3 lists
-# the cached model; offline, 404 and a dead endpoint are shown, never a crash.
+# the cached model and the settings' model folders, and 'd' there downloads
+# with a model already loaded; offline, 404, 401 and a dead endpoint are shown,
+# never a crash.
 # The server and the tmux server are always killed on exit.
 top=${MG_TOP_BUILDDIR:-.}
 src=${MG_TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -103,7 +105,7 @@ start() {
 	rm -f "$tmp/status"
 	tm kill-session -t mg >/dev/null 2>&1
 	tm new-session -d -s mg -x 120 -y 35 \
-		"env HF_ENDPOINT='$ep' $* '$bin' --duration 1 --seed 3; echo \$? > '$tmp/status'; sleep 60"
+		"env HF_ENDPOINT='$ep' $* '$bin' --duration 1 --seed 3 $extra; echo \$? > '$tmp/status'; sleep 60"
 }
 wait_status() {
 	i=0
@@ -111,6 +113,7 @@ wait_status() {
 	[ "$(cat "$tmp/status" 2>/dev/null)" = 0 ]
 }
 
+extra=
 # The size the offer must name: the repository's files, as the screen writes it.
 size=$(python3 -c 'import os,sys; d=sys.argv[1]; print("%.1f MB" % (sum(os.path.getsize(os.path.join(d,f)) for f in os.listdir(d))/1e6))' "$model")
 rdir="$HF_HUB_CACHE/models--facebook--musicgen-small"
@@ -198,6 +201,26 @@ tm send-keys -t mg F10
 check "F10 quits with status 0" "wait_status"
 stop_server
 
+# From the main screen: F3, d offers the default model and downloads it.
+rm -rf "$HF_HUB_CACHE" "$XDG_CONFIG_HOME"
+start_server facebook/musicgen-small
+extra="--model '$model'"
+start "$endpoint"
+check "with a model loaded: the main screen" "wait_for 'model tiny-a loaded' 15"
+tm send-keys -t mg F3
+check "F3 with an empty cache: the picker says so" "wait_for 'Models (0)' 5"
+tm send-keys -t mg d
+check "d in the picker: the download dialog names the size and asks" \
+	"wait_for 'Download facebook/musicgen-small?' 10 && screen | grep -q -F '$size  [y/n]'"
+tm send-keys -t mg y
+check "y: it downloads and the downloaded model replaces the loaded one" \
+	"wait_for 'model facebook/musicgen-small loaded' 20 && wait_gone 'Download facebook' 5"
+tm send-keys -t mg F10
+check "F10 quits with status 0" "wait_status"
+stop_server
+extra=
+
+rm -rf "$HF_HUB_CACHE" "$XDG_CONFIG_HOME"
 start "http://127.0.0.1:9"
 check "a dead endpoint: a network error on the screen" "wait_for 'Download failed (network' 25"
 tm send-keys -t mg F10

@@ -52,7 +52,7 @@ static const char *const knob_keys[K_COUNT] = {"duration", "guidance", "temperat
                                                "top_p",    "seed",     "count"};
 
 enum modal {
-	M_NONE, M_HELP, M_QUIT, M_DELETE, M_INPUT, M_PRESETS, M_SETTINGS, M_NOMODEL, M_MODELS,
+	M_NONE, M_HELP, M_QUIT, M_DELETE, M_INPUT, M_PRESETS, M_SETTINGS, M_NOMODEL, M_MODELS, M_DOWNLOAD,
 };
 enum input_purpose { IN_FILTER, IN_NAME, IN_NOTE, IN_EXPORT, IN_SETTING };
 
@@ -199,6 +199,7 @@ struct ui {
 	struct fetch_snapshot fs;
 	int dl_declined;          /* the user said no */
 	int dl_loaded;            /* the finished download was handed to the engine */
+	char dl_repo[256];        /* what the offer downloads */
 
 	/* model picker */
 	struct model_entry *models;
@@ -1684,6 +1685,24 @@ static void draw_nomodel(struct ui *u)
 	put(y + h - 2, x + 3, w - 6, "Enter: continue without a model   F3: installed models   F6: settings   F10: quit");
 }
 
+static void draw_download(struct ui *u)
+{
+	int rows, cols;
+	getmaxyx(stdscr, rows, cols);
+	(void)rows;
+	int w = cols - 4 < 100 ? cols - 4 : 100, h = 9, y, x;
+	center_box(h, w, &y, &x);
+	char title[300];
+	snprintf(title, sizeof title, "Download %.250s", u->dl_repo);
+	box_at(y, x, h, w, 1, title);
+	draw_offer(u, y + 2, x + 3, w - 6);
+	attron(theme_attr(TH_DIM));
+	put(y + h - 2, x + 3, w - 6,
+	    u->fs.state == FETCH_RUNNING ? "Esc: cancel   Enter: go on in the background (the model loads when complete)"
+	                                 : "Esc / Enter: close");
+	attroff(theme_attr(TH_DIM));
+}
+
 static void draw_models(struct ui *u)
 {
 	int rows, cols;
@@ -1728,7 +1747,8 @@ static void draw_models(struct ui *u)
 		put(y + h - 3, x + 2, w - 4, u->models[u->model_sel].path);
 		attroff(theme_attr(TH_DIM));
 	}
-	put(y + h - 2, x + 2, w - 4, "Up/Down choose   Enter load (remembered in the settings)   Esc close   * in use");
+	put(y + h - 2, x + 2, w - 4,
+	    "Up/Down choose   Enter load (remembered)   d download (" DEFAULT_MODEL " or the selected incomplete one)   Esc close");
 }
 
 static void draw(struct ui *u)
@@ -1785,6 +1805,7 @@ static void draw(struct ui *u)
 	case M_SETTINGS: draw_settings(u); break;
 	case M_NOMODEL: draw_nomodel(u); break;
 	case M_MODELS: draw_models(u); break;
+	case M_DOWNLOAD: draw_download(u); break;
 	default: break;
 	}
 	if (u->modal == M_NONE && cy >= 0) {
@@ -1973,7 +1994,16 @@ static void run_action(struct ui *u, enum action a)
 	}
 }
 
-/* Keys of the no-model screen, by the state of the download offer. */
+/* Asks the hub about repo; the offer (no-model screen or download dialog) shows it. */
+static void start_offer(struct ui *u, const char *repo)
+{
+	scopy(u->dl_repo, sizeof u->dl_repo, repo);
+	u->dl_declined = 0;
+	u->dl_loaded = 0;
+	fetch_plan(u->fetch, u->dl_repo);
+}
+
+/* Keys of the no-model screen and the download dialog, by the state of the offer. */
 static void nomodel_key(struct ui *u, int is_key, wint_t ch)
 {
 	int st = u->fs.state;
@@ -1996,8 +2026,7 @@ static void nomodel_key(struct ui *u, int is_key, wint_t ch)
 		/* Only Esc (and F10) act while it runs. */
 	} else if ((st == FETCH_IDLE || st == FETCH_FAILED || st == FETCH_CANCELLED) &&
 	           (ch == 'r' || ch == 'R' || ch == 'd' || ch == 'D')) {
-		u->dl_declined = 0;
-		fetch_plan(u->fetch, DEFAULT_MODEL);
+		start_offer(u, u->dl_repo);
 	} else if (ch == '\n' || ch == '\r' || (is_key && ch == KEY_ENTER) || ch == 27) {
 		u->modal = M_NONE;
 	}
@@ -2084,6 +2113,19 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 	case M_NOMODEL:
 		nomodel_key(u, is_key, ch);
 		break;
+	case M_DOWNLOAD:
+		if ((u->fs.state == FETCH_RUNNING || u->fs.state == FETCH_PLANNING) && ch == 27) {
+			fetch_cancel(u->fetch);
+			message(u, 0, "download cancelled");
+		} else if (u->fs.state == FETCH_RUNNING) {
+			if (ch == '\n' || ch == '\r' || (is_key && ch == KEY_ENTER)) {
+				u->modal = M_NONE; /* it goes on; the model loads when it is complete */
+				message(u, 0, "downloading %s in the background", u->fs.repo);
+			}
+		} else {
+			nomodel_key(u, is_key, ch);
+		}
+		break;
 	case M_MODELS:
 		if (ch == 'j' || (is_key && ch == KEY_DOWN)) {
 			if (u->model_sel < u->n_models - 1)
@@ -2093,6 +2135,16 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 				u->model_sel--;
 		} else if (ch == '\n' || ch == '\r' || (is_key && ch == KEY_ENTER)) {
 			pick_model(u);
+		} else if (ch == 'd' || ch == 'D') {
+			/* Complete the selected cache entry, else fetch the default model. */
+			const struct model_entry *m = u->model_sel < u->n_models ? &u->models[u->model_sel] : NULL;
+			int st = u->fs.state;
+			if (st == FETCH_PLANNING || st == FETCH_RUNNING) {
+				message(u, 1, "a download is already running");
+			} else {
+				start_offer(u, m && m->in_cache && !m->complete ? m->id : DEFAULT_MODEL);
+				u->modal = M_DOWNLOAD;
+			}
 		} else if (ch == 27 || ch == 'q' || (is_key && ch == KEY_F(3))) {
 			/* Back where it came from: the no-model screen while nothing is loaded. */
 			u->modal = u->o->model[0] || u->dl_loaded ? M_NONE : M_NOMODEL;
@@ -2372,7 +2424,7 @@ int tui_run(struct tui_options *o)
 	} else {
 		u->modal = M_NOMODEL;
 		/* Ask the hub what the download would be, so the offer can name its size. */
-		fetch_plan(u->fetch, DEFAULT_MODEL);
+		start_offer(u, DEFAULT_MODEL);
 	}
 
 	/* Library chatter from here on goes to the log, never to the screen. */
@@ -2433,7 +2485,7 @@ int tui_run(struct tui_options *o)
 			scopy(o->model, sizeof o->model, u->fs.repo);
 			jobs_load_model(u->jobs, o->model, o->backend, o->device, o->threads);
 			message(u, 0, "%s downloaded; loading it ...", u->fs.repo);
-			if (u->modal == M_NOMODEL)
+			if (u->modal == M_NOMODEL || u->modal == M_DOWNLOAD)
 				u->modal = M_NONE;
 			jobs_snapshot(u->jobs, &u->js);
 		}
