@@ -203,7 +203,7 @@ stop_server
 
 # From the main screen: F3, d offers the default model and downloads it.
 rm -rf "$HF_HUB_CACHE" "$XDG_CONFIG_HOME"
-start_server facebook/musicgen-small
+start_server facebook/musicgen-small --throttle model.safetensors:600000
 extra="--model '$model'"
 start "$endpoint"
 check "with a model loaded: the main screen" "wait_for 'model tiny-a loaded' 15"
@@ -213,7 +213,11 @@ tm send-keys -t mg d
 check "d in the picker: the download dialog names the size and asks" \
 	"wait_for 'Download facebook/musicgen-small?' 10 && screen | grep -q -F '$size  [y/n]'"
 tm send-keys -t mg y
-check "y: it downloads and the downloaded model replaces the loaded one" \
+check "y: the progress in the dialog" "wait_for 'fetching model.safetensors' 10"
+tm send-keys -t mg Enter
+check "Enter: it goes on in the background, the status line shows it" \
+	"wait_gone 'Download facebook' 5 && screen | grep -q -E 'download [0-9]+%'"
+check "then the downloaded model replaces the loaded one" \
 	"wait_for 'model facebook/musicgen-small loaded' 20 && wait_gone 'Download facebook' 5"
 tm send-keys -t mg F10
 check "F10 quits with status 0" "wait_status"

@@ -1350,6 +1350,13 @@ static void draw_status(struct ui *u, int y, int cols)
 	attron(theme_attr(TH_DIM));
 	int used = put(y, 0, cols, left);
 	attroff(theme_attr(TH_DIM));
+	if (u->fs.state == FETCH_RUNNING && used < cols) {
+		/* A download going on in the background. */
+		double frac = u->fs.total ? (double)u->fs.done / (double)u->fs.total : 0;
+		attron(theme_attr(TH_VALUE));
+		used += putf(y, used, cols - used, "download %.0f%% \u2502 ", frac * 100);
+		attroff(theme_attr(TH_VALUE));
+	}
 	if (u->msg[0]) {
 		int a = u->msg_error ? theme_attr(TH_ERROR) : theme_attr(TH_NORMAL);
 		attron(a);
