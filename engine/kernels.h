@@ -24,7 +24,7 @@
  * |x|max / 65534, is far below the weights'), so every block's dot product
  * is exact in integers and the kernels only convert once per block:
  *   y = sx * sum_b  sw_b * sum_{c in b} qw_c * qx_c. */
-#define MG_Q8_BLOCK 32
+#define MG_Q8_BLOCK 64
 
 /* Quantised activations: n rows of ld columns. q: the int16 codes in
  * [-32767, 32767] (padding 0); s: the scale of each row. */
@@ -64,6 +64,9 @@ typedef struct mg_kernels {
 	/* y[i] += a * x[i] for i < n, rounded as the C expression (a product,
 	 * then a sum: no fused multiply-add), so the same bits in every set. */
 	void (*axpy)(float *y, float a, const float *x, int n);
+	/* The same with b / x IEEE halves (an f16 KV cache). */
+	float (*dot_h)(const float *a, const uint16_t *b, int n);
+	void (*axpy_h)(float *y, float a, const uint16_t *x, int n);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU

@@ -88,8 +88,8 @@ INLINE void tile(int F, int NX, const mg_mat *W, const float *bias, const float 
 			hsum(_mm256_add_ps(a0[j], a1[j])) + (bias ? bias[r] : 0.0f);
 }
 
-/* q8: output row r for X rows i .. i+NX-1, one block (32 columns) per
- * step: weight bytes widened to int16, vpmaddwd against the int16
+/* q8: output row r for X rows i .. i+NX-1, one block per step: weight
+ * bytes widened to int16, vpmaddwd against the int16
  * activations (exact int32 sums), converted once per block and scaled by
  * the block's weight scale; the row's activation scale at the end. */
 INLINE void tile_q8(int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
@@ -105,17 +105,24 @@ INLINE void tile_q8(int NX, const mg_mat *W, const float *bias, const mg_xq *xq,
 		acc[j] = _mm256_setzero_ps();
 	}
 	for (int b = 0; b < nb; b++) {
-		const int c = b * MG_Q8_BLOCK;
-		_mm_prefetch((const char *)(w + c) + 2048, _MM_HINT_T0);
-		__m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c)));
-		__m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c + 16)));
+		const int c0 = b * MG_Q8_BLOCK;
+		__m256i d[4];
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			d[j] = _mm256_setzero_si256();
+		/* The block in pieces of 16 columns, summed exactly in int32. */
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 16) {
+			_mm_prefetch((const char *)(w + c) + 2048, _MM_HINT_T0);
+			__m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c)));
+			UNROLL
+			for (int j = 0; j < NX; j++) {
+				d[j] = _mm256_add_epi32(d[j], _mm256_madd_epi16(wv, _mm256_loadu_si256((const __m256i *)(x[j] + c))));
+			}
+		}
 		__m256 sc = _mm256_set1_ps(sw[b]);
 		UNROLL
-		for (int j = 0; j < NX; j++) {
-			__m256i d = _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)(x[j] + c))),
-			                             _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(x[j] + c + 16))));
-			acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sc, acc[j]);
-		}
+		for (int j = 0; j < NX; j++)
+			acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[j]), sc, acc[j]);
 	}
 	UNROLL
 	for (int j = 0; j < NX; j++)
@@ -185,6 +192,45 @@ static TARGET void axpy(float *y, float a, const float *x, int n)
 		y[i] += a * x[i];
 }
 
+/* 8 halves from h (n - i of them when fewer), as floats. */
+INLINE __m256 load_h(const uint16_t *h, int left)
+{
+	if (left >= 8)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+	uint16_t t[8] = {0};
+	memcpy(t, h, (size_t)left * sizeof *t);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
+}
+
+static TARGET float dot_h(const float *a, const uint16_t *b, int n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_h(b + i, 8), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load_h(b + i + 8, 8), s1);
+	}
+	if (i + 8 <= n) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_h(b + i, 8), s0);
+		i += 8;
+	}
+	if (i < n) {
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), load_h(b + i, n - i), s1);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
+{
+	__m256 va = _mm256_set1_ps(a);
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(va, load_h(x + i, 8))));
+	for (; i < n; i++)
+		y[i] += a * _cvtsh_ss(x[i]);
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -207,6 +253,8 @@ const mg_kernels mg_kernels_avx2 = {
 	.quant_x = mg_quant_x_generic,
 	.dot = dot,
 	.axpy = axpy,
+	.dot_h = dot_h,
+	.axpy_h = axpy_h,
 };
 
 #endif

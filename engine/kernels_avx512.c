@@ -111,11 +111,11 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		}
 }
 
-/* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, one block (32
- * columns) per step: the weight bytes widened to int16 (shared by the X
- * rows), vpmaddwd against the int16 activations (pairs summed into 16 int32
- * lanes, exact), converted once per block and scaled by the block's weight
- * scale. The row's activation scale multiplies the sum at the end. */
+/* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, one block per step:
+ * the weight bytes widened to int16 (shared by the X rows), vpmaddwd
+ * against the int16 activations (pairs summed into 16 int32 lanes, exact),
+ * converted once per block and scaled by the block's weight scale. The
+ * row's activation scale multiplies the sum at the end. */
 INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
 {
 	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
@@ -136,21 +136,36 @@ INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg
 		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
 
 	for (int b = 0; b < nb; b++) {
-		const int c = b * MG_Q8_BLOCK;
-		__m512i wv[2];
-		__m512 sc[2];
+		const int c0 = b * MG_Q8_BLOCK;
+		__m512i d[2][4];
 		UNROLL
-		for (int k = 0; k < NW; k++) {
-			_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);
-			wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));
-			sc[k] = _mm512_set1_ps(sw[k][b]);
+		for (int k = 0; k < NW; k++)
+			UNROLL
+			for (int j = 0; j < NX; j++)
+				d[k][j] = _mm512_setzero_si512();
+		/* The block in pieces of 32 columns, summed exactly in int32. */
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {
+			__m512i wv[2];
+			UNROLL
+			for (int k = 0; k < NW; k++) {
+				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);
+				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));
+			}
+			UNROLL
+			for (int j = 0; j < NX; j++) {
+				__m512i xv = _mm512_loadu_si512(x[j] + c);
+				UNROLL
+				for (int k = 0; k < NW; k++) {
+					d[k][j] = _mm512_add_epi32(d[k][j], _mm512_madd_epi16(wv[k], xv));
+				}
+			}
 		}
 		UNROLL
-		for (int j = 0; j < NX; j++) {
-			__m512i xv = _mm512_loadu_si512(x[j] + c);
+		for (int k = 0; k < NW; k++) {
+			__m512 sc = _mm512_set1_ps(sw[k][b]);
 			UNROLL
-			for (int k = 0; k < NW; k++)
-				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(wv[k], xv)), sc[k], acc[k][j]);
+			for (int j = 0; j < NX; j++)
+				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[k][j]), sc, acc[k][j]);
 		}
 	}
 	UNROLL
@@ -263,6 +278,36 @@ static TARGET void axpy(float *y, float a, const float *x, int n)
 	}
 }
 
+static TARGET float dot_h(const float *a, const uint16_t *b, int n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	int i = 0;
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + i))), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16),
+		                     _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + i + 16))), s1);
+	}
+	if (i + 16 <= n) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + i))), s0);
+		i += 16;
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, b + i)), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
+{
+	__m512 va = _mm512_set1_ps(a);
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+		__m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
+		_mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_mul_ps(va, v)));
+	}
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -283,6 +328,8 @@ const mg_kernels mg_kernels_avx512 = {
 	.quant_x = quant_x,
 	.dot = dot,
 	.axpy = axpy,
+	.dot_h = dot_h,
+	.axpy_h = axpy_h,
 };
 
 #endif

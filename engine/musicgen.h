@@ -40,6 +40,7 @@ typedef struct mg_decoder {
 	float *ln_w, *ln_b;          /* final LayerNorm */
 	mg_mat *heads;               /* K heads [vocab, hidden] */
 	int start_id, pad_id;        /* generation_config decoder_start_token_id / pad_token_id */
+	int kv_half;                 /* self-attention cache in IEEE halves (weights f16 / q8) */
 } mg_decoder;
 
 /* Only the sizes, window and start/pad ids (for a generation loop whose
@@ -65,7 +66,8 @@ void mg_decoder_project(const mg_decoder *d, mg_pool *pool, const float *h, cons
 typedef struct mg_dec_state {
 	int N, S, max_len, max_cols, nth;
 	int past;                    /* positions already in the cache */
-	float *kc, *vc;              /* [layers][N][max_len][hidden] */
+	float *kc, *vc;              /* [layers][N][max_len][hidden] (NULL with kv_half) */
+	uint16_t *kch, *vch;         /* the same as halves when the decoder's kv_half is set */
 	float *xk, *xv;              /* [layers][N][S][hidden] */
 	int *xmask;                  /* [N][S] */
 	float *x, *h, *q, *k, *v, *a, *y, *f, *lt;

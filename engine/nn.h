@@ -6,6 +6,7 @@
 #define MG_NN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/pool.h"
 
@@ -34,6 +35,7 @@ typedef struct mg_attn {
 	const float *q;
 	int q_stride;
 	const float *k, *v;
+	const uint16_t *kh, *vh;     /* when set: the keys/values as IEEE halves, in place of k, v */
 	size_t kv_seq_stride;
 	int kv_stride;
 	int causal, past, n_keys;
