@@ -13,6 +13,8 @@
 
 #include "app/commands.h"
 #include "app/models.h"
+#include "app/settings.h"
+#include "app/xdg.h"
 #include "engine/hub.h"
 
 #define MAX_DIRS 32
@@ -23,8 +25,8 @@ static void usage(FILE *f)
 	        "Usage: musicgen-tui models [--dir PATH]... [--json]\n"
 	        "       musicgen-tui models --verify ID [--revision REV] [--json]\n"
 	        "Lists the MusicGen models in the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub\n"
-	        "or ~/.cache/huggingface/hub) and in the given directories: id, revision,\n"
-	        "size on disk, and whether the model is complete.\n"
+	        "or ~/.cache/huggingface/hub), in the given directories and in the settings'\n"
+	        "model_dirs: id, revision, size on disk, and whether the model is complete.\n"
 	        "  --dir PATH       also look in PATH (a model directory, a directory of them,\n"
 	        "                   or another hub cache); may be repeated\n"
 	        "  --verify ID      re-hash the files of ID (ORG/NAME in the cache, or a\n"
@@ -192,5 +194,17 @@ int cmd_models(int argc, char **argv)
 		fprintf(stderr, "musicgen-tui models: --revision goes with --verify\n");
 		return 2;
 	}
+	/* The settings' model_dirs (':'-separated) are searched too. */
+	static struct settings st;
+	char cfg[1200], err[1200];
+	settings_default(&st);
+	if (xdg_app_dir(XDG_CONFIG, cfg, sizeof cfg - 8, err, sizeof err) == 0) {
+		strcat(cfg, "/config");
+		if (settings_load(&st, cfg, err, sizeof err))
+			fprintf(stderr, "musicgen-tui models: ignoring the settings: %s\n", err);
+	}
+	for (char *d = strtok(st.model_dirs, ":"); d && ndirs < MAX_DIRS; d = strtok(NULL, ":"))
+		if (*d)
+			dirs[ndirs++] = d;
 	return list_models(dirs, ndirs, json);
 }

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 	           "  --top-p P              nucleus sampling in (0, 1], 1 = off (default 1)\n"
 	           "  --seed S               fixed seed (default: a random one per take)\n"
 	           "  --backend B            cpu, opencl or auto\n"
+	           "  --device N             OpenCL device number ('musicgen-tui devices')\n"
 	           "  --threads N            CPU threads (0 = all cores)\n"
 	           "\nPress F1 on the screen for the keys; 'man musicgen-tui' has the rest.\n");
 }
@@ -105,7 +106,7 @@ int cmd_tui(int argc, char **argv)
 
 	const char *model = NULL;
 	int backend = -1;
-	long threads = -1;
+	long threads = -1, device = -2;
 	struct knobs *k = &o.compose.knobs;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -126,6 +127,9 @@ int cmd_tui(int argc, char **argv)
 			model = v;
 		} else if (!strcmp(a, "--backend")) {
 			if (cli_backend("tui", v, &backend))
+				return 2;
+		} else if (!strcmp(a, "--device")) {
+			if (cli_int("tui", a, v, 0, 255, &device))
 				return 2;
 		} else if (!strcmp(a, "--threads")) {
 			if (cli_int("tui", a, v, 0, 1024, &threads))
@@ -172,6 +176,7 @@ int cmd_tui(int argc, char **argv)
 		                                                  : MG_BACKEND_AUTO;
 	o.backend = backend;
 	o.threads = threads >= 0 ? (int)threads : o.settings.threads;
+	o.device = device >= 0 ? (int)device : o.settings.device;
 	if (model)
 		snprintf(o.model, sizeof o.model, "%s", model);
 	else if (o.settings.model[0])

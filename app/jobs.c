@@ -38,7 +38,7 @@ struct jobs {
 	/* requests (under lock) */
 	int load_pending;
 	char load_path[SETTINGS_PATH_MAX];
-	int load_backend, load_threads;
+	int load_backend, load_device, load_threads;
 	struct request queue[JOBS_MAX_QUEUE];
 	int n_queue;
 	int64_t next_id;
@@ -195,7 +195,7 @@ static int should_abort(void *user)
 
 /* ---- the work ---- */
 
-static void do_load(jobs *j, const char *path, int backend, int threads)
+static void do_load(jobs *j, const char *path, int backend, int device, int threads)
 {
 	pthread_mutex_lock(&j->lock);
 	j->snap.model_state = JOBS_MODEL_LOADING;
@@ -209,6 +209,7 @@ static void do_load(jobs *j, const char *path, int backend, int threads)
 	}
 	mg_load_params lp = mg_load_params_default();
 	lp.backend = backend;
+	lp.device = device;
 	lp.threads = threads;
 	lp.on_notice = on_notice;
 	lp.user_data = j;
@@ -360,10 +361,10 @@ static void *engine_main(void *arg)
 		if (j->load_pending) {
 			char path[SETTINGS_PATH_MAX];
 			scopy(path, sizeof path, j->load_path);
-			int backend = j->load_backend, threads = j->load_threads;
+			int backend = j->load_backend, device = j->load_device, threads = j->load_threads;
 			j->load_pending = 0;
 			pthread_mutex_unlock(&j->lock);
-			do_load(j, path, backend, threads);
+			do_load(j, path, backend, device, threads);
 			pthread_mutex_lock(&j->lock);
 			continue;
 		}
@@ -452,11 +453,12 @@ void jobs_stop(jobs *j)
 	free(j);
 }
 
-void jobs_load_model(jobs *j, const char *path, int backend, int threads)
+void jobs_load_model(jobs *j, const char *path, int backend, int device, int threads)
 {
 	pthread_mutex_lock(&j->lock);
 	scopy(j->load_path, sizeof j->load_path, path);
 	j->load_backend = backend;
+	j->load_device = device;
 	j->load_threads = threads;
 	j->load_pending = 1;
 	j->snap.model_state = JOBS_MODEL_LOADING;

@@ -73,8 +73,9 @@ int jobs_start(jobs **out, const char *history_dir, char *err, size_t errlen);
 /* Stops the engine thread (cancelling what runs) and frees everything. */
 void jobs_stop(jobs *j);
 
-/* Loads (or replaces) the model in the background. backend: enum mg_backend. */
-void jobs_load_model(jobs *j, const char *path, int backend, int threads);
+/* Loads (or replaces) the model in the background. backend: enum mg_backend;
+ * device: the OpenCL device index (mg_list_devices), -1 = the first suitable. */
+void jobs_load_model(jobs *j, const char *path, int backend, int device, int threads);
 
 /* Queues a generation; -1 with the reason when the queue is full or the
  * knobs are invalid. The seed must already be chosen. */

@@ -91,6 +91,7 @@ void settings_default(struct settings *s)
 	memset(s, 0, sizeof *s);
 	snprintf(s->backend, sizeof s->backend, "auto");
 	s->threads = 0;
+	s->device = -1;
 	s->autoplay = 1;
 	snprintf(s->export_format, sizeof s->export_format, "wav");
 	snprintf(s->theme, sizeof s->theme, "default");
@@ -208,6 +209,15 @@ static int settings_kv(void *ctx, const char *key, const char *v, char *err, siz
 	}
 	if (!strcmp(key, "threads"))
 		return parse_int(key, v, 0, 1024, &s->threads, err, errlen);
+	if (!strcmp(key, "device")) {
+		if (!strcmp(v, "auto") || !*v) {
+			s->device = -1;
+			return 0;
+		}
+		return parse_int(key, v, 0, 255, &s->device, err, errlen);
+	}
+	if (!strcmp(key, "model_dirs"))
+		return copy_str(key, v, s->model_dirs, sizeof s->model_dirs, err, errlen);
 	if (!strcmp(key, "audio_device"))
 		return copy_str(key, v, s->audio_device, sizeof s->audio_device, err, errlen);
 	if (!strcmp(key, "autoplay"))
@@ -327,6 +337,13 @@ int settings_save(const struct settings *s, const char *path, char *err, size_t 
 	text_addf(&t, "model = %s\n", s->model);
 	text_addf(&t, "# backend: auto, cpu or opencl; threads: 0 = all cores\n");
 	text_addf(&t, "backend = %s\nthreads = %d\n", s->backend, s->threads);
+	text_addf(&t, "# device: the OpenCL device number ('musicgen-tui devices'), auto = the first suitable\n");
+	if (s->device >= 0)
+		text_addf(&t, "device = %d\n", s->device);
+	else
+		text_addf(&t, "device = auto\n");
+	text_addf(&t, "# model_dirs: more places the model picker (F3) looks in, separated by ':'\n");
+	text_addf(&t, "model_dirs = %s\n", s->model_dirs);
 	text_addf(&t, "# audio_device: a name from the settings screen; empty = the default device\n");
 	text_addf(&t, "audio_device = %s\nautoplay = %s\n", s->audio_device, s->autoplay ? "yes" : "no");
 	text_addf(&t, "# export_dir: empty = $XDG_MUSIC_DIR or ~/Music; export_format: wav, wav24, wavf, flac, ogg\n");

@@ -34,6 +34,8 @@ int knobs_check(const struct knobs *k, char *err, size_t errlen);
 struct settings {
 	char model[SETTINGS_PATH_MAX];       /* path or hub id; "" = search the cache */
 	char backend[16];                    /* auto, cpu or opencl */
+	int device;                          /* OpenCL device index (mg_list_devices); -1 = auto */
+	char model_dirs[SETTINGS_PATH_MAX];  /* ':'-separated model directories for the picker */
 	int threads;                         /* <= 0: all cores */
 	char audio_device[256];              /* PortAudio device name; "" = default */
 	int autoplay;                        /* play a finished take at once */

@@ -65,7 +65,7 @@ int main(void)
 	struct job_event ev;
 	struct jobs_snapshot s;
 
-	jobs_load_model(j, "/nonexistent/model-dir", 0, 1);
+	jobs_load_model(j, "/nonexistent/model-dir", 0, -1, 1);
 	tap_ok(wait_kind(j, &ev, 20) && ev.kind == JOB_EV_MODEL_FAILED && strstr(ev.msg, "nonexistent"),
 	       "a bad model path fails with a message naming it: %s", ev.msg);
 	jobs_snapshot(j, &s);
@@ -81,7 +81,7 @@ int main(void)
 	tap_ok(wait_kind(j, &ev, 20) && ev.kind == JOB_EV_FAILED && strstr(ev.msg, "no model"),
 	       "... and fails saying there is no model: %s", ev.msg);
 
-	jobs_load_model(j, model, 0, 1);
+	jobs_load_model(j, model, 0, -1, 1);
 	tap_ok(wait_kind(j, &ev, 60) && ev.kind == JOB_EV_MODEL_LOADED, "tiny-a loads: %s", ev.msg);
 	jobs_snapshot(j, &s);
 	tap_ok(s.model_state == JOBS_MODEL_READY && s.sample_rate > 0 && s.frame_rate > 0 && s.max_frames > 0,

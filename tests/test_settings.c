@@ -69,12 +69,21 @@ int main(void)
 	s.autoplay = 0;
 	snprintf(s.audio_device, sizeof s.audio_device, "system:playback = out");
 	snprintf(s.export_format, sizeof s.export_format, "flac");
+	s.device = 2;
+	snprintf(s.model_dirs, sizeof s.model_dirs, "/models/a:/models/b");
 	tap_ok(settings_save(&s, path, err, sizeof err) == 0, "settings saved");
 	settings_default(&r);
 	tap_ok(settings_load(&r, path, err, sizeof err) == 0 && !strcmp(r.model, s.model) && !strcmp(r.backend, "cpu") &&
 	               r.threads == 3 && r.autoplay == 0 && !strcmp(r.export_format, "flac") &&
 	               !strcmp(r.audio_device, "system:playback = out"),
 	       "settings read back equal (value containing '=')");
+	tap_ok(r.device == 2 && !strcmp(r.model_dirs, "/models/a:/models/b"), "device and model_dirs read back");
+	s.device = -1;
+	tap_ok(settings_save(&s, path, err, sizeof err) == 0 && settings_load(&r, path, err, sizeof err) == 0 &&
+	               r.device == -1,
+	       "device auto read back as -1");
+	write_text(path, "device = gpu\n");
+	tap_ok(settings_load(&r, path, err, sizeof err) != 0 && strstr(err, "gpu"), "bad device refused: %s", err);
 
 	write_text(path, "# comment\n\nbackend = vulkan\n");
 	tap_ok(settings_load(&r, path, err, sizeof err) != 0 && strstr(err, ":3:") && strstr(err, "vulkan"),

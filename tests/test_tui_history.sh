@@ -107,7 +107,7 @@ tm send-keys -t mg -l "$(printf '\033[M g$\033[M#g$')"
 check "a mouse click selects a take" "wait_for 'Take #2' 5"
 tm send-keys -t mg F6
 check "F6 opens the settings" "wait_for 'Export format' 5"
-tm send-keys -t mg Down Down Down Down Enter Down Down Right
+tm send-keys -t mg Down Down Down Down Down Enter Down Down Right
 check "settings change and are saved to the config file" \
 	"wait_for 'wav24' 5 && grep -q '^autoplay = no' '$XDG_CONFIG_HOME/musicgen-tui/config' && grep -q '^export_format = wav24' '$XDG_CONFIG_HOME/musicgen-tui/config'"
 tm send-keys -t mg Escape

@@ -23,8 +23,11 @@
 #include <wchar.h>
 
 #include "app/audio_file.h"
+#include "app/download.h"
+#include "app/fetch.h"
 #include "app/history.h"
 #include "app/jobs.h"
+#include "app/models.h"
 #include "app/player.h"
 #include "app/xdg.h"
 #include "engine/mg.h"
@@ -37,6 +40,8 @@
 #define WIDE_COLS 100
 #define WIDE_ROWS 30
 #define CTRL(c) ((c) & 0x1f)
+/* What the no-model screen offers to download. */
+#define DEFAULT_MODEL "facebook/musicgen-small"
 
 enum focus { F_PROMPT, F_KNOBS, F_HISTORY, F_PLAYER, F_COUNT };
 
@@ -47,13 +52,13 @@ static const char *const knob_keys[K_COUNT] = {"duration", "guidance", "temperat
                                                "top_p",    "seed",     "count"};
 
 enum modal {
-	M_NONE, M_HELP, M_QUIT, M_DELETE, M_INPUT, M_PRESETS, M_SETTINGS, M_NOMODEL,
+	M_NONE, M_HELP, M_QUIT, M_DELETE, M_INPUT, M_PRESETS, M_SETTINGS, M_NOMODEL, M_MODELS, M_DOWNLOAD,
 };
 enum input_purpose { IN_FILTER, IN_NAME, IN_NOTE, IN_EXPORT, IN_SETTING };
 
 /* Actions the key table binds. */
 enum action {
-	ACT_NONE, ACT_HELP, ACT_QUIT, ACT_QUIT_Q, ACT_GENERATE, ACT_CANCEL, ACT_FOCUS_NEXT, ACT_FOCUS_PREV, ACT_PRESETS, ACT_SETTINGS,
+	ACT_NONE, ACT_HELP, ACT_QUIT, ACT_QUIT_Q, ACT_GENERATE, ACT_CANCEL, ACT_FOCUS_NEXT, ACT_FOCUS_PREV, ACT_PRESETS, ACT_SETTINGS, ACT_MODELS,
 	ACT_PLAY_TOGGLE, ACT_SEEK_BACK, ACT_SEEK_FWD, ACT_UP, ACT_DOWN, ACT_PAGE_UP, ACT_PAGE_DOWN, ACT_TOP, ACT_BOTTOM,
 	ACT_HIST_PLAY, ACT_HIST_RECALL, ACT_HIST_FAV, ACT_HIST_NAME, ACT_HIST_NOTE, ACT_HIST_DELETE, ACT_HIST_FILTER,
 	ACT_HIST_EXPORT, ACT_HIST_FAVS_ONLY, ACT_KNOB_DEC, ACT_KNOB_INC, ACT_KNOB_RANDOM, ACT_QUEUE_DROP,
@@ -78,7 +83,8 @@ static const struct binding keys[] = {
 	{CTRL('G'), C_GLOBAL, ACT_GENERATE, "Ctrl-G", "generate (same as F5)"},
 	{27, C_GLOBAL, ACT_CANCEL, "Esc", "cancel the running generation (nothing is saved); close dialogs"},
 	{KEY_F(2), C_GLOBAL, ACT_PRESETS, "F2", "prompt presets"},
-	{KEY_F(6), C_GLOBAL, ACT_SETTINGS, "F6", "settings (model, backend, audio device, theme, ...)"},
+	{KEY_F(3), C_GLOBAL, ACT_MODELS, "F3", "model picker: the installed models (cache, model_dirs); Enter loads one"},
+	{KEY_F(6), C_GLOBAL, ACT_SETTINGS, "F6", "settings (model, backend, compute and audio device, theme, ...)"},
 	{KEY_F(10), C_GLOBAL, ACT_QUIT, "F10", "quit (asks while a generation runs)"},
 	{CTRL('Q'), C_GLOBAL, ACT_QUIT, "Ctrl-Q", "quit"},
 	{CTRL('C'), C_GLOBAL, ACT_QUIT, "Ctrl-C", "quit (asks while a generation runs)"},
@@ -183,6 +189,22 @@ struct ui {
 	int n_devices;
 	char themes[32][64];
 	int n_themes;
+
+	/* compute devices (settings screen) */
+	mg_device cl_devs[16];
+	int n_cl_devs;
+
+	/* model download offered by the no-model screen */
+	fetch *fetch;
+	struct fetch_snapshot fs;
+	int dl_declined;          /* the user said no */
+	int dl_loaded;            /* the finished download was handed to the engine */
+	char dl_repo[256];        /* what the offer downloads */
+
+	/* model picker */
+	struct model_entry *models;
+	int n_models, model_sel, model_top;
+	char models_err[300];
 
 	/* snapshots, one per loop iteration */
 	struct jobs_snapshot js;
@@ -711,9 +733,13 @@ static void load_presets(struct ui *u)
 }
 
 /* Settings screen rows. */
-enum { S_MODEL, S_BACKEND, S_THREADS, S_DEVICE, S_AUTOPLAY, S_EXPORT_DIR, S_EXPORT_FORMAT, S_THEME, S_COUNT };
-static const char *const setting_labels[S_COUNT] = {"Model", "Backend", "Threads", "Audio device", "Auto-play",
-                                                    "Export folder", "Export format", "Theme"};
+enum {
+	S_MODEL, S_BACKEND, S_CDEVICE, S_THREADS, S_DEVICE, S_AUTOPLAY, S_EXPORT_DIR, S_EXPORT_FORMAT, S_THEME,
+	S_MODEL_DIRS, S_COUNT
+};
+static const char *const setting_labels[S_COUNT] = {"Model",         "Backend",       "Compute device", "Threads",
+                                                    "Audio device",  "Auto-play",     "Export folder",  "Export format",
+                                                    "Theme",         "Model folders"};
 
 static void setting_text(struct ui *u, int row, char *out, size_t len)
 {
@@ -721,6 +747,17 @@ static void setting_text(struct ui *u, int row, char *out, size_t len)
 	switch (row) {
 	case S_MODEL: snprintf(out, len, "%s", s->model[0] ? s->model : "(search the Hugging Face cache)"); break;
 	case S_BACKEND: snprintf(out, len, "%s", s->backend); break;
+	case S_CDEVICE:
+		if (s->device < 0)
+			snprintf(out, len, "auto (%s)", u->n_cl_devs ? "the first GPU, else the CPU backend"
+			                                             : "no OpenCL device here: the CPU backend");
+		else if (s->device < u->n_cl_devs)
+			snprintf(out, len, "%d: %.120s (%.60s)%s", s->device, u->cl_devs[s->device].name,
+			         u->cl_devs[s->device].vendor, u->cl_devs[s->device].is_gpu ? "" : " [CPU device]");
+		else
+			snprintf(out, len, "%d (not present on this machine)", s->device);
+		break;
+	case S_MODEL_DIRS: snprintf(out, len, "%s", s->model_dirs[0] ? s->model_dirs : "(none: only the Hugging Face cache)"); break;
 	case S_THREADS: snprintf(out, len, s->threads > 0 ? "%d" : "all cores", s->threads); break;
 	case S_DEVICE: snprintf(out, len, "%s", s->audio_device[0] ? s->audio_device : "(default)"); break;
 	case S_AUTOPLAY: snprintf(out, len, "%s", s->autoplay ? "on" : "off"); break;
@@ -734,7 +771,7 @@ static void setting_text(struct ui *u, int row, char *out, size_t len)
 		break;
 	}
 	case S_EXPORT_FORMAT: snprintf(out, len, "%s", s->export_format); break;
-	default: snprintf(out, len, "%s", s->theme); break;
+	case S_THEME: snprintf(out, len, "%s", s->theme); break;
 	}
 }
 
@@ -770,8 +807,69 @@ static void reload_model(struct ui *u)
 	}
 	if (u->o->settings.model[0])
 		scopy(u->o->model, sizeof u->o->model, u->o->settings.model);
-	jobs_load_model(u->jobs, u->o->model, backend, u->o->settings.threads);
+	u->o->backend = backend;
+	u->o->device = u->o->settings.device;
+	u->o->threads = u->o->settings.threads;
+	jobs_load_model(u->jobs, u->o->model, backend, u->o->device, u->o->threads);
 	message(u, 0, "loading %s ...", u->o->model);
+}
+
+/* Byte counts for people: "2.3 GB", "812 kB". */
+static void size_str(uint64_t b, char *out, size_t len)
+{
+	if (b >= 1000000000ull)
+		snprintf(out, len, "%.2f GB", b / 1e9);
+	else if (b >= 1000000ull)
+		snprintf(out, len, "%.1f MB", b / 1e6);
+	else if (b >= 1000ull)
+		snprintf(out, len, "%.0f kB", b / 1e3);
+	else
+		snprintf(out, len, "%llu B", (unsigned long long)b);
+}
+
+/* The model picker: what models_list() finds in the cache and model_dirs. */
+static void open_models(struct ui *u)
+{
+	char dirs_buf[SETTINGS_PATH_MAX];
+	const char *dirs[32];
+	int nd = 0;
+	scopy(dirs_buf, sizeof dirs_buf, u->o->settings.model_dirs);
+	for (char *d = strtok(dirs_buf, ":"); d && nd < 32; d = strtok(NULL, ":"))
+		if (*d)
+			dirs[nd++] = d;
+	free(u->models);
+	u->models = NULL;
+	u->n_models = 0;
+	u->models_err[0] = '\0';
+	if (models_list(dirs, nd, &u->models, &u->n_models, u->models_err, sizeof u->models_err)) {
+		u->models = NULL;
+		u->n_models = 0;
+	}
+	u->model_sel = u->model_top = 0;
+	/* Start on the model in use. */
+	for (int i = 0; i < u->n_models; i++)
+		if (!strcmp(u->models[i].id, u->js.model_id) || !strcmp(u->models[i].path, u->o->model))
+			u->model_sel = i;
+	u->modal = M_MODELS;
+}
+
+static void reload_model(struct ui *u);
+
+static void pick_model(struct ui *u)
+{
+	if (u->model_sel >= u->n_models)
+		return;
+	const struct model_entry *m = &u->models[u->model_sel];
+	if (!m->complete) {
+		message(u, 1, "%s is incomplete (%s): 'musicgen-tui download %s' completes it", m->id, m->problem, m->id);
+		return;
+	}
+	/* A cache entry at main loads by its hub id (so takes record it); else by its directory. */
+	int by_id = m->in_cache && strstr(m->revision, "main") != NULL;
+	scopy(u->o->settings.model, sizeof u->o->settings.model, by_id ? m->id : m->path);
+	u->modal = M_NONE;
+	reload_model(u);
+	save_settings(u);
 }
 
 static void cycle(char *dst, size_t len, const char *const *opts, int n, int dir)
@@ -795,6 +893,22 @@ static void setting_change(struct ui *u, int row, int dir)
 	case S_EXPORT_DIR: open_input(u, IN_SETTING, "Export folder", s->export_dir, 0); u->set_row = row; return;
 	case S_THREADS: open_input(u, IN_SETTING, "Threads (0 = all cores)", "", 0); u->set_row = row; return;
 	case S_BACKEND: cycle(s->backend, sizeof s->backend, backends, 3, dir); reload_model(u); break;
+	case S_CDEVICE: {
+		/* auto, then each OpenCL device mg_list_devices reports */
+		int n = u->n_cl_devs + 1, cur = s->device + 1;
+		if (cur < 0 || cur >= n)
+			cur = 0;
+		s->device = (cur + dir + n) % n - 1;
+		/* A chosen device means the OpenCL backend; auto leaves the backend as it is. */
+		if (s->device >= 0)
+			snprintf(s->backend, sizeof s->backend, "opencl");
+		reload_model(u);
+		break;
+	}
+	case S_MODEL_DIRS:
+		open_input(u, IN_SETTING, "Model folders for the picker (F3), separated by ':'", s->model_dirs, 0);
+		u->set_row = row;
+		return;
 	case S_AUTOPLAY: s->autoplay = !s->autoplay; break;
 	case S_EXPORT_FORMAT: cycle(s->export_format, sizeof s->export_format, formats, 5, dir); break;
 	case S_DEVICE: {
@@ -846,6 +960,8 @@ static void input_commit(struct ui *u)
 			reload_model(u);
 		} else if (u->set_row == S_EXPORT_DIR) {
 			scopy(u->o->settings.export_dir, sizeof u->o->settings.export_dir, u->in_buf);
+		} else if (u->set_row == S_MODEL_DIRS) {
+			scopy(u->o->settings.model_dirs, sizeof u->o->settings.model_dirs, u->in_buf);
 		} else if (u->set_row == S_THREADS) {
 			char *end;
 			long v = strtol(u->in_buf, &end, 10);
@@ -1234,6 +1350,13 @@ static void draw_status(struct ui *u, int y, int cols)
 	attron(theme_attr(TH_DIM));
 	int used = put(y, 0, cols, left);
 	attroff(theme_attr(TH_DIM));
+	if (u->fs.state == FETCH_RUNNING && used < cols) {
+		/* A download going on in the background. */
+		double frac = u->fs.total ? (double)u->fs.done / (double)u->fs.total : 0;
+		attron(theme_attr(TH_VALUE));
+		used += putf(y, used, cols - used, "download %.0f%% \u2502 ", frac * 100);
+		attroff(theme_attr(TH_VALUE));
+	}
 	if (u->msg[0]) {
 		int a = u->msg_error ? theme_attr(TH_ERROR) : theme_attr(TH_NORMAL);
 		attron(a);
@@ -1248,7 +1371,8 @@ static void draw_keybar(struct ui *u, int y, int cols)
 	static const struct {
 		const char *key, *label;
 		int prio;
-	} bar[] = {{"F1", "Help", 0},      {"F2", "Presets", 3}, {"F5", "Generate", 0}, {"F6", "Settings", 2},
+	} bar[] = {{"F1", "Help", 0},      {"F2", "Presets", 3}, {"F3", "Models", 3},    {"F5", "Generate", 0},
+	           {"F6", "Settings", 2},
 	           {"Tab", "Pane", 4},     {"Spc", "Play", 1},   {"Esc", "Cancel", 1},  {"F10", "Quit", 0}};
 	enum { N = sizeof bar / sizeof bar[0] };
 	(void)u;
@@ -1424,12 +1548,14 @@ static void draw_settings(struct ui *u)
 	static const char *const hints[S_COUNT] = {
 		"Enter: a model directory or hub id ORG/NAME; empty searches the cache. The model reloads.",
 		"Left/Right: auto, cpu or opencl. The model reloads.",
+		"Left/Right: auto or an OpenCL device (as 'musicgen-tui devices' numbers them). The model reloads.",
 		"Enter: CPU threads for the engine, 0 = all cores. The model reloads.",
 		"Left/Right: the output devices PortAudio reports (a running JACK server included).",
 		"Enter: play a finished take at once, or not.",
 		"Enter: where exports go by default; empty = $XDG_MUSIC_DIR or ~/Music.",
 		"Left/Right: wav (16-bit), wav24, wavf (32-bit float), flac or ogg.",
 		"Left/Right: themes from the data directory and ~/.config/musicgen-tui/themes.",
+		"Enter: more places the model picker (F3) looks in, besides the Hugging Face cache.",
 	};
 	put(y + h - 3, x + 2, w - 4, hints[u->set_row]);
 	attron(theme_attr(TH_DIM));
@@ -1437,21 +1563,119 @@ static void draw_settings(struct ui *u)
 	attroff(theme_attr(TH_DIM));
 }
 
+/* Writes text over up to maxlines rows of width w, breaking at spaces.
+ * Returns the next free row. */
+static int put_wrapped(int r, int x, int w, const char *text, int maxlines)
+{
+	char line[1024];
+	while (*text && maxlines-- > 0) {
+		size_t n = strlen(text);
+		if ((int)n > w && maxlines > 0) {
+			n = (size_t)w;
+			while (n > 0 && text[n] != ' ')
+				n--;
+			if (n == 0)
+				n = (size_t)w;
+		}
+		if (n >= sizeof line)
+			n = sizeof line - 1;
+		memcpy(line, text, n);
+		line[n] = '\0';
+		put(r++, x, w, line);
+		text += n;
+		while (*text == ' ')
+			text++;
+	}
+	return r;
+}
+
+/* The no-model screen's download offer: asks the hub, asks the user, shows
+ * the progress. Returns the next free row. */
+static int draw_offer(struct ui *u, int r, int x, int w)
+{
+	const struct fetch_snapshot *f = &u->fs;
+	char a[32], b[32], c[32];
+	switch (f->state) {
+	case FETCH_IDLE:
+		put(r++, x, w, u->dl_declined ? "Download declined. d: offer it again" : "d: download " DEFAULT_MODEL);
+		break;
+	case FETCH_PLANNING:
+		putf(r++, x, w, "Asking the hub for the files of %s ...  (Esc: stop)", f->repo);
+		break;
+	case FETCH_PLANNED:
+		size_str(f->total_bytes, a, sizeof a);
+		size_str(f->missing_bytes, b, sizeof b);
+		attron(A_BOLD);
+		if (f->missing_bytes < f->total_bytes)
+			putf(r++, x, w, "Download %s? %d files, %s (%s still to fetch)  [y/n]", f->repo, f->nfiles, a, b);
+		else
+			putf(r++, x, w, "Download %s? %d files, %s  [y/n]", f->repo, f->nfiles, a);
+		attroff(A_BOLD);
+		break;
+	case FETCH_RUNNING:
+	case FETCH_DONE: {
+		size_str(f->done, a, sizeof a);
+		size_str(f->total, b, sizeof b);
+		size_str((uint64_t)f->rate, c, sizeof c);
+		double frac = f->total ? (double)f->done / (double)f->total : 0;
+		if (frac > 1)
+			frac = 1;
+		int bw = w - 8 > 10 ? w - 8 : 10;
+		int filled = (int)(frac * bw);
+		attron(theme_attr(TH_VALUE));
+		for (int i = 0; i < bw; i++)
+			mvaddstr(r, x + i, i < filled ? "\u2588" : "\u2591");
+		attroff(theme_attr(TH_VALUE));
+		putf(r++, x + bw + 1, 7, "%3.0f%%", frac * 100);
+		char eta[32] = "?", el[32];
+		if (f->eta >= 0)
+			clock_str(f->eta, eta, sizeof eta);
+		clock_str(f->elapsed_s, el, sizeof el);
+		if (f->state == FETCH_DONE)
+			putf(r++, x, w, "Downloaded %s (%s) in %s. Loading the model ...", f->repo, b, el);
+		else
+			putf(r++, x, w, "%s / %s   %s/s   ETA %s   elapsed %s", a, b, f->rate > 0 ? c : "?", eta, el);
+		if (f->state == FETCH_RUNNING)
+			putf(r++, x, w, "%s %s (%d/%d)   Esc: cancel (the partial data is kept for a resume)",
+			     f->verifying ? "checking" : "fetching", f->file[0] ? f->file : "...", f->file_index + 1, f->nfiles);
+		break;
+	}
+	case FETCH_FAILED:
+		attron(theme_attr(TH_ERROR));
+		{
+			char m[900];
+			snprintf(m, sizeof m, "Download failed (%s): %s", dl_status_name(f->status), f->msg);
+			r = put_wrapped(r, x, w, m, 3);
+		}
+		attroff(theme_attr(TH_ERROR));
+		put(r++, x, w, "r: try again");
+		break;
+	case FETCH_CANCELLED:
+		if (u->dl_declined)
+			put(r++, x, w, "Download declined.  d: offer it again");
+		else
+			put(r++, x, w, "Download cancelled; what arrived is kept and a new try resumes it.  r: try again");
+		break;
+	}
+	return r;
+}
+
 static void draw_nomodel(struct ui *u)
 {
 	int rows, cols;
 	getmaxyx(stdscr, rows, cols);
-	int w = cols - 4 < 96 ? cols - 4 : 96, h = rows - 2 < 21 ? rows - 2 : 21, y, x;
+	int w = cols - 4 < 100 ? cols - 4 : 100, h = rows - 2 < 24 ? rows - 2 : 24, y, x;
 	center_box(h, w, &y, &x);
 	box_at(y, x, h, w, 1, "No MusicGen model found");
 	int r = y + 2;
 	put(r++, x + 3, w - 6, "musicgen-tui needs a MusicGen checkpoint in the Hugging Face layout.");
 	r++;
-	put(r++, x + 3, w - 6, "Get one (about 2.4 GB for musicgen-small):");
-	attron(theme_attr(TH_VALUE));
-	put(r++, x + 5, w - 8, "musicgen-tui download facebook/musicgen-small");
-	attroff(theme_attr(TH_VALUE));
+	r = draw_offer(u, r, x + 3, w - 6);
 	r++;
+	put(r++, x + 3, w - 6, "Or from a shell:");
+	attron(theme_attr(TH_VALUE));
+	put(r++, x + 5, w - 8, "musicgen-tui download " DEFAULT_MODEL);
+	attroff(theme_attr(TH_VALUE));
 	put(r++, x + 3, w - 6, "or name a model directory or hub id:");
 	attron(theme_attr(TH_VALUE));
 	put(r++, x + 5, w - 8, "musicgen-tui --model PATH      (or 'model = ...' in the settings, F6)");
@@ -1465,7 +1689,73 @@ static void draw_nomodel(struct ui *u)
 	for (char *line = strtok(buf, "\n"); line && r < y + h - 3; line = strtok(NULL, "\n"))
 		put(r++, x + 5, w - 8, line);
 	attroff(theme_attr(TH_DIM));
-	put(y + h - 2, x + 3, w - 6, "Enter: continue without a model (history and playback work)   F10: quit");
+	put(y + h - 2, x + 3, w - 6, "Enter: continue without a model   F3: installed models   F6: settings   F10: quit");
+}
+
+static void draw_download(struct ui *u)
+{
+	int rows, cols;
+	getmaxyx(stdscr, rows, cols);
+	(void)rows;
+	int w = cols - 4 < 100 ? cols - 4 : 100, h = 9, y, x;
+	center_box(h, w, &y, &x);
+	char title[300];
+	snprintf(title, sizeof title, "Download %.250s", u->dl_repo);
+	box_at(y, x, h, w, 1, title);
+	draw_offer(u, y + 2, x + 3, w - 6);
+	attron(theme_attr(TH_DIM));
+	put(y + h - 2, x + 3, w - 6,
+	    u->fs.state == FETCH_RUNNING ? "Esc: cancel   Enter: go on in the background (the model loads when complete)"
+	                                 : "Esc / Enter: close");
+	attroff(theme_attr(TH_DIM));
+}
+
+static void draw_models(struct ui *u)
+{
+	int rows, cols;
+	getmaxyx(stdscr, rows, cols);
+	int w = cols - 4 < 110 ? cols - 4 : 110, h = rows - 4 < 20 ? rows - 4 : 20, y, x;
+	(void)rows;
+	center_box(h, w, &y, &x);
+	char title[80];
+	snprintf(title, sizeof title, "Models (%d) - Enter loads, Esc closes", u->n_models);
+	box_at(y, x, h, w, 1, title);
+	int list_h = h - 5;
+	if (u->models_err[0]) {
+		attron(theme_attr(TH_ERROR));
+		put(y + 1, x + 2, w - 4, u->models_err);
+		attroff(theme_attr(TH_ERROR));
+	}
+	if (!u->n_models)
+		put(y + 2, x + 3, w - 6, "No MusicGen model in the Hugging Face cache or the model folders (settings, F6).");
+	if (u->model_sel < u->model_top)
+		u->model_top = u->model_sel;
+	if (u->model_sel >= u->model_top + list_h)
+		u->model_top = u->model_sel - list_h + 1;
+	for (int i = 0; i < list_h && u->model_top + i < u->n_models; i++) {
+		const struct model_entry *m = &u->models[u->model_top + i];
+		int sel = u->model_top + i == u->model_sel;
+		char size[32], rev[80];
+		size_str(m->size, size, sizeof size);
+		if (m->in_cache)
+			snprintf(rev, sizeof rev, "%.20s %.8s", m->revision[0] ? m->revision : "-", m->commit);
+		else
+			snprintf(rev, sizeof rev, "(folder)");
+		int a = sel ? theme_attr(TH_VALUE_FOCUS) : theme_attr(TH_NORMAL);
+		fill(y + 2 + i, x + 1, w - 2, a);
+		attron(a);
+		int inuse = !strcmp(m->id, u->js.model_id) && u->js.model_state == JOBS_MODEL_READY;
+		putf(y + 2 + i, x + 2, w - 4, "%s%-34.34s %-30.30s %9s  %s", inuse ? "* " : "  ", m->id, rev, size,
+		     m->complete ? "complete" : m->problem[0] ? m->problem : "incomplete");
+		attroff(a);
+	}
+	if (u->model_sel < u->n_models) {
+		attron(theme_attr(TH_DIM));
+		put(y + h - 3, x + 2, w - 4, u->models[u->model_sel].path);
+		attroff(theme_attr(TH_DIM));
+	}
+	put(y + h - 2, x + 2, w - 4,
+	    "Up/Down choose   Enter load (remembered)   d download (" DEFAULT_MODEL " or the selected incomplete one)   Esc close");
 }
 
 static void draw(struct ui *u)
@@ -1521,6 +1811,8 @@ static void draw(struct ui *u)
 	case M_PRESETS: draw_presets(u); break;
 	case M_SETTINGS: draw_settings(u); break;
 	case M_NOMODEL: draw_nomodel(u); break;
+	case M_MODELS: draw_models(u); break;
+	case M_DOWNLOAD: draw_download(u); break;
 	default: break;
 	}
 	if (u->modal == M_NONE && cy >= 0) {
@@ -1586,8 +1878,15 @@ static void run_action(struct ui *u, enum action a)
 	case ACT_FOCUS_NEXT: set_focus(u, u->focus + 1); break;
 	case ACT_FOCUS_PREV: set_focus(u, u->focus - 1); break;
 	case ACT_PRESETS: u->modal = M_PRESETS; break;
+	case ACT_MODELS: open_models(u); break;
 	case ACT_SETTINGS:
 		u->modal = M_SETTINGS;
+		u->n_cl_devs = mg_list_devices(u->cl_devs, 16, err, sizeof err);
+		if (u->n_cl_devs < 0) {
+			message(u, 1, "OpenCL devices: %s", err);
+			u->n_cl_devs = 0;
+		} else if (u->n_cl_devs > 16)
+			u->n_cl_devs = 16;
 		u->n_devices = player_list_devices(u->player, u->devices, 32);
 		u->n_themes = theme_list(u->asset_dir_list, u->n_asset_dirs, u->themes, 32);
 		break;
@@ -1702,6 +2001,44 @@ static void run_action(struct ui *u, enum action a)
 	}
 }
 
+/* Asks the hub about repo; the offer (no-model screen or download dialog) shows it. */
+static void start_offer(struct ui *u, const char *repo)
+{
+	scopy(u->dl_repo, sizeof u->dl_repo, repo);
+	u->dl_declined = 0;
+	u->dl_loaded = 0;
+	fetch_plan(u->fetch, u->dl_repo);
+}
+
+/* Keys of the no-model screen and the download dialog, by the state of the offer. */
+static void nomodel_key(struct ui *u, int is_key, wint_t ch)
+{
+	int st = u->fs.state;
+	if (is_key && ch == KEY_F(10)) {
+		u->quit = 1;
+	} else if (is_key && ch == KEY_F(6)) {
+		run_action(u, ACT_SETTINGS);
+	} else if (is_key && ch == KEY_F(3)) {
+		open_models(u);
+	} else if (st == FETCH_PLANNED && (ch == 'y' || ch == 'Y')) {
+		fetch_start(u->fetch);
+		message(u, 0, "downloading %s ...", u->fs.repo);
+	} else if (st == FETCH_PLANNED && (ch == 'n' || ch == 'N')) {
+		u->dl_declined = 1;
+		fetch_cancel(u->fetch);
+	} else if ((st == FETCH_RUNNING || st == FETCH_PLANNING) && ch == 27) {
+		fetch_cancel(u->fetch);
+		message(u, 0, "download cancelled");
+	} else if (st == FETCH_RUNNING || st == FETCH_DONE) {
+		/* Only Esc (and F10) act while it runs. */
+	} else if ((st == FETCH_IDLE || st == FETCH_FAILED || st == FETCH_CANCELLED) &&
+	           (ch == 'r' || ch == 'R' || ch == 'd' || ch == 'D')) {
+		start_offer(u, u->dl_repo);
+	} else if (ch == '\n' || ch == '\r' || (is_key && ch == KEY_ENTER) || ch == 27) {
+		u->modal = M_NONE;
+	}
+}
+
 static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 {
 	char err[600];
@@ -1781,12 +2118,44 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 			u->modal = M_NONE;
 		break;
 	case M_NOMODEL:
-		if (is_key && ch == KEY_F(10))
-			u->quit = 1;
-		else if (is_key && ch == KEY_F(6))
-			run_action(u, ACT_SETTINGS);
-		else
-			u->modal = M_NONE;
+		nomodel_key(u, is_key, ch);
+		break;
+	case M_DOWNLOAD:
+		if ((u->fs.state == FETCH_RUNNING || u->fs.state == FETCH_PLANNING) && ch == 27) {
+			fetch_cancel(u->fetch);
+			message(u, 0, "download cancelled");
+		} else if (u->fs.state == FETCH_RUNNING) {
+			if (ch == '\n' || ch == '\r' || (is_key && ch == KEY_ENTER)) {
+				u->modal = M_NONE; /* it goes on; the model loads when it is complete */
+				message(u, 0, "downloading %s in the background", u->fs.repo);
+			}
+		} else {
+			nomodel_key(u, is_key, ch);
+		}
+		break;
+	case M_MODELS:
+		if (ch == 'j' || (is_key && ch == KEY_DOWN)) {
+			if (u->model_sel < u->n_models - 1)
+				u->model_sel++;
+		} else if (ch == 'k' || (is_key && ch == KEY_UP)) {
+			if (u->model_sel > 0)
+				u->model_sel--;
+		} else if (ch == '\n' || ch == '\r' || (is_key && ch == KEY_ENTER)) {
+			pick_model(u);
+		} else if (ch == 'd' || ch == 'D') {
+			/* Complete the selected cache entry, else fetch the default model. */
+			const struct model_entry *m = u->model_sel < u->n_models ? &u->models[u->model_sel] : NULL;
+			int st = u->fs.state;
+			if (st == FETCH_PLANNING || st == FETCH_RUNNING) {
+				message(u, 1, "a download is already running");
+			} else {
+				start_offer(u, m && m->in_cache && !m->complete ? m->id : DEFAULT_MODEL);
+				u->modal = M_DOWNLOAD;
+			}
+		} else if (ch == 27 || ch == 'q' || (is_key && ch == KEY_F(3))) {
+			/* Back where it came from: the no-model screen while nothing is loaded. */
+			u->modal = u->o->model[0] || u->dl_loaded ? M_NONE : M_NOMODEL;
+		}
 		break;
 	default: break;
 	}
@@ -2050,10 +2419,20 @@ int tui_run(struct tui_options *o)
 		history_close(u->hist);
 		return 1;
 	}
-	if (o->model[0])
-		jobs_load_model(u->jobs, o->model, o->backend, o->threads);
-	else
+	if (fetch_create(&u->fetch, err, sizeof err)) {
+		fprintf(stderr, "musicgen-tui: %s\n", err);
+		player_close(u->player);
+		jobs_stop(u->jobs);
+		history_close(u->hist);
+		return 1;
+	}
+	if (o->model[0]) {
+		jobs_load_model(u->jobs, o->model, o->backend, o->device, o->threads);
+	} else {
 		u->modal = M_NOMODEL;
+		/* Ask the hub what the download would be, so the offer can name its size. */
+		start_offer(u, DEFAULT_MODEL);
+	}
 
 	/* Library chatter from here on goes to the log, never to the screen. */
 	int saved_err = dup(2);
@@ -2106,9 +2485,21 @@ int tui_run(struct tui_options *o)
 	while (!u->quit && !terminate_requested) {
 		jobs_snapshot(u->jobs, &u->js);
 		player_snapshot(u->player, &u->ps);
+		fetch_snapshot(u->fetch, &u->fs);
+		if (u->fs.state == FETCH_DONE && !u->dl_loaded) {
+			/* The download is complete: load it by its hub id and go to the main screen. */
+			u->dl_loaded = 1;
+			scopy(o->model, sizeof o->model, u->fs.repo);
+			jobs_load_model(u->jobs, o->model, o->backend, o->device, o->threads);
+			message(u, 0, "%s downloaded; loading it ...", u->fs.repo);
+			if (u->modal == M_NOMODEL || u->modal == M_DOWNLOAD)
+				u->modal = M_NONE;
+			jobs_snapshot(u->jobs, &u->js);
+		}
 		draw(u);
 		struct pollfd pf[2] = {{.fd = 0, .events = POLLIN}, {.fd = jobs_wake_fd(u->jobs), .events = POLLIN}};
-		int timeout = u->js.busy || u->ps.playing || u->js.model_state == JOBS_MODEL_LOADING ? 100 : 1000;
+		int fetching = u->fs.state == FETCH_PLANNING || u->fs.state == FETCH_RUNNING;
+		int timeout = u->js.busy || u->ps.playing || u->js.model_state == JOBS_MODEL_LOADING || fetching ? 100 : 1000;
 		int pr = poll(pf, 2, timeout);
 		if (pr < 0 && errno != EINTR)
 			break;
@@ -2135,6 +2526,8 @@ int tui_run(struct tui_options *o)
 		close(saved_err);
 	}
 	save_state(u);
+	fetch_destroy(u->fetch);
+	free(u->models);
 	player_close(u->player);
 	jobs_stop(u->jobs);
 	history_close(u->hist);

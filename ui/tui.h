@@ -8,6 +8,7 @@ struct tui_options {
 	char model[SETTINGS_PATH_MAX]; /* model path or hub id; "" = none found */
 	char model_search[2048];       /* where models were looked for (no-model screen) */
 	int backend;                   /* enum mg_backend */
+	int device;                    /* OpenCL device index, -1 = the first suitable */
 	int threads;
 	struct compose_state compose;  /* initial prompt and knobs */
 	struct settings settings;
