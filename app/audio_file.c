@@ -13,6 +13,49 @@
 
 #include "app/audio_file.h"
 
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 when the bytes there
+ * are not one (stray continuation byte, overlong form, surrogate, > U+10FFFF,
+ * cut short). */
+static int utf8_seq(const unsigned char *s)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	for (int i = 1; i < n; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+	    (c == 0xF4 && s[1] > 0x8F))
+		return 0;
+	return n;
+}
+
+/* A copy of s with every byte that is not part of valid UTF-8 replaced by
+ * U+FFFD: FLAC's Vorbis comments must be UTF-8, and libFLAC as called by
+ * libsndfile crashes on a value that is not (a prompt is the user's bytes). */
+static char *utf8_clean(const char *s)
+{
+	size_t len = strlen(s);
+	char *out = malloc(3 * len + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		int n = utf8_seq(p);
+		if (n) {
+			memcpy(o, p, (size_t)n);
+			o += n;
+			p += n;
+		} else {
+			memcpy(o, "\xEF\xBF\xBD", 3);
+			o += 3;
+			p++;
+		}
+	}
+	*o = 0;
+	return out;
+}
+
 int audio_format_parse(const char *name)
 {
 	if (!strcasecmp(name, "wav") || !strcasecmp(name, "wav16"))
@@ -150,8 +193,12 @@ int audio_file_write(const char *path, int format, const float *pcm, int channel
 	sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
 	for (int i = 0; i < n_meta; i++) {
 		int slot = meta_slot(meta[i].key);
-		if (slot >= 0 && meta[i].value && *meta[i].value)
-			sf_set_string(sf, slot, meta[i].value);
+		if (slot >= 0 && meta[i].value && *meta[i].value) {
+			char *v = utf8_clean(meta[i].value);
+			if (v)
+				sf_set_string(sf, slot, v);
+			free(v);
+		}
 	}
 	/* Interleave in blocks. */
 	enum { BLOCK = 4096 };

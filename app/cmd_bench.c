@@ -557,6 +557,10 @@ static int parse(int argc, char **argv, opts *o)
 			help(stdout);
 			exit(0);
 		}
+		if (!strcmp(a, "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			exit(0);
+		}
 		if (!strcmp(a, "--json")) {
 			o->json = 1;
 			continue;
@@ -564,6 +568,15 @@ static int parse(int argc, char **argv, opts *o)
 		if (!strcmp(a, "--accuracy")) {
 			o->accuracy = 1;
 			continue;
+		}
+		static const char *const valued[] = {"--model", "--shape", "--weights", "--steps",
+		                                     "--threads", "--backend", "--device"};
+		int known = 0;
+		for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+			known |= !strcmp(a, valued[k]);
+		if (!known && !strncmp(a, "--", 2)) {
+			fprintf(stderr, "musicgen-tui " CMD ": unknown option '%s' (see musicgen-tui " CMD " --help)\n", a);
+			return -1;
 		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "musicgen-tui " CMD ": %s\n", strncmp(a, "--", 2) ? "unexpected argument" : "missing value");

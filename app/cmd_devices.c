@@ -61,6 +61,9 @@ int cmd_devices(int argc, char **argv)
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return 0;
 		} else {
 			fprintf(stderr, "musicgen-tui devices: unknown option '%s'\n", argv[i]);
 			usage(stderr);

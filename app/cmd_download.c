@@ -135,6 +135,9 @@ int cmd_download(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return 0;
 		} else if (!strcmp(argv[i], "--revision") || !strcmp(argv[i], "-r")) {
 			if (++i >= argc) {
 				fprintf(stderr, "musicgen-tui download: --revision expects a value\n");

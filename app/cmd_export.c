@@ -27,6 +27,9 @@ int cmd_export(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return 0;
 		} else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
 			wav = audio_format_parse(argv[++i]);
 			if (wav < 0) {

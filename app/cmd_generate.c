@@ -67,7 +67,8 @@ static void help(FILE *f)
 	        "  --device N           the OpenCL device to use (numbers from 'musicgen-tui devices')\n"
 	        "  --weights W          compute format of the weight matrices: f32, f16 or q8 (default:\n"
 	        "                       f32 when the decoder's matrices fit in 64 MiB, which reproduces\n"
-	        "                       Hugging Face exactly; above that q8 on the CPU, f16 on OpenCL)\n"
+	        "                       Hugging Face exactly; above that the fastest format whose greedy\n"
+	        "                       agreement with f32 is at least 99%%, see docs/PERFORMANCE.md)\n"
 	        "  --output FILE        audio file; the format follows the extension: .wav, .flac, .ogg;\n"
 	        "                       several takes get -1, -2, ... before the extension (prompts in\n"
 	        "                       order, each prompt's takes together). Default: a name made from the\n"
@@ -158,6 +159,10 @@ static int parse(int argc, char **argv, struct opts *o)
 		const char *a = argv[i], *v = NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			help(stdout);
+			return -1;
+		}
+		if (!strcmp(a, "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
 			return -1;
 		}
 		if (!strcmp(a, "--greedy")) {
@@ -342,6 +347,33 @@ static int exists(const char *path)
 {
 	struct stat st;
 	return lstat(path, &st) == 0;
+}
+
+/* 0 when a file can be written at `path` (its directory exists and is
+ * writable, and `path` is not a directory); else -1 with the reason, so that a
+ * bad output path fails before the generation instead of after it. */
+static int can_write_at(const char *path, char *why, size_t len)
+{
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = 0;
+	else
+		*slash = 0;
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+		snprintf(why, len, "cannot write in the directory '%s' (%s)", dir,
+		         errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(why, len, "'%s' is a directory", path);
+		return -1;
+	}
+	return 0;
 }
 
 /* A temporary file beside `path`; fd and its name. */
@@ -621,6 +653,18 @@ int cmd_generate(int argc, char **argv)
 				return runtime_err("'%s' exists; use --force to replace it", name);
 			}
 		}
+	for (int i = 0; i < B + (o.codes_out != NULL); i++) {
+		char name[4200], why[4400];
+		if (i < B)
+			numbered(name, sizeof name, base, B > 1 ? i + 1 : 0);
+		else
+			snprintf(name, sizeof name, "%s", o.codes_out);
+		errno = 0;
+		if (can_write_at(name, why, sizeof why)) {
+			mg_model_free(m);
+			return runtime_err("%s", why);
+		}
+	}
 
 	struct progress pr = {isatty(STDERR_FILENO), now(), 0, 0};
 	mg_callbacks cb = {on_progress, NULL, NULL, &pr};

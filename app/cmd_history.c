@@ -89,6 +89,9 @@ int cmd_history(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return 0;
 		} else {
 			fprintf(stderr, "musicgen-tui history: unknown or incomplete option '%s'\n", argv[i]);
 			usage(stderr);

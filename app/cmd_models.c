@@ -161,6 +161,9 @@ int cmd_models(int argc, char **argv)
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return 0;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
 		} else if (!strcmp(a, "--dir") || !strcmp(a, "--verify") || !strcmp(a, "--revision")) {

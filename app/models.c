@@ -94,7 +94,7 @@ static void read_model_type(const char *dir, char *out, size_t len)
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/config.json", dir);
 	out[0] = 0;
-	json_t *root = json_load_file(path, 0, NULL);
+	json_t *root = is_file(path) ? json_load_file(path, 0, NULL) : NULL; /* a FIFO would block */
 	json_t *t = root ? json_object_get(root, "model_type") : NULL;
 	if (json_is_string(t))
 		snprintf(out, len, "%s", json_string_value(t));
@@ -198,7 +198,7 @@ static void refs_naming(const char *refs_dir, const char *prefix, const char *co
 			refs_naming(path, sub, commit, names, len, depth + 1);
 			continue;
 		}
-		FILE *f = fopen(path, "r");
+		FILE *f = is_file(path) ? fopen(path, "r") : NULL;
 		if (!f)
 			continue;
 		if (!fgets(buf, sizeof buf, f))
@@ -409,7 +409,7 @@ int models_find(const char *id, const char *revision, struct model_entry *out, c
 		return -1;
 	}
 	snprintf(ref, sizeof ref, "%s/refs/%s", repo_dir, revision);
-	FILE *f = fopen(ref, "r");
+	FILE *f = is_file(ref) ? fopen(ref, "r") : NULL;
 	if (f) {
 		if (!fgets(commit, sizeof commit, f))
 			commit[0] = 0;

@@ -115,7 +115,8 @@ int mg_resolve_model(const char *path_or_id, int allow_file,
 		return -1;
 	}
 	snprintf(ref, sizeof ref, "%s/refs/main", repo);
-	FILE *f = fopen(ref, "r");
+	/* Only a regular file: a FIFO there would block the open. */
+	FILE *f = stat(ref, &st) == 0 && S_ISREG(st.st_mode) ? fopen(ref, "r") : NULL;
 	if (f) {
 		if (!fgets(commit, sizeof commit, f))
 			commit[0] = 0;

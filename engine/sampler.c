@@ -68,6 +68,23 @@ size_t mg_sampler_scratch_size(int V)
 
 void mg_apply_temperature(float *scores, int V, float temperature)
 {
+	float max = -INFINITY;
+	int overflow = 0;
+	for (int i = 0; i < V; i++) {
+		if (isfinite(scores[i]) && scores[i] > max)
+			max = scores[i];
+		overflow |= isfinite(scores[i]) && !isfinite(scores[i] / temperature);
+	}
+	if (overflow) {
+		/* A temperature so small that a score overflows float (inf - inf
+		 * would make NaNs): any two distinct scores then differ by more
+		 * than 1e30 after scaling, so the distribution is its limit, all
+		 * the mass on the largest score(s). */
+		for (int i = 0; i < V; i++)
+			if (!isnan(scores[i]))
+				scores[i] = scores[i] == max ? 0.0f : -INFINITY;
+		return;
+	}
 	for (int i = 0; i < V; i++)
 		scores[i] = scores[i] / temperature;
 }
