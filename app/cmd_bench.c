@@ -34,6 +34,7 @@
 #include "app/commands.h"
 #include "engine/config.h"
 #include "engine/encodec.h"
+#include "engine/kernels.h"
 #include "engine/linear.h"
 #include "engine/model.h"
 #include "engine/musicgen.h"
@@ -386,20 +387,24 @@ static int reset_peak_rss(void)
 }
 
 struct bw_job {
-	const uint64_t *buf;
-	size_t n;
-	uint64_t sink[256];
+	const float *buf;
+	float (*dot)(const float *, const float *, int);
+	volatile float sink;
 };
 
-static void bw_read(void *arg, int ith, int nth)
+/* Reads chunks [b, e) of 16 MiB with the kernel set's SIMD dot product (a
+ * scalar loop does not keep enough loads in flight to measure the memory). */
+#define BW_CHUNK (4 << 20)
+
+static void bw_read(void *arg, int b, int e)
 {
 	struct bw_job *j = arg;
-	size_t b = j->n / 8 * (size_t)ith / (size_t)nth * 8, e = j->n / 8 * (size_t)(ith + 1) / (size_t)nth * 8;
-	uint64_t a[8] = {0};
-	for (size_t i = b; i < e; i += 8)
-		for (int k = 0; k < 8; k++)
-			a[k] += j->buf[i + k];
-	j->sink[ith % 256] = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
+	float s = 0;
+	for (int c = b; c < e; c++) {
+		const float *p = j->buf + (size_t)c * BW_CHUNK;
+		s += j->dot(p, p, BW_CHUNK);
+	}
+	j->sink = s;
 }
 
 /* Streaming read bandwidth in bytes/s with `threads` threads over a 1 GiB
@@ -407,7 +412,7 @@ static void bw_read(void *arg, int ith, int nth)
 static double bandwidth(int threads, char *err, size_t errlen)
 {
 	size_t bytes = (size_t)1 << 30;
-	uint64_t *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	float *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	mg_pool *pool = mg_pool_new(threads);
 	double best = 0;
 	if (buf == MAP_FAILED || !pool) {
@@ -417,12 +422,13 @@ static double bandwidth(int threads, char *err, size_t errlen)
 		mg_pool_free(pool);
 		return 0;
 	}
-	for (size_t i = 0; i < bytes / 8; i++)
-		buf[i] = i;
-	struct bw_job j = {buf, bytes / 8, {0}};
+	for (size_t i = 0; i < bytes / sizeof *buf; i++)
+		buf[i] = (float)(i & 7) * 0.125f;
+	struct bw_job j = {buf, mg_kernels_active()->dot, 0};
+	int chunks = (int)(bytes / sizeof *buf / BW_CHUNK);
 	for (int pass = 0; pass < 6; pass++) {
 		double t = now();
-		mg_pool_run(pool, bw_read, &j);
+		mg_pool_for(pool, chunks, 1, bw_read, &j);
 		t = now() - t;
 		if (pass && bytes / t > best)
 			best = (double)bytes / t;
