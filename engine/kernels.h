@@ -42,6 +42,7 @@ enum mg_isa {
 	MG_ISA_GENERIC = 0,
 	MG_ISA_AVX2 = 1,
 	MG_ISA_AVX512 = 2,
+	MG_ISA_AVX512VNNI = 3, /* AVX-512 with VNNI's int16 dot products for q8 */
 	MG_ISA_COUNT
 };
 
@@ -73,7 +74,8 @@ typedef struct mg_kernels {
  * lacks it. */
 const mg_kernels *mg_kernels_for(int isa);
 /* The set mg_linear uses: the best the CPU supports, or the one named by the
- * environment variable MG_KERNELS (generic, avx2, avx512) when supported. */
+ * environment variable MG_KERNELS (generic, avx2, avx512, avx512vnni) when
+ * supported. */
 const mg_kernels *mg_kernels_active(void);
 
 /* Per-set tables (kernels_generic.c, kernels_avx2.c, kernels_avx512.c). */
@@ -83,6 +85,7 @@ void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq
 #define MG_KERNELS_X86 1
 extern const mg_kernels mg_kernels_avx2;
 extern const mg_kernels mg_kernels_avx512;
+extern const mg_kernels mg_kernels_avx512vnni;
 #endif
 
 #endif

@@ -14,6 +14,8 @@
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
+#define INLINE_VNNI static inline __attribute__((always_inline)) TARGET_VNNI
 #define UNROLL _Pragma("GCC unroll 4")
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
@@ -177,6 +179,94 @@ INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg
 		}
 }
 
+/* The same with AVX-512 VNNI: vpdpwssd multiplies, sums the pairs and
+ * accumulates in one instruction (the same exact int32 sums). */
+INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+{
+	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
+	const int8_t *w[2];
+	const float *sw[2];
+	const int16_t *x[4];
+	__m512 acc[2][4];
+	UNROLL
+	for (int k = 0; k < NW; k++) {
+		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;
+		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			acc[k][j] = _mm512_setzero_ps();
+	}
+	UNROLL
+	for (int j = 0; j < NX; j++)
+		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
+
+	for (int b = 0; b < nb; b++) {
+		const int c0 = b * MG_Q8_BLOCK;
+		__m512i d[2][4];
+		UNROLL
+		for (int k = 0; k < NW; k++)
+			UNROLL
+			for (int j = 0; j < NX; j++)
+				d[k][j] = _mm512_setzero_si512();
+		/* The block in pieces of 32 columns, summed exactly in int32. */
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {
+			__m512i wv[2];
+			UNROLL
+			for (int k = 0; k < NW; k++) {
+				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);
+				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));
+			}
+			UNROLL
+			for (int j = 0; j < NX; j++) {
+				__m512i xv = _mm512_loadu_si512(x[j] + c);
+				UNROLL
+				for (int k = 0; k < NW; k++) {
+					d[k][j] = _mm512_dpwssd_epi32(d[k][j], wv[k], xv);
+				}
+			}
+		}
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			__m512 sc = _mm512_set1_ps(sw[k][b]);
+			UNROLL
+			for (int j = 0; j < NX; j++)
+				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[k][j]), sc, acc[k][j]);
+		}
+	}
+	UNROLL
+	for (int k = 0; k < NW; k++)
+		UNROLL
+		for (int j = 0; j < NX; j++) {
+			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);
+		}
+}
+
+/* All X rows against weight rows r .. r+NW-1 (q8, VNNI). */
+INLINE_VNNI void rows_of_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r)
+{
+	int i = 0;
+	for (; i + 4 <= n; i += 4)
+		tile_q8_vnni(NW, 4, W, bias, xq, Y, r, i);
+	switch (n - i) {
+	case 3: tile_q8_vnni(NW, 3, W, bias, xq, Y, r, i); break;
+	case 2: tile_q8_vnni(NW, 2, W, bias, xq, Y, r, i); break;
+	case 1: tile_q8_vnni(NW, 1, W, bias, xq, Y, r, i); break;
+	default: break;
+	}
+}
+
+static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
+                                     float *Y, int r0, int r1)
+{
+	(void)X;
+	int r = r0;
+	for (; r + 2 <= r1; r += 2)
+		rows_of_q8_vnni(2, W, bias, xq, n, Y, r);
+	if (r < r1)
+		rows_of_q8_vnni(1, W, bias, xq, n, Y, r);
+}
+
 /* All X rows against weight rows r .. r+NW-1: groups of 4, then the rest. */
 INLINE void rows_of(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
                     float *Y, int r)
@@ -324,6 +414,16 @@ static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 const mg_kernels mg_kernels_avx512 = {
 	.name = "avx512",
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
+	.to_f16 = to_f16,
+	.quant_x = quant_x,
+	.dot = dot,
+	.axpy = axpy,
+	.dot_h = dot_h,
+	.axpy_h = axpy_h,
+};
+const mg_kernels mg_kernels_avx512vnni = {
+	.name = "avx512vnni",
+	.rows = {NULL, rows_f32, rows_f16, rows_q8_vnni},
 	.to_f16 = to_f16,
 	.quant_x = quant_x,
 	.dot = dot,

@@ -56,6 +56,8 @@ const mg_kernels *mg_kernels_for(int isa)
 		    __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
 			return &mg_kernels_avx512;
 		return NULL;
+	case MG_ISA_AVX512VNNI:
+		return mg_kernels_for(MG_ISA_AVX512) && __builtin_cpu_supports("avx512vnni") ? &mg_kernels_avx512vnni : NULL;
 #endif
 	default:
 		return NULL;
