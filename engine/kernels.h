@@ -26,6 +26,9 @@
  *   y = sx * sum_b  sw_b * sum_{c in b} qw_c * qx_c. */
 #define MG_Q8_BLOCK 64
 
+/* Positions per key block of a decoder KV cache (kv_scores). */
+#define MG_KV_BLOCK 16
+
 /* Quantised activations: n rows of ld columns. q: the int16 codes in
  * [-32767, 32767] (padding 0); s: the scale of each row. */
 typedef struct mg_xq {
@@ -68,6 +71,15 @@ typedef struct mg_kernels {
 	/* The same with b / x IEEE halves (an f16 KV cache). */
 	float (*dot_h)(const float *a, const uint16_t *b, int n);
 	void (*axpy_h)(float *y, float a, const uint16_t *x, int n);
+	/* Attention over one head of a decoder KV cache (musicgen.h): keys in
+	 * blocks of MG_KV_BLOCK positions, each block [hd][MG_KV_BLOCK], so
+	 * that MG_KV_BLOCK scores come out of one pass over a contiguous
+	 * block; values as rows of hd. Float32, or IEEE halves when half.
+	 * kv_scores: sc[j] = sum_d q[d] * key_j[d] for j < nk.
+	 * kv_wsum: o[d] = sum_j a[j] * value_j[d] over j < nk in order, each
+	 * term a product then a sum (as axpy), so the same bits in every set. */
+	void (*kv_scores)(const float *q, const void *k, int half, int nk, int hd, float *sc);
+	void (*kv_wsum)(const float *a, const void *v, int half, int nk, int hd, float *o);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU

@@ -231,6 +231,94 @@ static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
 		y[i] += a * _cvtsh_ss(x[i]);
 }
 
+/* 8 cache values (f32 or halves) from element i as floats. */
+INLINE __m256 kv_load8(const void *p, int half, size_t i)
+{
+	if (half)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+	return _mm256_loadu_ps((const float *)p + i);
+}
+
+INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc)
+{
+	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
+		size_t base = (size_t)j0 * hd;
+		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+		int d = 0;
+		for (; d + 2 <= hd; d += 2) {
+			__m256 q0 = _mm256_broadcast_ss(q + d), q1 = _mm256_broadcast_ss(q + d + 1);
+			size_t e = base + (size_t)d * MG_KV_BLOCK;
+			a0 = _mm256_fmadd_ps(q0, kv_load8(k, half, e), a0);
+			a1 = _mm256_fmadd_ps(q0, kv_load8(k, half, e + 8), a1);
+			b0 = _mm256_fmadd_ps(q1, kv_load8(k, half, e + MG_KV_BLOCK), b0);
+			b1 = _mm256_fmadd_ps(q1, kv_load8(k, half, e + MG_KV_BLOCK + 8), b1);
+		}
+		if (d < hd) {
+			__m256 q0 = _mm256_broadcast_ss(q + d);
+			size_t e = base + (size_t)d * MG_KV_BLOCK;
+			a0 = _mm256_fmadd_ps(q0, kv_load8(k, half, e), a0);
+			a1 = _mm256_fmadd_ps(q0, kv_load8(k, half, e + 8), a1);
+		}
+		float t[MG_KV_BLOCK];
+		_mm256_storeu_ps(t, _mm256_add_ps(a0, b0));
+		_mm256_storeu_ps(t + 8, _mm256_add_ps(a1, b1));
+		int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
+		memcpy(sc + j0, t, (size_t)n * sizeof *t);
+	}
+}
+
+static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc)
+{
+	if (half)
+		kv_scores_fmt(1, q, k, nk, hd, sc);
+	else
+		kv_scores_fmt(0, q, k, nk, hd, sc);
+}
+
+INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o)
+{
+	int d0 = 0;
+	for (; d0 + 32 <= hd; d0 += 32) {
+		__m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps(), o2 = _mm256_setzero_ps(), o3 = _mm256_setzero_ps();
+		for (int j = 0; j < nk; j++) {
+			__m256 aj = _mm256_broadcast_ss(a + j);
+			size_t e = (size_t)j * hd + d0;
+			o0 = _mm256_add_ps(o0, _mm256_mul_ps(aj, kv_load8(v, half, e)));
+			o1 = _mm256_add_ps(o1, _mm256_mul_ps(aj, kv_load8(v, half, e + 8)));
+			o2 = _mm256_add_ps(o2, _mm256_mul_ps(aj, kv_load8(v, half, e + 16)));
+			o3 = _mm256_add_ps(o3, _mm256_mul_ps(aj, kv_load8(v, half, e + 24)));
+		}
+		_mm256_storeu_ps(o + d0, o0);
+		_mm256_storeu_ps(o + d0 + 8, o1);
+		_mm256_storeu_ps(o + d0 + 16, o2);
+		_mm256_storeu_ps(o + d0 + 24, o3);
+	}
+	for (; d0 + 8 <= hd; d0 += 8) {
+		__m256 o0 = _mm256_setzero_ps();
+		for (int j = 0; j < nk; j++)
+			o0 = _mm256_add_ps(o0, _mm256_mul_ps(_mm256_broadcast_ss(a + j), kv_load8(v, half, (size_t)j * hd + d0)));
+		_mm256_storeu_ps(o + d0, o0);
+	}
+	for (; d0 < hd; d0++) {
+		float s = 0;
+		for (int j = 0; j < nk; j++) {
+			size_t e = (size_t)j * hd + d0;
+			float x = half ? _cvtsh_ss(((const uint16_t *)v)[e]) : ((const float *)v)[e];
+			float t = a[j] * x;
+			s = s + t;
+		}
+		o[d0] = s;
+	}
+}
+
+static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o)
+{
+	if (half)
+		kv_wsum_fmt(1, a, v, nk, hd, o);
+	else
+		kv_wsum_fmt(0, a, v, nk, hd, o);
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -255,6 +343,8 @@ const mg_kernels mg_kernels_avx2 = {
 	.axpy = axpy,
 	.dot_h = dot_h,
 	.axpy_h = axpy_h,
+	.kv_scores = kv_scores,
+	.kv_wsum = kv_wsum,
 };
 
 #endif

@@ -398,6 +398,74 @@ static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
 	}
 }
 
+/* 16 cache values (f32 or halves) from element i as floats; the lanes of m. */
+INLINE __m512 kv_load16(const void *p, int half, size_t i, __mmask16 m)
+{
+	if (half)
+		return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+	return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
+INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc)
+{
+	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
+		size_t base = (size_t)j0 * hd;
+		__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+		int d = 0;
+		for (; d + 4 <= hd; d += 4) {
+			size_t e = base + (size_t)d * MG_KV_BLOCK;
+			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(k, half, e, 0xffff), a0);
+			a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), kv_load16(k, half, e + MG_KV_BLOCK, 0xffff), a1);
+			a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), kv_load16(k, half, e + 2 * MG_KV_BLOCK, 0xffff), a2);
+			a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), kv_load16(k, half, e + 3 * MG_KV_BLOCK, 0xffff), a3);
+		}
+		for (; d < hd; d++)
+			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(k, half, base + (size_t)d * MG_KV_BLOCK, 0xffff), a0);
+		int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
+		_mm512_mask_storeu_ps(sc + j0, (__mmask16)((1u << n) - 1), _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+	}
+}
+
+static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc)
+{
+	if (half)
+		kv_scores_fmt(1, q, k, nk, hd, sc);
+	else
+		kv_scores_fmt(0, q, k, nk, hd, sc);
+}
+
+INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o)
+{
+	for (int d0 = 0; d0 < hd; d0 += 64) {
+		__mmask16 m[4];
+		for (int c = 0; c < 4; c++) {
+			int left = hd - d0 - 16 * c;
+			m[c] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+		}
+		__m512 o0 = _mm512_setzero_ps(), o1 = _mm512_setzero_ps(), o2 = _mm512_setzero_ps(), o3 = _mm512_setzero_ps();
+		for (int j = 0; j < nk; j++) {
+			__m512 aj = _mm512_set1_ps(a[j]);
+			size_t e = (size_t)j * hd + d0;
+			o0 = _mm512_add_ps(o0, _mm512_mul_ps(aj, kv_load16(v, half, e, m[0])));
+			o1 = _mm512_add_ps(o1, _mm512_mul_ps(aj, kv_load16(v, half, e + 16, m[1])));
+			o2 = _mm512_add_ps(o2, _mm512_mul_ps(aj, kv_load16(v, half, e + 32, m[2])));
+			o3 = _mm512_add_ps(o3, _mm512_mul_ps(aj, kv_load16(v, half, e + 48, m[3])));
+		}
+		_mm512_mask_storeu_ps(o + d0, m[0], o0);
+		_mm512_mask_storeu_ps(o + d0 + 16, m[1], o1);
+		_mm512_mask_storeu_ps(o + d0 + 32, m[2], o2);
+		_mm512_mask_storeu_ps(o + d0 + 48, m[3], o3);
+	}
+}
+
+static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o)
+{
+	if (half)
+		kv_wsum_fmt(1, a, v, nk, hd, o);
+	else
+		kv_wsum_fmt(0, a, v, nk, hd, o);
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -420,6 +488,8 @@ const mg_kernels mg_kernels_avx512 = {
 	.axpy = axpy,
 	.dot_h = dot_h,
 	.axpy_h = axpy_h,
+	.kv_scores = kv_scores,
+	.kv_wsum = kv_wsum,
 };
 const mg_kernels mg_kernels_avx512vnni = {
 	.name = "avx512vnni",
@@ -430,6 +500,8 @@ const mg_kernels mg_kernels_avx512vnni = {
 	.axpy = axpy,
 	.dot_h = dot_h,
 	.axpy_h = axpy_h,
+	.kv_scores = kv_scores,
+	.kv_wsum = kv_wsum,
 };
 
 #endif

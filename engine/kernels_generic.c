@@ -106,6 +106,33 @@ static void axpy_h(float *y, float a, const uint16_t *x, int n)
 		y[i] += a * st_f16_to_f32(x[i]);
 }
 
+static float kv_at(const void *p, int half, size_t i)
+{
+	return half ? st_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc)
+{
+	for (int j = 0; j < nk; j++) {
+		size_t base = (size_t)(j / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(j % MG_KV_BLOCK);
+		float s = 0;
+		for (int d = 0; d < hd; d++)
+			s += q[d] * kv_at(k, half, base + (size_t)d * MG_KV_BLOCK);
+		sc[j] = s;
+	}
+}
+
+static void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o)
+{
+	for (int d = 0; d < hd; d++)
+		o[d] = 0.0f;
+	for (int j = 0; j < nk; j++)
+		for (int d = 0; d < hd; d++) {
+			float t = a[j] * kv_at(v, half, (size_t)j * hd + d);
+			o[d] = o[d] + t;
+		}
+}
+
 static void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -138,4 +165,6 @@ const mg_kernels mg_kernels_generic = {
 	.axpy = axpy,
 	.dot_h = dot_h,
 	.axpy_h = axpy_h,
+	.kv_scores = kv_scores,
+	.kv_wsum = kv_wsum,
 };

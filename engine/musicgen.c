@@ -189,7 +189,7 @@ void mg_decoder_project(const mg_decoder *d, mg_pool *pool, const float *h, cons
 
 void mg_dec_state_free(mg_dec_state *s)
 {
-	free(s->kc), free(s->vc), free(s->kch), free(s->vch), free(s->xk), free(s->xv), free(s->xmask);
+	free(s->kc), free(s->vc), free(s->kch), free(s->vch), free(s->row16), free(s->xk), free(s->xv), free(s->xmask);
 	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->y), free(s->f), free(s->lt);
 	free(s->scratch);
 	memset(s, 0, sizeof *s);
@@ -221,14 +221,19 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	s->N = N, s->S = S, s->max_len = max_len, s->max_cols = max_cols, s->nth = nth;
 	size_t rows = (size_t)N * max_cols;
 	int bad = 0;
+	s->cap = (max_len + MG_KV_BLOCK - 1) / MG_KV_BLOCK * MG_KV_BLOCK;
+	/* Zeroed: a block's positions past the keys in use are read (and
+	 * their scores dropped), so they must hold numbers. */
+	size_t ncache = Lyr * N * (size_t)s->cap * D;
 	if (d->kv_half) {
-		size_t n = Lyr * N * max_len * D;
-		s->kch = malloc((n ? n : 1) * sizeof(uint16_t));
-		s->vch = malloc((n ? n : 1) * sizeof(uint16_t));
-		bad |= !s->kch || !s->vch;
+		s->kch = calloc(ncache, sizeof(uint16_t));
+		s->vch = calloc(ncache, sizeof(uint16_t));
+		s->row16 = malloc(D * sizeof(uint16_t));
+		bad |= !s->kch || !s->vch || !s->row16;
 	} else {
-		s->kc = falloc(Lyr * N * max_len * D, &bad);
-		s->vc = falloc(Lyr * N * max_len * D, &bad);
+		s->kc = calloc(ncache, sizeof(float));
+		s->vc = calloc(ncache, sizeof(float));
+		bad |= !s->kc || !s->vc;
 	}
 	s->xk = falloc(Lyr * N * S * D, &bad);
 	s->xv = falloc(Lyr * N * S * D, &bad);
@@ -311,20 +316,23 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 			}
 			add(x, d->pos + (size_t)(s->past + t) * D, (size_t)D);
 		}
-	size_t lstride = (size_t)N * s->max_len * D;
+	size_t lstride = (size_t)N * s->cap * D;
+	int hd = c->head_dim;
 	void (*to_f16)(const float *, uint16_t *, size_t) = mg_kernels_active()->to_f16;
 	mg_attn self = {
-		.n_seq = N, .q_per_seq = T, .n_heads = H, .head_dim = c->head_dim,
-		.q = s->q, .q_stride = D, .kv_seq_stride = (size_t)s->max_len * D, .kv_stride = D,
-		.causal = 1, .past = s->past, .scale = (float)pow((double)c->head_dim, -0.5),
+		.n_seq = N, .q_per_seq = T, .n_heads = H, .head_dim = hd,
+		.q = s->q, .q_stride = D, .kv_cap = s->cap,
+		.causal = 1, .past = s->past, .scale = (float)pow((double)hd, -0.5),
 		.out = s->a, .out_stride = D, .scratch = s->scratch, .max_keys = s->max_len > s->S ? s->max_len : s->S,
 	};
 	mg_attn cross = self;
+	cross.kv_cap = 0;
 	cross.kh = cross.vh = NULL; /* the text's K/V stay float32 */
 	cross.causal = 0;
 	cross.past = 0;
 	cross.n_keys = s->S;
 	cross.key_mask = s->xmask;
+	cross.kv_stride = D;
 	cross.kv_seq_stride = (size_t)s->S * D;
 	for (int l = 0; l < c->num_layers; l++) {
 		const mg_dec_layer *L = &d->layers[l];
@@ -337,14 +345,30 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		mg_linear(pool, &L->v, NULL, s->h, n, s->v);
 		for (int nn = 0; nn < N; nn++)
 			for (int t = 0; t < T; t++) {
-				size_t dst = l * lstride + ((size_t)nn * s->max_len + s->past + t) * D,
-				       src = ((size_t)nn * T + t) * D;
+				size_t src = ((size_t)nn * T + t) * D;
+				int p = s->past + t;
+				/* Head h of row nn: keys at block p / MG_KV_BLOCK, lane
+				 * p % MG_KV_BLOCK of each of its hd rows; values at row p. */
+				size_t head0 = l * lstride + (size_t)nn * H * s->cap * hd;
+				size_t kpos = (size_t)(p / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(p % MG_KV_BLOCK);
+				const float *kr = s->k + src, *vr = s->v + src;
 				if (d->kv_half) {
-					to_f16(s->k + src, s->kch + dst, (size_t)D);
-					to_f16(s->v + src, s->vch + dst, (size_t)D);
+					to_f16(kr, s->row16, (size_t)D);
+					for (int h = 0; h < H; h++) {
+						uint16_t *kd = s->kch + head0 + (size_t)h * s->cap * hd + kpos;
+						for (int e = 0; e < hd; e++)
+							kd[(size_t)e * MG_KV_BLOCK] = s->row16[h * hd + e];
+						to_f16(vr + (size_t)h * hd, s->vch + head0 + (size_t)h * s->cap * hd + (size_t)p * hd,
+						       (size_t)hd);
+					}
 				} else {
-					memcpy(s->kc + dst, s->k + src, (size_t)D * sizeof(float));
-					memcpy(s->vc + dst, s->v + src, (size_t)D * sizeof(float));
+					for (int h = 0; h < H; h++) {
+						float *kd = s->kc + head0 + (size_t)h * s->cap * hd + kpos;
+						for (int e = 0; e < hd; e++)
+							kd[(size_t)e * MG_KV_BLOCK] = kr[h * hd + e];
+						memcpy(s->vc + head0 + (size_t)h * s->cap * hd + (size_t)p * hd, vr + (size_t)h * hd,
+						       (size_t)hd * sizeof(float));
+					}
 				}
 			}
 		if (d->kv_half) {

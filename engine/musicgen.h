@@ -66,8 +66,15 @@ void mg_decoder_project(const mg_decoder *d, mg_pool *pool, const float *h, cons
 typedef struct mg_dec_state {
 	int N, S, max_len, max_cols, nth;
 	int past;                    /* positions already in the cache */
-	float *kc, *vc;              /* [layers][N][max_len][hidden] (NULL with kv_half) */
-	uint16_t *kch, *vch;         /* the same as halves when the decoder's kv_half is set */
+	/* The self-attention cache, per layer, row and head, for cap (max_len
+	 * rounded up to MG_KV_BLOCK) positions: [layers][N][heads][cap * head_dim],
+	 * keys in blocks of MG_KV_BLOCK positions stored [head_dim][MG_KV_BLOCK]
+	 * (kernels.h), values as rows of head_dim. Float32, or halves (kch, vch)
+	 * when the decoder's kv_half is set. */
+	int cap;
+	float *kc, *vc;
+	uint16_t *kch, *vch;
+	uint16_t *row16;             /* one hidden-size row as halves */
 	float *xk, *xv;              /* [layers][N][S][hidden] */
 	int *xmask;                  /* [N][S] */
 	float *x, *h, *q, *k, *v, *a, *y, *f, *lt;

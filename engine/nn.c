@@ -62,6 +62,47 @@ void mg_relu(float *x, size_t n)
 		x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
+/* Softmax of sc[0..n) in place, each weight already divided by the sum
+ * (accumulated in double): sc[j] = exp(sc[j] - max) / sum. */
+static void softmax(float *sc, int n)
+{
+	float mx = -INFINITY;
+	for (int j = 0; j < n; j++)
+		if (sc[j] > mx)
+			mx = sc[j];
+	double sum = 0;
+	for (int j = 0; j < n; j++) {
+		float p = expf(sc[j] - mx);
+		sc[j] = p;
+		sum += p;
+	}
+	float inv = (float)(1.0 / sum);
+	for (int j = 0; j < n; j++)
+		sc[j] *= inv;
+}
+
+/* Items b..e of a causal attention over the blocked decoder cache. */
+static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
+{
+	const mg_kernels *k = mg_kernels_active();
+	int hd = a->head_dim, half = a->kh != NULL;
+	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
+	const char *kb = half ? (const char *)a->kh : (const char *)a->k;
+	const char *vb = half ? (const char *)a->vh : (const char *)a->v;
+	for (int it = b; it < e; it++) {
+		int h = it % a->n_heads, r = it / a->n_heads;
+		int s = r / a->q_per_seq, t = r % a->q_per_seq;
+		int nk = a->past + t + 1;
+		const float *q = a->q + (size_t)r * a->q_stride + (size_t)h * hd;
+		size_t off = ((size_t)s * a->n_heads + h) * (size_t)a->kv_cap * hd * esz;
+		for (int c = 0; c < hd; c++)
+			qs[c] = q[c] * a->scale;
+		k->kv_scores(qs, kb + off, half, nk, hd, sc);
+		softmax(sc, nk);
+		k->kv_wsum(sc, vb + off, half, nk, hd, a->out + (size_t)r * a->out_stride + (size_t)h * hd);
+	}
+}
+
 static void attn_rows(void *arg, int ith, int nth)
 {
 	const mg_attn *a = arg;
@@ -74,6 +115,10 @@ static void attn_rows(void *arg, int ith, int nth)
 	float *sc = a->scratch + (size_t)ith * (a->max_keys + hd);
 	float *qs = sc + a->max_keys; /* the scaled query of one head */
 	mg_pool_range(n_items, ith, nth, 1, &b, &e);
+	if (a->kv_cap > 0) {
+		cache_rows(a, sc, qs, b, e);
+		return;
+	}
 	for (int it = b; it < e; it++) {
 		int h = it % a->n_heads, r = it / a->n_heads;
 		int s = r / a->q_per_seq, t = r % a->q_per_seq;

@@ -29,6 +29,10 @@ void mg_relu(float *x, size_t n);
  * a row with no key left outputs 0, as HF's uniform softmax over zero values.
  * Score = (q * scale) . k (+ pos_bias[h * (2 * n_keys - 1) + j - t + n_keys - 1]
  * when pos_bias is set: T5's relative position bias; needs q_per_seq == n_keys).
+ * With kv_cap > 0 the keys/values are a decoder cache instead (musicgen.h):
+ * sequence s, head h at + (s * n_heads + h) * kv_cap * head_dim, keys in
+ * blocks of MG_KV_BLOCK positions ([head_dim][MG_KV_BLOCK] each), values
+ * as rows of head_dim; kv_stride, kv_seq_stride and key_mask are unused.
  * scratch: mg_pool_size(pool) * (max_keys + head_dim) floats. */
 typedef struct mg_attn {
 	int n_seq, q_per_seq, n_heads, head_dim;
@@ -38,6 +42,7 @@ typedef struct mg_attn {
 	const uint16_t *kh, *vh;     /* when set: the keys/values as IEEE halves, in place of k, v */
 	size_t kv_seq_stride;
 	int kv_stride;
+	int kv_cap;                  /* > 0: the blocked decoder cache layout */
 	int causal, past, n_keys;
 	const int *key_mask;
 	const float *pos_bias;

@@ -302,6 +302,66 @@ static void test_dot(const mg_kernels *k)
 	free(b);
 }
 
+/* kv_scores / kv_wsum over the blocked cache layout of kernels.h, f32 and
+ * halves, head sizes that do and do not fill vectors, key counts that do
+ * not fill the last block: scores against a double reference, the weighted
+ * sum bit for bit against the C expression, term by term. */
+static void test_kv(const mg_kernels *k)
+{
+	static const int hds[] = {1, 5, 8, 16, 24, 64, 72, 100, 128};
+	int nk_max = 53, cap = (nk_max + MG_KV_BLOCK - 1) / MG_KV_BLOCK * MG_KV_BLOCK;
+	double worst = 0;
+	int exact = 1;
+	for (int half = 0; half < 2; half++)
+		for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+			int hd = hds[hi];
+			float *keys = rand_vec((size_t)cap * hd, 1.0f), *vals = rand_vec((size_t)cap * hd, 1.0f);
+			float *q = rand_vec((size_t)hd, 1.0f), *a = rand_vec((size_t)cap, 0.5f);
+			float *kf = calloc((size_t)cap * hd, sizeof(float)), *sc = calloc((size_t)cap, sizeof(float));
+			float *o = calloc((size_t)hd, sizeof(float));
+			uint16_t *kh = calloc((size_t)cap * hd, sizeof(uint16_t)), *vh = calloc((size_t)cap * hd, sizeof(uint16_t));
+			if (half)
+				for (size_t i = 0; i < (size_t)cap * hd; i++) {
+					keys[i] = st_f16_to_f32(kh[i] = st_f32_to_f16(keys[i]));
+					vals[i] = st_f16_to_f32(vh[i] = st_f32_to_f16(vals[i]));
+				}
+			/* key j, dimension d of keys[] at block j / B, row d, lane j % B. */
+			for (int j = 0; j < cap; j++)
+				for (int d = 0; d < hd; d++) {
+					size_t at = (size_t)(j / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)d * MG_KV_BLOCK + j % MG_KV_BLOCK;
+					kf[at] = keys[(size_t)j * hd + d];
+					if (half)
+						kh[at] = st_f32_to_f16(keys[(size_t)j * hd + d]);
+				}
+			for (int nk = 1; nk <= nk_max; nk += (nk < 20 ? 1 : 11)) {
+				sc[nk - 1 < cap - 1 ? nk : 0] = 12345.0f; /* must survive: past the keys asked for */
+				k->kv_scores(q, half ? (const void *)kh : kf, half, nk, hd, sc);
+				for (int j = 0; j < nk; j++) {
+					double ref = 0, mag = 1e-30;
+					for (int d = 0; d < hd; d++)
+						ref += (double)q[d] * keys[(size_t)j * hd + d], mag += fabs((double)q[d] * keys[(size_t)j * hd + d]);
+					if (fabs(sc[j] - ref) / mag > worst)
+						worst = fabs(sc[j] - ref) / mag;
+				}
+				if (nk < cap && sc[nk] != 12345.0f)
+					exact = 0;
+				k->kv_wsum(a, half ? (const void *)vh : vals, half, nk, hd, o);
+				for (int d = 0; d < hd; d++) {
+					float r = 0;
+					for (int j = 0; j < nk; j++) {
+						volatile float t = a[j] * vals[(size_t)j * hd + d];
+						r = r + t;
+					}
+					exact &= memcmp(&r, &o[d], sizeof r) == 0;
+				}
+			}
+			free(keys), free(vals), free(q), free(a), free(kf), free(sc), free(o), free(kh), free(vh);
+		}
+	tap_ok(worst < 1e-6, "%s: kv_scores over the blocked cache, f32 and halves (relative error %.2g)", k->name,
+	       worst);
+	tap_ok(exact, "%s: kv_wsum rounds as the C expression; nothing written past the keys", k->name);
+}
+
 /* mg_linear through pools of 1..3 threads gives the same bits. */
 static void test_threads(void)
 {
@@ -351,6 +411,7 @@ int main(void)
 		n_sets++;
 		test_quant_x(k);
 		test_dot(k);
+		test_kv(k);
 		for (size_t f = 0; f < 3; f++)
 			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 				test_kernel(k, fmts[f], shapes[s][0], shapes[s][1], (int)(s & 1));
