@@ -16,10 +16,11 @@ typedef struct mg_mat {
 	int rows, cols;
 	int ld;         /* elements between rows of data: cols (f32, f16), cols
 	                 * rounded up to the q8 block (q8, zero padded) */
-	void *data;     /* owned, 64-byte aligned: float (f32), uint16_t halves
+	void *data;     /* 64-byte aligned: float (f32), uint16_t halves
 	                 * (f16), int8_t (q8), rows x ld */
-	float *scales;  /* q8: rows x ld / 32 block scales (owned), else NULL */
+	float *scales;  /* q8: rows x ld / MG_Q8_BLOCK block scales, else NULL */
 	size_t bytes;   /* bytes of data + scales (what one full product reads) */
+	void *chunk;    /* the weight-memory chunk data and scales were carved from */
 } mg_mat;
 
 /* From a tensor of shape [rows, cols] (any float dtype), converted to fmt. */
@@ -27,6 +28,13 @@ int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t
 /* From row-major float32 w[rows * cols] (copied and converted). */
 int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen);
 void mg_mat_free(mg_mat *m);
+
+/* Zeroed memory for large buffers read in full at every step (the decoder's
+ * KV cache): its own mapping on 2 MiB boundaries that asks for transparent
+ * huge pages, as the weights get. NULL when out of memory; mg_big_free
+ * takes the same byte count. */
+void *mg_big_alloc(size_t bytes);
+void mg_big_free(void *p, size_t bytes);
 
 /* Y[n, rows] = X[n, cols] W^T + bias (bias may be NULL). Multi-threaded on
  * pool; no allocation. Contract: row i of Y depends only on row i of X and

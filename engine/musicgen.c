@@ -189,7 +189,9 @@ void mg_decoder_project(const mg_decoder *d, mg_pool *pool, const float *h, cons
 
 void mg_dec_state_free(mg_dec_state *s)
 {
-	free(s->kc), free(s->vc), free(s->kch), free(s->vch), free(s->row16), free(s->xk), free(s->xv), free(s->xmask);
+	mg_big_free(s->kc, s->cache_bytes), mg_big_free(s->vc, s->cache_bytes);
+	mg_big_free(s->kch, s->cache_bytes), mg_big_free(s->vch, s->cache_bytes);
+	free(s->row16), free(s->xk), free(s->xv), free(s->xmask);
 	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->y), free(s->f), free(s->lt);
 	free(s->scratch);
 	memset(s, 0, sizeof *s);
@@ -225,14 +227,15 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	/* Zeroed: a block's positions past the keys in use are read (and
 	 * their scores dropped), so they must hold numbers. */
 	size_t ncache = Lyr * N * (size_t)s->cap * D;
+	s->cache_bytes = ncache * (d->kv_half ? sizeof(uint16_t) : sizeof(float));
 	if (d->kv_half) {
-		s->kch = calloc(ncache, sizeof(uint16_t));
-		s->vch = calloc(ncache, sizeof(uint16_t));
+		s->kch = mg_big_alloc(s->cache_bytes);
+		s->vch = mg_big_alloc(s->cache_bytes);
 		s->row16 = malloc(D * sizeof(uint16_t));
 		bad |= !s->kch || !s->vch || !s->row16;
 	} else {
-		s->kc = calloc(ncache, sizeof(float));
-		s->vc = calloc(ncache, sizeof(float));
+		s->kc = mg_big_alloc(s->cache_bytes);
+		s->vc = mg_big_alloc(s->cache_bytes);
 		bad |= !s->kc || !s->vc;
 	}
 	s->xk = falloc(Lyr * N * S * D, &bad);

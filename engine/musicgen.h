@@ -72,6 +72,7 @@ typedef struct mg_dec_state {
 	 * (kernels.h), values as rows of head_dim. Float32, or halves (kch, vch)
 	 * when the decoder's kv_half is set. */
 	int cap;
+	size_t cache_bytes;          /* of each of the four (mg_big_alloc) */
 	float *kc, *vc;
 	uint16_t *kch, *vch;
 	uint16_t *row16;             /* one hidden-size row as halves */
