@@ -113,134 +113,83 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		}
 }
 
+/* The body of a q8 tile: DOT_ACC(acc, w, x) adds the pair sums of w * x
+ * (int16 lanes) to the int32 lanes of acc. One body for both sets, so the
+ * two compute the same exact integer sums the same way. */
+#define TILE_Q8_BODY(DOT_ACC) \
+{                                                                                                                  \
+	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;                                                               \
+	const int8_t *w[2];                                                                                        \
+	const float *sw[2];                                                                                        \
+	const int16_t *x[4];                                                                                       \
+	__m512 acc[2][4];                                                                                          \
+	UNROLL                                                                                                     \
+	for (int k = 0; k < NW; k++) {                                                                             \
+		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;                                     \
+		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;                                                  \
+		UNROLL                                                                                             \
+		for (int j = 0; j < NX; j++)                                                                       \
+			acc[k][j] = _mm512_setzero_ps();                                                           \
+	}                                                                                                          \
+	UNROLL                                                                                                     \
+	for (int j = 0; j < NX; j++)                                                                               \
+		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;                                                       \
+                                                                                                                   \
+	for (int b = 0; b < nb; b++) {                                                                             \
+		const int c0 = b * MG_Q8_BLOCK;                                                                    \
+		__m512i d[2][4];                                                                                   \
+		UNROLL                                                                                             \
+		for (int k = 0; k < NW; k++)                                                                       \
+			UNROLL                                                                                     \
+			for (int j = 0; j < NX; j++)                                                               \
+				d[k][j] = _mm512_setzero_si512();                                                  \
+		/* The block in pieces of 32 columns, summed exactly in int32. */                                  \
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {                                                  \
+			__m512i wv[2];                                                                             \
+			UNROLL                                                                                     \
+			for (int k = 0; k < NW; k++) {                                                             \
+				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);                        \
+				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));     \
+			}                                                                                          \
+			UNROLL                                                                                     \
+			for (int j = 0; j < NX; j++) {                                                             \
+				__m512i xv = _mm512_loadu_si512(x[j] + c);                                         \
+				UNROLL                                                                             \
+				for (int k = 0; k < NW; k++) {                                                     \
+					d[k][j] = DOT_ACC(d[k][j], wv[k], xv);                                     \
+				}                                                                                  \
+			}                                                                                          \
+		}                                                                                                  \
+		UNROLL                                                                                             \
+		for (int k = 0; k < NW; k++) {                                                                     \
+			__m512 sc = _mm512_set1_ps(sw[k][b]);                                                      \
+			UNROLL                                                                                     \
+			for (int j = 0; j < NX; j++)                                                               \
+				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[k][j]), sc, acc[k][j]);           \
+		}                                                                                                  \
+	}                                                                                                          \
+	UNROLL                                                                                                     \
+	for (int k = 0; k < NW; k++)                                                                               \
+		UNROLL                                                                                             \
+		for (int j = 0; j < NX; j++) {                                                                     \
+			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);                                  \
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);  \
+		}                                                                                                  \
+}
+
 /* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, one block per step:
  * the weight bytes widened to int16 (shared by the X rows), vpmaddwd
  * against the int16 activations (pairs summed into 16 int32 lanes, exact),
  * converted once per block and scaled by the block's weight scale. The
  * row's activation scale multiplies the sum at the end. */
+#define ADD_MADD(a, w, x) _mm512_add_epi32((a), _mm512_madd_epi16((w), (x)))
 INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
-{
-	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
-	const int8_t *w[2];
-	const float *sw[2];
-	const int16_t *x[4];
-	__m512 acc[2][4];
-	UNROLL
-	for (int k = 0; k < NW; k++) {
-		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;
-		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;
-		UNROLL
-		for (int j = 0; j < NX; j++)
-			acc[k][j] = _mm512_setzero_ps();
-	}
-	UNROLL
-	for (int j = 0; j < NX; j++)
-		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
-
-	for (int b = 0; b < nb; b++) {
-		const int c0 = b * MG_Q8_BLOCK;
-		__m512i d[2][4];
-		UNROLL
-		for (int k = 0; k < NW; k++)
-			UNROLL
-			for (int j = 0; j < NX; j++)
-				d[k][j] = _mm512_setzero_si512();
-		/* The block in pieces of 32 columns, summed exactly in int32. */
-		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {
-			__m512i wv[2];
-			UNROLL
-			for (int k = 0; k < NW; k++) {
-				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);
-				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));
-			}
-			UNROLL
-			for (int j = 0; j < NX; j++) {
-				__m512i xv = _mm512_loadu_si512(x[j] + c);
-				UNROLL
-				for (int k = 0; k < NW; k++) {
-					d[k][j] = _mm512_add_epi32(d[k][j], _mm512_madd_epi16(wv[k], xv));
-				}
-			}
-		}
-		UNROLL
-		for (int k = 0; k < NW; k++) {
-			__m512 sc = _mm512_set1_ps(sw[k][b]);
-			UNROLL
-			for (int j = 0; j < NX; j++)
-				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[k][j]), sc, acc[k][j]);
-		}
-	}
-	UNROLL
-	for (int k = 0; k < NW; k++)
-		UNROLL
-		for (int j = 0; j < NX; j++) {
-			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);
-			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);
-		}
-}
+TILE_Q8_BODY(ADD_MADD)
 
 /* The same with AVX-512 VNNI: vpdpwssd multiplies, sums the pairs and
  * accumulates in one instruction (the same exact int32 sums). */
 INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
-{
-	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
-	const int8_t *w[2];
-	const float *sw[2];
-	const int16_t *x[4];
-	__m512 acc[2][4];
-	UNROLL
-	for (int k = 0; k < NW; k++) {
-		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;
-		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;
-		UNROLL
-		for (int j = 0; j < NX; j++)
-			acc[k][j] = _mm512_setzero_ps();
-	}
-	UNROLL
-	for (int j = 0; j < NX; j++)
-		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
-
-	for (int b = 0; b < nb; b++) {
-		const int c0 = b * MG_Q8_BLOCK;
-		__m512i d[2][4];
-		UNROLL
-		for (int k = 0; k < NW; k++)
-			UNROLL
-			for (int j = 0; j < NX; j++)
-				d[k][j] = _mm512_setzero_si512();
-		/* The block in pieces of 32 columns, summed exactly in int32. */
-		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {
-			__m512i wv[2];
-			UNROLL
-			for (int k = 0; k < NW; k++) {
-				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);
-				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));
-			}
-			UNROLL
-			for (int j = 0; j < NX; j++) {
-				__m512i xv = _mm512_loadu_si512(x[j] + c);
-				UNROLL
-				for (int k = 0; k < NW; k++) {
-					d[k][j] = _mm512_dpwssd_epi32(d[k][j], wv[k], xv);
-				}
-			}
-		}
-		UNROLL
-		for (int k = 0; k < NW; k++) {
-			__m512 sc = _mm512_set1_ps(sw[k][b]);
-			UNROLL
-			for (int j = 0; j < NX; j++)
-				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[k][j]), sc, acc[k][j]);
-		}
-	}
-	UNROLL
-	for (int k = 0; k < NW; k++)
-		UNROLL
-		for (int j = 0; j < NX; j++) {
-			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);
-			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);
-		}
-}
+TILE_Q8_BODY(_mm512_dpwssd_epi32)
 
 /* All X rows against weight rows r .. r+NW-1 (q8, VNNI). */
 INLINE_VNNI void rows_of_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r)
