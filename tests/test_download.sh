@@ -24,17 +24,11 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mg-dl-test.XXXXXX") || exit 1
-server_pid=
+hub_src=$top
+. "$top/tests/hub_lib.sh"
 n=0
 failed=0
 
-stop_server() {
-	if [ -n "$server_pid" ]; then
-		kill "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-		server_pid=
-	fi
-}
 cleanup() {
 	stop_server
 	rm -rf "$tmp"
@@ -64,21 +58,8 @@ start_server() {
 	stop_server
 	name=$1
 	shift
-	rm -f "$tmp/port" "$tmp/$name.log"
-	python3 "$top/tests/hubserver.py" --root "$model" --repo "$repo" --port-file "$tmp/port" \
-		--log "$tmp/$name.log" --lifetime 240 "$@" &
-	server_pid=$!
-	i=0
-	while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	port=$(cat "$tmp/port" 2>/dev/null)
-	if [ -z "$port" ]; then
-		echo "Bail out! the loopback hub did not start"
-		exit 1
-	fi
-	endpoint=http://127.0.0.1:$port
+	rm -f "$tmp/$name.log"
+	hub_start "$model" "$repo" "$tmp/$name.log" 240 "$@"
 	log=$tmp/$name.log
 }
 

@@ -22,14 +22,8 @@ mkdir "$model"
 cp "$top"/tests/data/tinyb/* "$model/"
 spiece=${MUSICGEN_REF_DIR:-$top/../shared/ref}/fixtures/tokenizer/spiece.model
 [ -f "$spiece" ] && cp "$spiece" "$model/"
-server_pid=
-stop_server() {
-	if [ -n "$server_pid" ]; then
-		kill "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-		server_pid=
-	fi
-}
+hub_src=$top
+. "$top/tests/hub_lib.sh"
 trap 'stop_server; rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -40,18 +34,7 @@ ok() { # ok STATUS DESCRIPTION
 }
 
 start_server() { # start_server [hubserver options]
-	stop_server
-	rm -f "$tmp/port"
-	python3 "$top/tests/hubserver.py" --root "$model" --repo "$repo" --port-file "$tmp/port" \
-		--log "$tmp/hub.log" --lifetime 120 "$@" &
-	server_pid=$!
-	i=0
-	while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ -s "$tmp/port" ] || { echo "Bail out! the loopback hub did not start"; exit 1; }
-	endpoint=http://127.0.0.1:$(cat "$tmp/port")
+	hub_start "$model" "$repo" "$tmp/hub.log" 120 "$@"
 }
 
 # dl CACHE [args]: the client with a clean environment, at most 60 s.

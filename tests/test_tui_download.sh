@@ -27,77 +27,25 @@ if [ -z "$ref" ] || [ ! -f "$model/config.json" ]; then
 	exit 0
 fi
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-
-tmp=$(mktemp -d)
-sock="$tmp/tmux.sock"
-server_pid=
-export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" XDG_STATE_HOME="$tmp/state"
+. "$src/tests/tui_lib.sh"
+hub_src=$src
+. "$src/tests/hub_lib.sh"
+tui_setup
 export XDG_CACHE_HOME="$tmp/cache" HF_HUB_CACHE="$tmp/hub" HF_HOME="$tmp/hfhome" XDG_MUSIC_DIR="$tmp/music"
 export JACK_NO_START_SERVER=1 JACK_DEFAULT_SERVER="musicgen-tui-test-none"
 unset HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE
-mkdir -p "$HOME"
-tm() { tmux -S "$sock" "$@"; }
-stop_server() {
-	if [ -n "$server_pid" ]; then
-		kill "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-		server_pid=
-	fi
-}
-cleanup() { tm kill-server >/dev/null 2>&1; stop_server; rm -rf "$tmp"; }
-trap cleanup EXIT
+tui_stop() { stop_server; }
 trap 'exit 1' INT TERM HUP
 
 # start_server REPO [hubserver options]: serves tiny-a as REPO; sets $endpoint.
 start_server() {
-	stop_server
 	repo=$1
 	shift
-	rm -f "$tmp/port"
-	python3 "$src/tests/hubserver.py" --root "$model" --repo "$repo" --port-file "$tmp/port" \
-		--log "$tmp/hub.log" --lifetime 120 "$@" &
-	server_pid=$!
-	i=0
-	while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if [ ! -s "$tmp/port" ]; then
-		echo "Bail out! the loopback hub did not start"
-		exit 1
-	fi
-	endpoint="http://127.0.0.1:$(cat "$tmp/port")"
+	hub_start "$model" "$repo" "$tmp/hub.log" 120 "$@"
 }
 
-tm new-session -d -s keep "sleep 3600"
-screen() { tm capture-pane -t mg -p; }
-wait_for() {
-	i=0
-	lim=$(( ${2:-20} * 10 ))
-	while [ $i -lt $lim ]; do
-		screen | grep -q -F -- "$1" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# screen while waiting for '$1':"
-	screen | sed 's/^/#   /'
-	return 1
-}
-wait_gone() {
-	i=0
-	lim=$(( ${2:-5} * 10 ))
-	while [ $i -lt $lim ]; do
-		screen | grep -q -F -- "$1" || return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
+tui_start
+
 # start ENDPOINT [ENV...]: the program with no model and an empty cache.
 start() {
 	ep=$1
@@ -106,11 +54,6 @@ start() {
 	tm kill-session -t mg >/dev/null 2>&1
 	tm new-session -d -s mg -x 120 -y 35 \
 		"env HF_ENDPOINT='$ep' $* '$bin' --duration 1 --seed 3 $extra; echo \$? > '$tmp/status'; sleep 60"
-}
-wait_status() {
-	i=0
-	while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	[ "$(cat "$tmp/status" 2>/dev/null)" = 0 ]
 }
 
 extra=
@@ -230,5 +173,4 @@ check "a dead endpoint: a network error on the screen" "wait_for 'Download faile
 tm send-keys -t mg F10
 check "F10 quits with status 0" "wait_status"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tui_done

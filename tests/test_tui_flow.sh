@@ -18,51 +18,13 @@ if [ -z "$ref" ] || [ ! -f "$model/config.json" ]; then
 	exit 0
 fi
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-
-tmp=$(mktemp -d)
-sock="$tmp/tmux.sock"
-export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" XDG_STATE_HOME="$tmp/state"
+. "${MG_TOP_SRCDIR:-$(dirname "$0")/..}/tests/tui_lib.sh"
+tui_setup
 export XDG_CACHE_HOME="$tmp/cache" HF_HUB_CACHE="$tmp/hub" XDG_MUSIC_DIR="$tmp/music"
 # No JACK server and no ALSA card: playback is off, everything else must work.
 export JACK_NO_START_SERVER=1 JACK_DEFAULT_SERVER="musicgen-tui-test-none"
-mkdir -p "$HOME"
-tm() { tmux -S "$sock" "$@"; }
-cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
+tui_start
 
-# A session that outlives the others, so the tmux server never exits (and
-# races a new session) when the program's session is killed.
-tm new-session -d -s keep "sleep 3600"
-screen() { tm capture-pane -t mg -p; }
-# wait_for TEXT [SECONDS]: until the screen shows TEXT.
-wait_for() {
-	i=0
-	lim=$(( ${2:-20} * 10 ))
-	while [ $i -lt $lim ]; do
-		screen | grep -q -F -- "$1" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# screen while waiting for '$1':"
-	screen | sed 's/^/#   /'
-	return 1
-}
-# wait_gone TEXT [SECONDS]: until the screen no longer shows TEXT.
-wait_gone() {
-	i=0
-	lim=$(( ${2:-5} * 10 ))
-	while [ $i -lt $lim ]; do
-		screen | grep -q -F -- "$1" || return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 start() {
 	tm new-session -d -s mg -x "${2:-120}" -y "${3:-35}" \
 		"$bin --model '$model' $1; echo \$? > '$tmp/status'; sleep 60"
@@ -131,9 +93,7 @@ tm send-keys -t mg Escape
 check "the help closes" "wait_gone 'Help: keys' 5"
 
 tm send-keys -t mg F10
-i=0
-while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-check "F10 quits with status 0" "[ \"\$(cat '$tmp/status' 2>/dev/null)\" = 0 ]"
+check "F10 quits with status 0" "wait_status"
 check "nothing from the audio libraries reached the screen" "! (screen | grep -q -i 'ALSA lib\|jack server\|PortAudio')"
 tm kill-session -t mg >/dev/null 2>&1
 
@@ -143,9 +103,6 @@ check "relaunch shows the earlier prompt on the main screen" "wait_for '> calm p
 check "relaunch keeps the knobs (30 s)" "screen | grep -q 'Duration *30.0 s'"
 check "relaunch lists the take" "screen | grep -q '#1 *calm piano with rain'"
 tm send-keys -t mg C-q
-i=0
-while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-check "Ctrl-Q quits with status 0" "[ \"\$(cat '$tmp/status' 2>/dev/null)\" = 0 ]"
+check "Ctrl-Q quits with status 0" "wait_status"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tui_done

@@ -9,47 +9,14 @@ if ! command -v tmux >/dev/null 2>&1; then
 	echo "1..0 # SKIP tmux not installed"
 	exit 0
 fi
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
 
-tmp=$(mktemp -d)
-sock="$tmp/tmux.sock"
-export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" XDG_STATE_HOME="$tmp/state"
+. "${MG_TOP_SRCDIR:-$(dirname "$0")/..}/tests/tui_lib.sh"
+tui_wait=10
+tui_setup
 export HF_HUB_CACHE="$tmp/hub" XDG_MUSIC_DIR="$tmp/music"
 export JACK_NO_START_SERVER=1 JACK_DEFAULT_SERVER="musicgen-tui-test-none"
 unset NO_COLOR
-mkdir -p "$HOME"
-tm() { tmux -S "$sock" "$@"; }
-cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
-# A session that outlives the others, so the tmux server never exits (and
-# races a new session) when the program's session is killed.
-tm new-session -d -s keep "sleep 3600"
-screen() { tm capture-pane -t mg -p; }
-wait_for() {
-	i=0
-	lim=$(( ${2:-10} * 10 ))
-	while [ $i -lt $lim ]; do
-		screen | grep -q -F -- "$1" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# screen while waiting for '$1':"
-	screen | sed 's/^/#   /'
-	return 1
-}
-wait_gone() {
-	i=0
-	while [ $i -lt $(( ${2:-5} * 10 )) ]; do
-		screen | grep -q -F -- "$1" || return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
+tui_start
 json() { "$bin" history --json; }
 
 "$top/tests/history_fill" "$XDG_DATA_HOME/musicgen-tui" "calm piano" "rock anthem with guitars" "lo-fi beats" ||
@@ -113,9 +80,7 @@ check "settings change and are saved to the config file" \
 tm send-keys -t mg Escape
 check "Esc closes the settings" "wait_gone 'Export format' 5"
 tm send-keys -t mg BSpace BSpace Tab q
-i=0
-while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-check "q outside text fields quits with status 0" "[ \"\$(cat '$tmp/status' 2>/dev/null)\" = 0 ]"
+check "q outside text fields quits with status 0" "wait_status"
 tm kill-session -t mg >/dev/null 2>&1
 
 # Colours: present by default, absent with NO_COLOR.
@@ -140,9 +105,6 @@ wait_for '> terminated prompt' 5 >/dev/null
 pane=$(tm display-message -p -t mg '#{pane_pid}')
 pid=$(ps -o pid= --ppid "$pane" | head -n 1 | tr -d ' ')
 [ -n "$pid" ] && kill -TERM "$pid"
-i=0
-while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-check "SIGTERM: clean exit with status 0" "[ \"\$(cat '$tmp/status' 2>/dev/null)\" = 0 ]"
+check "SIGTERM: clean exit with status 0" "wait_status"
 check "SIGTERM: the prompt is saved" "grep -q '^prompt = terminated prompt' '$XDG_STATE_HOME/musicgen-tui/state'"
-echo "1..$n"
-[ $fails -eq 0 ]
+tui_done

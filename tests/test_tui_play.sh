@@ -21,44 +21,20 @@ fi
 rate=$(sed -n 's/.*"sampling_rate": \([0-9]*\).*/\1/p' "$model/config.json" | head -n 1)
 [ -n "$rate" ] || rate=32000
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-
-tmp=$(mktemp -d)
-sock="$tmp/tmux.sock"
-export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" XDG_STATE_HOME="$tmp/state"
+. "${MG_TOP_SRCDIR:-$(dirname "$0")/..}/tests/tui_lib.sh"
+jpid=
+tui_stop() { [ -z "$jpid" ] || { kill $jpid 2>/dev/null; wait $jpid 2>/dev/null; }; }
+tui_setup
 export JACK_DEFAULT_SERVER="mgtui$$" JACK_NO_START_SERVER=1
-mkdir -p "$HOME"
 jackd --no-realtime -d dummy -r "$rate" -p 512 >"$tmp/jackd.log" 2>&1 &
 jpid=$!
-tm() { tmux -S "$sock" "$@"; }
-cleanup() { tm kill-server >/dev/null 2>&1; kill $jpid 2>/dev/null; wait $jpid 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
 sleep 1
 if ! kill -0 $jpid 2>/dev/null; then
 	echo "1..0 # SKIP jackd did not start: $(head -c 200 "$tmp/jackd.log" | tr '\n' ' ')"
 	exit 0
 fi
+tui_start
 
-# A session that outlives the others, so the tmux server never exits (and
-# races a new session) when the program's session is killed.
-tm new-session -d -s keep "sleep 3600"
-screen() { tm capture-pane -t mg -p; }
-wait_for() {
-	i=0
-	lim=$(( ${2:-20} * 10 ))
-	while [ $i -lt $lim ]; do
-		screen | grep -q -F -- "$1" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# screen while waiting for '$1':"
-	screen | sed 's/^/#   /'
-	return 1
-}
 # The player line's position in seconds (m:ss before the slash).
 position() {
 	screen | sed -n 's/.*#[0-9]*  \([0-9]*\):\([0-9][0-9]\)\.[0-9] \/ .*/\1 \2/p' | head -n 1 | { read m s && echo $((m * 60 + ${s#0})); }
@@ -94,8 +70,5 @@ tm send-keys -t mg Space
 check "Space resumes" "wait_for '▶ #1' 5"
 check "no JACK or PortAudio message reached the screen" "! (screen | grep -q -i 'jack server\|jackd\|cannot connect\|PortAudio\|ALSA lib')"
 tm send-keys -t mg F10
-i=0
-while [ ! -s "$tmp/status" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-check "F10 quits with status 0 while playing" "[ \"\$(cat '$tmp/status' 2>/dev/null)\" = 0 ]"
-echo "1..$n"
-[ $fails -eq 0 ]
+check "F10 quits with status 0 while playing" "wait_status"
+tui_done
