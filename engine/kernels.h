@@ -20,21 +20,52 @@
 /* q8 weights: symmetric absmax int8 q in [-127, 127] with one float scale
  * per block of MG_Q8_BLOCK columns (w = q * scale). Rows are padded to a
  * multiple of the block (ld) with q = 0. When a product runs, each row of X
- * is quantised to int16 with one scale for the row (x = qx * sx; the error,
- * |x|max / 65534, is far below the weights'), so every block's dot product
- * is exact in integers and the kernels only convert once per block:
- *   y = sx * sum_b  sw_b * sum_{c in b} qw_c * qx_c. */
+ * is quantised to int16 with one scale for the row (x = qx * sx, |qx| <=
+ * MG_XQ_MAX; the error, |x|max / 65278, is far below the weights'), so every
+ * block's dot product is exact in integers and the kernels only convert once
+ * per block:
+ *   y = sx * sum_b  sw_b * sum_{c in b} qw_c * qx_c.
+ *
+ * Two layouts of the codes (mg_mat.q8_tiles): rows (row r's codes at
+ * r * ld, its block scales at r * ld / MG_Q8_BLOCK), or tiles for AMX: the
+ * rows in groups of 16 (padded with zero rows), each group a run of blocks,
+ * each block 1024 bytes as 16 quads of columns x 16 rows x 4 codes (the
+ * B operand of an AMX int8 tile product), the scales [group][block][16].
+ * mg_q8_at says where a code and its scale are. */
 #define MG_Q8_BLOCK 64
+#define MG_Q8_GROUP 16
+
+/* The largest activation code: 127 * 256 + 127, so that a code splits into
+ * two signed bytes hi * 256 + lo (the AMX kernels multiply int8 by int8). */
+#define MG_XQ_MAX 32639
 
 /* Positions per key block of a decoder KV cache (kv_scores). */
 #define MG_KV_BLOCK 16
 
 /* Quantised activations: n rows of ld columns. q: the int16 codes in
- * [-32767, 32767] (padding 0); s: the scale of each row. */
+ * [-MG_XQ_MAX, MG_XQ_MAX] (padding 0); s: the scale of each row; a (kernel
+ * sets with q8_tiles only): the codes split into bytes, hi = (q - lo) / 256
+ * and lo = ((q + 128) mod 256) - 128, laid out [block][row][hi 64 | lo 64],
+ * so that the rows i .. i+m-1 of one block are 2m tile rows of 64 bytes. */
 typedef struct mg_xq {
 	int16_t *q;
 	float *s;
+	int8_t *a;
 } mg_xq;
+
+/* Where the code of W[r, c] of a q8 matrix is (an index into data) and the
+ * index of its block's scale, in either layout. */
+static inline size_t mg_q8_at(const mg_mat *W, int r, int c, size_t *scale)
+{
+	size_t nb = (size_t)W->ld / MG_Q8_BLOCK, b = (size_t)c / MG_Q8_BLOCK;
+	if (!W->q8_tiles) {
+		*scale = (size_t)r * nb + b;
+		return (size_t)r * (size_t)W->ld + (size_t)c;
+	}
+	size_t g = (size_t)r / MG_Q8_GROUP, n = (size_t)r % MG_Q8_GROUP, cb = (size_t)c % MG_Q8_BLOCK;
+	*scale = (g * nb + b) * MG_Q8_GROUP + n;
+	return (g * nb + b) * MG_Q8_GROUP * MG_Q8_BLOCK + cb / 4 * 4 * MG_Q8_GROUP + n * 4 + cb % 4;
+}
 
 /* Bytes of scratch an mg_xq for n rows of ld columns needs. */
 size_t mg_xq_bytes(int n, int ld);
@@ -46,6 +77,7 @@ enum mg_isa {
 	MG_ISA_AVX2 = 1,
 	MG_ISA_AVX512 = 2,
 	MG_ISA_AVX512VNNI = 3, /* AVX-512 with VNNI's int16 dot products for q8 */
+	MG_ISA_AMX = 4,        /* AVX-512 VNNI, q8 products on AMX int8 tiles */
 	MG_ISA_COUNT
 };
 
@@ -56,11 +88,13 @@ typedef void (*mg_rows_fn)(const mg_mat *W, const float *bias, const float *X, c
 typedef struct mg_kernels {
 	const char *name;
 	mg_rows_fn rows[4]; /* indexed by MG_WEIGHTS_F32 / F16 / Q8 (0 unused) */
+	int q8_tiles;       /* the q8 layout rows[MG_WEIGHTS_Q8] reads (mg_mat) */
 	/* dst[i] = f16(src[i]), round to nearest even. */
 	void (*to_f16)(const float *src, uint16_t *dst, size_t n);
 	/* X[n, cols] into xq (rows of ld >= cols, ld a multiple of the block).
-	 * Every set rounds identically: scale = absmax / 32767, code =
-	 * round-to-nearest-even(x * (32767 / absmax)). */
+	 * Every set rounds identically: scale = absmax / MG_XQ_MAX, code =
+	 * round-to-nearest-even(x * (MG_XQ_MAX / absmax)). Sets with q8_tiles
+	 * also fill xq->a. */
 	void (*quant_x)(const float *X, int n, int cols, int ld, const mg_xq *xq);
 	/* sum a[i] * b[i] for i < n, in a fixed order for a given n (attention
 	 * scores). */
@@ -86,7 +120,7 @@ typedef struct mg_kernels {
  * lacks it. */
 const mg_kernels *mg_kernels_for(int isa);
 /* The set mg_linear uses: the best the CPU supports, or the one named by the
- * environment variable MG_KERNELS (generic, avx2, avx512, avx512vnni) when
+ * environment variable MG_KERNELS (generic, avx2, avx512, avx512vnni, amx) when
  * supported. */
 const mg_kernels *mg_kernels_active(void);
 
@@ -98,6 +132,9 @@ void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq
 extern const mg_kernels mg_kernels_avx2;
 extern const mg_kernels mg_kernels_avx512;
 extern const mg_kernels mg_kernels_avx512vnni;
+#ifdef HAVE_AMX_INTRINSICS
+extern const mg_kernels mg_kernels_amx;
+#endif
 #endif
 
 #endif

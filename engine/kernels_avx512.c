@@ -12,6 +12,7 @@
 #ifdef MG_KERNELS_X86
 
 #include <immintrin.h>
+#include <string.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
@@ -263,7 +264,7 @@ static TARGET void rows_q8(const mg_mat *W, const float *bias, const float *X, c
 static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq *xq)
 {
 	const __m512 sign = _mm512_set1_ps(-0.0f);
-	const __m512i lim = _mm512_set1_epi32(32767), nlim = _mm512_set1_epi32(-32767);
+	const __m512i lim = _mm512_set1_epi32(MG_XQ_MAX), nlim = _mm512_set1_epi32(-MG_XQ_MAX);
 	for (int i = 0; i < n; i++) {
 		const float *x = X + (size_t)i * cols;
 		int16_t *q = xq->q + (size_t)i * ld;
@@ -273,7 +274,7 @@ static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq 
 			mx = _mm512_max_ps(mx, _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(m, x + c)));
 		}
 		float amax = _mm512_reduce_max_ps(mx);
-		__m512 inv = _mm512_set1_ps(amax > 0 ? 32767.0f / amax : 0.0f);
+		__m512 inv = _mm512_set1_ps(amax > 0 ? (float)MG_XQ_MAX / amax : 0.0f);
 		for (int c = 0; c < ld; c += 16) {
 			int left = cols - c;
 			__mmask16 m = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
@@ -281,7 +282,7 @@ static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq 
 			v = _mm512_max_epi32(_mm512_min_epi32(v, lim), nlim);
 			_mm256_storeu_si256((__m256i *)(q + c), _mm512_cvtepi32_epi16(v));
 		}
-		xq->s[i] = amax / 32767.0f;
+		xq->s[i] = amax / (float)MG_XQ_MAX;
 	}
 }
 
@@ -452,5 +453,156 @@ const mg_kernels mg_kernels_avx512vnni = {
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
 };
+
+#ifdef HAVE_AMX_INTRINSICS
+/* ---- AMX: q8 products on int8 tiles ----
+ * A q8 matrix in tile order (kernels.h) is a run of 1024-byte blocks, each
+ * the B operand of one tile product: 16 output rows x 64 columns. The A
+ * operand is the block's 64 activation codes of up to 8 rows of X, each
+ * code split into two signed bytes (hi * 256 + lo), so one TDPBSSD gives,
+ * for every X row and every one of the 16 output rows, the exact integer
+ * sums over the block of qw * hi and qw * lo. The vector unit then does
+ * per block and X row: (hi << 8) + lo, to float, times the 16 rows' block
+ * scales, added to one accumulator per X row in block order: the same
+ * arithmetic for an output element whatever else is in the batch. */
+#define TARGET_AMX \
+	__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c,amx-tile,amx-int8")))
+
+/* Tile 0-3: C (2m rows of 16 int32), 4-5: A (2m rows of 64 bytes), 6-7: B
+ * (16 rows of 64 bytes). */
+struct amx_cfg {
+	uint8_t palette, start_row, reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+static TARGET_AMX void amx_config(int m2)
+{
+	_Alignas(64) struct amx_cfg c;
+	memset(&c, 0, sizeof c);
+	c.palette = 1;
+	for (int t = 0; t < 8; t++) {
+		c.colsb[t] = 64;
+		c.rows[t] = (uint8_t)(t < 6 ? m2 : 16);
+	}
+	/* The compiler does not know ldtilecfg reads c: make the stores happen. */
+	__asm__ volatile("" : : "r"(&c) : "memory");
+	_tile_loadconfig(&c);
+}
+
+/* The activation split of kernels.h, after the int16 codes. */
+static TARGET_AMX void quant_x_amx(const float *X, int n, int cols, int ld, const mg_xq *xq)
+{
+	quant_x(X, n, cols, ld, xq);
+	const __m512i lo_off = _mm512_set1_epi16(128), lo_mask = _mm512_set1_epi16(255);
+	int nb = ld / MG_Q8_BLOCK;
+	for (int i = 0; i < n; i++)
+		for (int b = 0; b < nb; b++) {
+			const int16_t *q = xq->q + (size_t)i * ld + (size_t)b * MG_Q8_BLOCK;
+			int8_t *a = xq->a + ((size_t)b * n + i) * 2 * MG_Q8_BLOCK;
+			for (int h = 0; h < MG_Q8_BLOCK; h += 32) {
+				__m512i v = _mm512_loadu_si512(q + h);
+				__m512i lo = _mm512_sub_epi16(_mm512_and_si512(_mm512_add_epi16(v, lo_off), lo_mask), lo_off);
+				__m512i hi = _mm512_srai_epi16(_mm512_sub_epi16(v, lo), 8);
+				_mm256_storeu_si256((__m256i *)(a + h), _mm512_cvtepi16_epi8(hi));
+				_mm256_storeu_si256((__m256i *)(a + MG_Q8_BLOCK + h), _mm512_cvtepi16_epi8(lo));
+			}
+		}
+}
+
+/* Block bb into C tile T, through A tile TA and B tile TB. */
+#define AMX_BLOCK(T, TA, TB, bb)                                                                   \
+	do {                                                                                       \
+		_tile_zero(T);                                                                     \
+		_tile_loadd(TA, xa + (size_t)(bb) * (size_t)n * 2 * MG_Q8_BLOCK, MG_Q8_BLOCK);           \
+		_tile_loadd(TB, wg + (size_t)(bb) * MG_Q8_GROUP * MG_Q8_BLOCK, MG_Q8_BLOCK);       \
+		_tile_dpbssd(T, TA, TB);                                                           \
+	} while (0)
+
+/* C results of one block (cb: 2m rows of 16 int32) into the accumulators. */
+static inline __attribute__((always_inline)) TARGET_AMX void amx_post(const int32_t *cb, const float *sc, int m,
+                                                                       __m512 *acc)
+{
+	__m512 s = _mm512_loadu_ps(sc);
+	for (int i = 0; i < m; i++) {
+		__m512i hi = _mm512_load_si512(cb + 32 * i), lo = _mm512_load_si512(cb + 32 * i + 16);
+		__m512i d = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo);
+		acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc[i]);
+	}
+}
+
+/* How far ahead of the block in use the weights are prefetched (bytes). */
+#define AMX_PREFETCH 2048
+
+static TARGET_AMX void rows_q8_amx(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
+                                   float *Y, int r0, int r1)
+{
+	(void)X;
+	const int ld = W->ld, nb = ld / MG_Q8_BLOCK, rows = W->rows;
+	const int g0 = r0 / MG_Q8_GROUP, g1 = (r1 + MG_Q8_GROUP - 1) / MG_Q8_GROUP;
+	_Alignas(64) int32_t cb[4][16 * 16];
+	for (int i0 = 0; i0 < n; i0 += 8) {
+		const int m = n - i0 < 8 ? n - i0 : 8;
+		const int8_t *xa = xq->a + (size_t)i0 * 2 * MG_Q8_BLOCK;
+		amx_config(2 * m);
+		for (int g = g0; g < g1; g++) {
+			const int8_t *wg = (const int8_t *)W->data + (size_t)g * MG_Q8_GROUP * (size_t)ld;
+			const float *sg = W->scales + (size_t)g * MG_Q8_GROUP * (size_t)nb;
+			__m512 acc[8];
+			for (int i = 0; i < m; i++)
+				acc[i] = _mm512_setzero_ps();
+			for (int b = 0; b < nb; b += 4) {
+				const int k = nb - b < 4 ? nb - b : 4;
+				const char *pf = (const char *)(wg + (size_t)b * MG_Q8_GROUP * MG_Q8_BLOCK) + AMX_PREFETCH;
+				for (int l = 0; l < k * MG_Q8_GROUP; l++)
+					_mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+				AMX_BLOCK(0, 4, 6, b);
+				if (k > 1)
+					AMX_BLOCK(1, 5, 7, b + 1);
+				if (k > 2)
+					AMX_BLOCK(2, 4, 6, b + 2);
+				if (k > 3)
+					AMX_BLOCK(3, 5, 7, b + 3);
+				_tile_stored(0, cb[0], 64);
+				if (k > 1)
+					_tile_stored(1, cb[1], 64);
+				if (k > 2)
+					_tile_stored(2, cb[2], 64);
+				if (k > 3)
+					_tile_stored(3, cb[3], 64);
+				for (int t = 0; t < k; t++)
+					amx_post(cb[t], sg + (size_t)(b + t) * MG_Q8_GROUP, m, acc);
+			}
+			/* The rows of this group inside [r0, r1) and the matrix. */
+			int lo = g * MG_Q8_GROUP < r0 ? r0 - g * MG_Q8_GROUP : 0;
+			int hi = (g + 1) * MG_Q8_GROUP > r1 ? r1 - g * MG_Q8_GROUP : MG_Q8_GROUP;
+			if (g * MG_Q8_GROUP + hi > rows)
+				hi = rows - g * MG_Q8_GROUP;
+			__mmask16 keep = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+			__m512 bv = bias ? _mm512_maskz_loadu_ps(keep, bias + g * MG_Q8_GROUP) : _mm512_setzero_ps();
+			for (int i = 0; i < m; i++) {
+				__m512 y = _mm512_add_ps(_mm512_mul_ps(acc[i], _mm512_set1_ps(xq->s[i0 + i])), bv);
+				_mm512_mask_storeu_ps(Y + (size_t)(i0 + i) * (size_t)rows + (size_t)g * MG_Q8_GROUP, keep, y);
+			}
+		}
+	}
+	_tile_release();
+}
+#undef AMX_BLOCK
+
+const mg_kernels mg_kernels_amx = {
+	.name = "amx",
+	.rows = {NULL, rows_f32, rows_f16, rows_q8_amx},
+	.q8_tiles = 1,
+	.to_f16 = to_f16,
+	.quant_x = quant_x_amx,
+	.dot = dot,
+	.axpy = axpy,
+	.dot_h = dot_h,
+	.axpy_h = axpy_h,
+	.kv_scores = kv_scores,
+	.kv_wsum = kv_wsum,
+};
+#endif
 
 #endif

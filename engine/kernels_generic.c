@@ -147,12 +147,12 @@ void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq
 		float amax = 0;
 		for (int c = 0; c < cols; c++)
 			amax = fmaxf(amax, fabsf(x[c]));
-		float inv = amax > 0 ? 32767.0f / amax : 0.0f;
+		float inv = amax > 0 ? (float)MG_XQ_MAX / amax : 0.0f;
 		for (int c = 0; c < ld; c++) {
 			long v = c < cols ? lrintf(x[c] * inv) : 0;
-			q[c] = (int16_t)(v > 32767 ? 32767 : v < -32767 ? -32767 : v);
+			q[c] = (int16_t)(v > MG_XQ_MAX ? MG_XQ_MAX : v < -MG_XQ_MAX ? -MG_XQ_MAX : v);
 		}
-		xq->s[i] = amax / 32767.0f;
+		xq->s[i] = amax / (float)MG_XQ_MAX;
 	}
 }
 

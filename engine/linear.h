@@ -19,14 +19,19 @@ typedef struct mg_mat {
 	void *data;     /* 64-byte aligned: float (f32), uint16_t halves
 	                 * (f16), int8_t (q8), rows x ld */
 	float *scales;  /* q8: rows x ld / MG_Q8_BLOCK block scales, else NULL */
+	int q8_tiles;   /* q8: codes and scales in AMX tile order (kernels.h) */
 	size_t bytes;   /* bytes of data + scales (what one full product reads) */
 	void *chunk;    /* the weight-memory chunk data and scales were carved from */
 } mg_mat;
 
 /* From a tensor of shape [rows, cols] (any float dtype), converted to fmt. */
 int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t errlen);
-/* From row-major float32 w[rows * cols] (copied and converted). */
+/* From row-major float32 w[rows * cols] (copied and converted); q8 in the
+ * layout the active kernel set reads. */
 int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen);
+/* The same with the q8 layout given (q8_tiles: 0 rows, 1 tiles). */
+int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fmt, int q8_tiles, char *err,
+                           size_t errlen);
 void mg_mat_free(mg_mat *m);
 
 /* Zeroed memory for large buffers read in full at every step (the decoder's

@@ -42,8 +42,10 @@ static double stored(const mg_mat *m, int r, int c)
 	switch (m->fmt) {
 	case MG_WEIGHTS_F32: return ((const float *)m->data)[k];
 	case MG_WEIGHTS_F16: return st_f16_to_f32(((const uint16_t *)m->data)[k]);
-	default:
-		return (double)((const int8_t *)m->data)[k] * m->scales[(size_t)r * (m->ld / MG_Q8_BLOCK) + c / MG_Q8_BLOCK];
+	default: {
+		size_t si, at = mg_q8_at(m, r, c, &si);
+		return (double)((const int8_t *)m->data)[at] * m->scales[si];
+	}
 	}
 }
 
@@ -59,7 +61,7 @@ static double x_used(const mg_mat *m, const float *X, int i, int c)
 		amax = fmaxf(amax, fabsf(x[k]));
 	if (amax == 0)
 		return 0;
-	return (double)rintf(x[c] * (32767.0f / amax)) * (double)(amax / 32767.0f);
+	return (double)rintf(x[c] * ((float)MG_XQ_MAX / amax)) * (double)(amax / (float)MG_XQ_MAX);
 }
 
 /* Largest |Y - ref| / (sum |w x| + tiny) over all elements. */
@@ -91,11 +93,14 @@ static void test_conversion(void)
 	for (int c = 0; c < cols; c++)
 		w[2 * cols + c] = 0; /* an all-zero row: scale 0, no NaN */
 	char err[256];
-	for (size_t f = 0; f < 3; f++) {
+	/* q8 twice: in rows and in tiles (the two layouts of kernels.h). */
+	for (size_t ft = 0; ft < 4; ft++) {
+		size_t f = ft < 3 ? ft : 2;
+		int tiles = ft == 3;
 		mg_mat m;
-		int rc = mg_mat_from_f32(&m, w, rows, cols, fmts[f], err, sizeof err);
-		tap_ok(rc == 0 && m.rows == rows && m.cols == cols && m.fmt == fmts[f], "%s: converted %dx%d",
-		       mg_weights_name(fmts[f]), rows, cols);
+		int rc = mg_mat_from_f32_layout(&m, w, rows, cols, fmts[f], tiles, err, sizeof err);
+		tap_ok(rc == 0 && m.rows == rows && m.cols == cols && m.fmt == fmts[f] && m.q8_tiles == tiles,
+		       "%s%s: converted %dx%d", mg_weights_name(fmts[f]), tiles ? " tiles" : "", rows, cols);
 		if (rc)
 			continue;
 		double worst = 0, bound = 0;
@@ -107,24 +112,33 @@ static void test_conversion(void)
 					lim = 0;
 				else if (fmts[f] == MG_WEIGHTS_F16)
 					lim = fabs(w[(size_t)r * cols + c]) * 0x1p-11;
-				else
-					lim = m.scales[(size_t)r * (m.ld / MG_Q8_BLOCK) + c / MG_Q8_BLOCK] * 0.5 * (1 + 1e-6);
+				else {
+					size_t si;
+					mg_q8_at(&m, r, c, &si);
+					lim = m.scales[si] * 0.5 * (1 + 1e-6);
+				}
 				if (d - lim > worst)
 					worst = d - lim;
 				if (d > bound)
 					bound = d;
 			}
-		tap_ok(worst <= 0, "%s: every stored weight within its rounding bound (max error %.3g)",
-		       mg_weights_name(fmts[f]), bound);
+		tap_ok(worst <= 0, "%s%s: every stored weight within its rounding bound (max error %.3g)",
+		       mg_weights_name(fmts[f]), tiles ? " tiles" : "", bound);
 		if (fmts[f] == MG_WEIGHTS_Q8) {
+			/* Tiles store whole groups of 16 rows: the padding rows are zero too. */
+			int srows = tiles ? (rows + MG_Q8_GROUP - 1) / MG_Q8_GROUP * MG_Q8_GROUP : rows;
 			int ok = m.ld % MG_Q8_BLOCK == 0 && m.ld >= cols;
-			for (int r = 0; r < rows && ok; r++)
-				for (int c = cols; c < m.ld; c++)
-					ok &= ((const int8_t *)m.data)[(size_t)r * m.ld + c] == 0;
-			ok &= m.scales[2 * (m.ld / MG_Q8_BLOCK)] == 0;
-			tap_ok(ok, "q8: rows padded with zeros to the block, zero row has scale 0");
-			tap_ok(m.bytes == (size_t)rows * m.ld + (size_t)rows * m.ld / MG_Q8_BLOCK * 4,
-			       "q8: bytes counts codes and scales");
+			for (int r = 0; r < srows && ok; r++)
+				for (int c = r < rows ? cols : 0; c < m.ld; c++) {
+					size_t si, at = mg_q8_at(&m, r, c, &si);
+					ok &= ((const int8_t *)m.data)[at] == 0 && (r < rows || m.scales[si] == 0);
+				}
+			size_t si;
+			mg_q8_at(&m, 2, 0, &si);
+			ok &= m.scales[si] == 0;
+			tap_ok(ok, "q8%s: rows padded with zeros to the block, zero row has scale 0", tiles ? " tiles" : "");
+			tap_ok(m.bytes == (size_t)srows * m.ld + (size_t)srows * m.ld / MG_Q8_BLOCK * 4,
+			       "q8%s: bytes counts codes and scales", tiles ? " tiles" : "");
 		}
 		mg_mat_free(&m);
 	}
@@ -185,7 +199,7 @@ static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int wi
 	float *bias = with_bias ? rand_vec((size_t)rows, 1.0f) : NULL;
 	float *Y = calloc((size_t)nmax * rows, sizeof *Y), *Y1 = calloc((size_t)rows, sizeof *Y1);
 	mg_mat m;
-	if (mg_mat_from_f32(&m, w, rows, cols, fmt, err, sizeof err)) {
+	if (mg_mat_from_f32_layout(&m, w, rows, cols, fmt, k->q8_tiles, err, sizeof err)) {
 		tap_ok(0, "%s %s %dx%d: %s", k->name, mg_weights_name(fmt), rows, cols, err);
 		goto out;
 	}
@@ -223,7 +237,7 @@ out:
  * portable one, including a zero row and the padding up to ld. */
 static void test_quant_x(const mg_kernels *k)
 {
-	int n = 3, cols = 75, ld = 96;
+	int n = 3, cols = 75, ld = 128;
 	float *X = rand_vec((size_t)n * cols, 4.0f);
 	for (int c = 0; c < cols; c++)
 		X[cols + c] = 0; /* a zero row */
@@ -237,14 +251,24 @@ static void test_quant_x(const mg_kernels *k)
 	mg_quant_x_generic(X, n, cols, ld, &qa);
 	k->quant_x(X, n, cols, ld, &qb);
 	int same = !memcmp(qa.q, qb.q, (size_t)n * ld * sizeof *qa.q) && !memcmp(qa.s, qb.s, (size_t)n * sizeof *qa.s);
-	int ok = qa.q[7] == -32767 && qa.s[1] == 0 && fabsf(qa.s[0] * 32767.0f - 4.5f) < 1e-5f;
+	int ok = qa.q[7] == -MG_XQ_MAX && qa.s[1] == 0 && fabsf(qa.s[0] * (float)MG_XQ_MAX - 4.5f) < 1e-5f;
 	for (int i = 0; i < n; i++)
 		for (int c = 0; c < ld; c++) {
 			int16_t q = qa.q[(size_t)i * ld + c];
-			ok &= q != -32768 && (c < cols || q == 0) && (i != 1 || q == 0);
+			ok &= q >= -MG_XQ_MAX && q <= MG_XQ_MAX && (c < cols || q == 0) && (i != 1 || q == 0);
 		}
 	tap_ok(same && ok, "%s: activation quantiser matches the portable one (int16 codes, row scale, padding 0)",
 	       k->name);
+	if (k->q8_tiles) {
+		/* The byte split of the tile kernels: [block][row][hi 64 | lo 64], hi * 256 + lo = code. */
+		int split = 1;
+		for (int i = 0; i < n; i++)
+			for (int c = 0; c < ld; c++) {
+				const int8_t *p = qb.a + ((size_t)(c / MG_Q8_BLOCK) * n + i) * 2 * MG_Q8_BLOCK + c % MG_Q8_BLOCK;
+				split &= p[0] * 256 + p[MG_Q8_BLOCK] == qb.q[(size_t)i * ld + c];
+			}
+		tap_ok(split, "%s: activation codes split into hi * 256 + lo bytes, tile rows per block", k->name);
+	}
 	free(X);
 	free(a);
 	free(b);
