@@ -251,7 +251,7 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	s->y = falloc(rows * D, &bad);
 	s->f = falloc(rows * (size_t)c->ffn_dim, &bad);
 	s->lt = falloc(rows * (size_t)c->vocab_size, &bad);
-	s->scratch = falloc((size_t)nth * (size_t)((max_len > S ? max_len : S) + c->head_dim), &bad);
+	s->scratch = falloc((size_t)nth * (size_t)((max_len > S ? max_len : S) + 2 * c->head_dim), &bad);
 	if (bad) {
 		mg_dec_state_free(s);
 		snprintf(err, errlen, "decoder: out of memory for the KV cache of %d rows x %d positions", N, max_len);
@@ -284,6 +284,36 @@ static void add(float *x, const float *y, size_t n)
 static void gelu_range(void *arg, int b, int e)
 {
 	mg_gelu((float *)arg + b, (size_t)(e - b));
+}
+
+/* The keys and values of T new positions (s->k, s->v: N * T rows) into
+ * layer l's cache. Head h of row nn: keys in block p / MG_KV_BLOCK, lane
+ * p % MG_KV_BLOCK of each of its hd rows; values at row p. */
+static void store_kv(const mg_decoder *d, mg_dec_state *s, int l, int T)
+{
+	int D = d->c.hidden_size, H = d->c.num_heads, hd = d->c.head_dim;
+	size_t lstride = (size_t)s->N * s->cap * D;
+	void (*to_f16)(const float *, uint16_t *, size_t) = mg_kernels_active()->to_f16;
+	for (int nn = 0; nn < s->N; nn++)
+		for (int t = 0; t < T; t++) {
+			int p = s->past + t;
+			size_t head0 = l * lstride + (size_t)nn * H * s->cap * hd;
+			size_t kpos = (size_t)(p / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(p % MG_KV_BLOCK);
+			const float *kr = s->k + ((size_t)nn * T + t) * D, *vr = s->v + ((size_t)nn * T + t) * D;
+			for (int h = 0; h < H; h++) {
+				size_t at = head0 + (size_t)h * s->cap * hd;
+				if (d->kv_half) {
+					to_f16(kr + (size_t)h * hd, s->row16, (size_t)hd);
+					for (int e = 0; e < hd; e++)
+						s->kch[at + kpos + (size_t)e * MG_KV_BLOCK] = s->row16[e];
+					to_f16(vr + (size_t)h * hd, s->vch + at + (size_t)p * hd, (size_t)hd);
+				} else {
+					for (int e = 0; e < hd; e++)
+						s->kc[at + kpos + (size_t)e * MG_KV_BLOCK] = kr[h * hd + e];
+					memcpy(s->vc + at + (size_t)p * hd, vr + (size_t)h * hd, (size_t)hd * sizeof(float));
+				}
+			}
+		}
 }
 
 int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const int32_t *ids, int T, float *logits,
@@ -321,7 +351,6 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		}
 	size_t lstride = (size_t)N * s->cap * D;
 	int hd = c->head_dim;
-	void (*to_f16)(const float *, uint16_t *, size_t) = mg_kernels_active()->to_f16;
 	mg_attn self = {
 		.n_seq = N, .q_per_seq = T, .n_heads = H, .head_dim = hd,
 		.q = s->q, .q_stride = D, .kv_cap = s->cap,
@@ -330,6 +359,7 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 	};
 	mg_attn cross = self;
 	cross.kv_cap = 0;
+	cross.new_k = cross.new_v = NULL;
 	cross.kh = cross.vh = NULL; /* the text's K/V stay float32 */
 	cross.causal = 0;
 	cross.past = 0;
@@ -346,40 +376,26 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		mg_linear(pool, &L->q, NULL, s->h, n, s->q);
 		mg_linear(pool, &L->k, NULL, s->h, n, s->k);
 		mg_linear(pool, &L->v, NULL, s->h, n, s->v);
-		for (int nn = 0; nn < N; nn++)
-			for (int t = 0; t < T; t++) {
-				size_t src = ((size_t)nn * T + t) * D;
-				int p = s->past + t;
-				/* Head h of row nn: keys at block p / MG_KV_BLOCK, lane
-				 * p % MG_KV_BLOCK of each of its hd rows; values at row p. */
-				size_t head0 = l * lstride + (size_t)nn * H * s->cap * hd;
-				size_t kpos = (size_t)(p / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(p % MG_KV_BLOCK);
-				const float *kr = s->k + src, *vr = s->v + src;
-				if (d->kv_half) {
-					to_f16(kr, s->row16, (size_t)D);
-					for (int h = 0; h < H; h++) {
-						uint16_t *kd = s->kch + head0 + (size_t)h * s->cap * hd + kpos;
-						for (int e = 0; e < hd; e++)
-							kd[(size_t)e * MG_KV_BLOCK] = s->row16[h * hd + e];
-						to_f16(vr + (size_t)h * hd, s->vch + head0 + (size_t)h * s->cap * hd + (size_t)p * hd,
-						       (size_t)hd);
-					}
-				} else {
-					for (int h = 0; h < H; h++) {
-						float *kd = s->kc + head0 + (size_t)h * s->cap * hd + kpos;
-						for (int e = 0; e < hd; e++)
-							kd[(size_t)e * MG_KV_BLOCK] = kr[h * hd + e];
-						memcpy(s->vc + head0 + (size_t)h * s->cap * hd + (size_t)p * hd, vr + (size_t)h * hd,
-						       (size_t)hd * sizeof(float));
-					}
-				}
-			}
+		/* One new position: each (row, head) of the attention stores its
+		 * key and value itself, just before it reads that cache block.
+		 * Several: stored here first (they see each other's keys). */
+		if (T > 1)
+			store_kv(d, s, l, T);
 		if (d->kv_half) {
 			self.kh = s->kch + l * lstride;
 			self.vh = s->vch + l * lstride;
+			self.store_k = s->kch + l * lstride;
+			self.store_v = s->vch + l * lstride;
 		} else {
 			self.k = s->kc + l * lstride;
 			self.v = s->vc + l * lstride;
+			self.store_k = s->kc + l * lstride;
+			self.store_v = s->vc + l * lstride;
+		}
+		if (T == 1) {
+			self.new_k = s->k;
+			self.new_v = s->v;
+			self.new_stride = D;
 		}
 		mg_attention(pool, &self);
 		mg_linear(pool, &L->o, NULL, s->a, n, s->y);

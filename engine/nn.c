@@ -95,6 +95,26 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 		int nk = a->past + t + 1;
 		const float *q = a->q + (size_t)r * a->q_stride + (size_t)h * hd;
 		size_t off = ((size_t)s * a->n_heads + h) * (size_t)a->kv_cap * hd * esz;
+		if (a->new_k) {
+			/* Key lane past % B of block past / B, value row past. */
+			int p = a->past;
+			size_t kpos = (size_t)(p / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(p % MG_KV_BLOCK);
+			const float *nk_ = a->new_k + (size_t)s * a->new_stride + (size_t)h * hd;
+			const float *nv = a->new_v + (size_t)s * a->new_stride + (size_t)h * hd;
+			if (half) {
+				uint16_t *kd = (uint16_t *)((char *)a->store_k + off) + kpos;
+				uint16_t *tmp = (uint16_t *)(qs + hd); /* hd halves of scratch past the query */
+				k->to_f16(nk_, tmp, (size_t)hd);
+				for (int c = 0; c < hd; c++)
+					kd[(size_t)c * MG_KV_BLOCK] = tmp[c];
+				k->to_f16(nv, (uint16_t *)((char *)a->store_v + off) + (size_t)p * hd, (size_t)hd);
+			} else {
+				float *kd = (float *)((char *)a->store_k + off) + kpos;
+				for (int c = 0; c < hd; c++)
+					kd[(size_t)c * MG_KV_BLOCK] = nk_[c];
+				memcpy((float *)((char *)a->store_v + off) + (size_t)p * hd, nv, (size_t)hd * sizeof(float));
+			}
+		}
 		for (int c = 0; c < hd; c++)
 			qs[c] = q[c] * a->scale;
 		k->kv_scores(qs, kb + off, half, nk, hd, sc);
@@ -112,7 +132,7 @@ static void attn_rows(void *arg, int ith, int nth)
 	float (*dot_h)(const float *, const uint16_t *, int) = mg_kernels_active()->dot_h;
 	void (*axpy_h)(float *, float, const uint16_t *, int) = mg_kernels_active()->axpy_h;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
-	float *sc = a->scratch + (size_t)ith * (a->max_keys + hd);
+	float *sc = a->scratch + (size_t)ith * (a->max_keys + 2 * (size_t)hd);
 	float *qs = sc + a->max_keys; /* the scaled query of one head */
 	mg_pool_range(n_items, ith, nth, 1, &b, &e);
 	if (a->kv_cap > 0) {

@@ -33,7 +33,12 @@ void mg_relu(float *x, size_t n);
  * sequence s, head h at + (s * n_heads + h) * kv_cap * head_dim, keys in
  * blocks of MG_KV_BLOCK positions ([head_dim][MG_KV_BLOCK] each), values
  * as rows of head_dim; kv_stride, kv_seq_stride and key_mask are unused.
- * scratch: mg_pool_size(pool) * (max_keys + head_dim) floats. */
+ * With kv_cap > 0, q_per_seq == 1 and new_k set, each (sequence, head)
+ * first stores its new key and value (row s of new_k / new_v at s *
+ * new_stride, head h at + h * head_dim) at position past of the cache
+ * (store_k / store_v: the cache k / v or kh / vh point into, writable), on
+ * the thread that reads that block next: no separate pass over the cache.
+ * scratch: mg_pool_size(pool) * (max_keys + 2 * head_dim) floats. */
 typedef struct mg_attn {
 	int n_seq, q_per_seq, n_heads, head_dim;
 	const float *q;
@@ -51,6 +56,9 @@ typedef struct mg_attn {
 	int out_stride;
 	float *scratch;
 	int max_keys;
+	const float *new_k, *new_v;
+	int new_stride;
+	void *store_k, *store_v;
 } mg_attn;
 
 void mg_attention(mg_pool *pool, const mg_attn *a);
