@@ -114,6 +114,10 @@ typedef struct mg_kernels {
 	 * term a product then a sum (as axpy), so the same bits in every set. */
 	void (*kv_scores)(const float *q, const void *k, int half, int nk, int hd, float *sc);
 	void (*kv_wsum)(const float *a, const void *v, int half, int nk, int hd, float *o);
+	/* Exact (erf) GELU in place, x = 0.5 x (1 + erf(x / sqrt 2)); the
+	 * portable set is mg_gelu (libm's erff), the others are within a few
+	 * ulp of it (test_linear). */
+	void (*gelu)(float *x, size_t n);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/kernels.h"
+#include "engine/nn.h"
 
 #ifdef MG_KERNELS_X86
 
@@ -345,6 +346,7 @@ const mg_kernels mg_kernels_avx2 = {
 	.axpy_h = axpy_h,
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
+	.gelu = mg_gelu,
 };
 
 #endif

@@ -12,6 +12,7 @@
 #ifdef MG_KERNELS_X86
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
@@ -416,6 +417,64 @@ static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int 
 		kv_wsum_fmt(0, a, v, nk, hd, o);
 }
 
+/* exp(x) for -104 <= x <= 0, 16 at a time: x = k ln2 + r, |r| <= ln2 / 2
+ * (ln2 in two parts, k ln2_hi exact), a degree-7 Taylor polynomial for
+ * e^r (truncation below 5e-9 relative), times 2^k by scalef. */
+INLINE __m512 exp16(__m512 x)
+{
+	x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+	__m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+	                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+	r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+	static const float c[] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+	__m512 p = _mm512_set1_ps(c[0]);
+	for (int i = 1; i < 8; i++)
+		p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+	return _mm512_scalef_ps(p, k);
+}
+
+/* GELU, 16 at a time. With u = |x| / sqrt 2: for u <= 1, erf(u) = u P(u^2)
+ * (P: degree 6, least squares in relative error, 1.4e-9); above,
+ * erfc(u) = exp(Q(z) - u^2) with z = (u - 3) / 2 over [1, 5] (Q: degree 9
+ * fit of log erfc(u) + u^2, 1.3e-8; u is held at 5 in Q beyond, where
+ * erfc < 2e-12). 1 + erf(x / sqrt 2) is then 1 +- u P or,
+ * in the tails, 2 - erfc or erfc itself, so negative x keep their
+ * relative accuracy. */
+static TARGET void gelu(float *x, size_t n)
+{
+	static const float P[] = {7.898209878e-05f, -8.024353883e-04f, 5.190053489e-03f, -2.685480937e-02f,
+	                          1.128361225e-01f, -3.761262894e-01f, 1.128379226e+00f};
+	static const float Q[] = {-5.645094643e-05f, 2.880526008e-04f, -9.276569472e-04f, 2.749865875e-03f,
+	                          -7.853926159e-03f, 2.165459841e-02f,  -5.929669738e-02f, 1.704230011e-01f,
+	                          -6.075072885e-01f, -1.720363021e+00f};
+	const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+		__m512 v = _mm512_maskz_loadu_ps(m, x + i);
+		__m512 u = _mm512_andnot_ps(sign, _mm512_mul_ps(v, _mm512_set1_ps((float)M_SQRT1_2)));
+		__m512 s = _mm512_mul_ps(u, u);
+		__m512 p = _mm512_set1_ps(P[0]);
+		for (int k = 1; k < 7; k++)
+			p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(P[k]));
+		__m512 e = _mm512_mul_ps(u, p); /* erf(u), u <= 1 */
+		__m512 z = _mm512_mul_ps(_mm512_sub_ps(_mm512_min_ps(u, _mm512_set1_ps(5.0f)), _mm512_set1_ps(3.0f)),
+		                         _mm512_set1_ps(0.5f));
+		__m512 q = _mm512_set1_ps(Q[0]);
+		for (int k = 1; k < 10; k++)
+			q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(Q[k]));
+		__m512 c = exp16(_mm512_sub_ps(q, s)); /* erfc(u), u > 1 */
+		__mmask16 big = _mm512_cmp_ps_mask(u, one, _CMP_GT_OQ);
+		__mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+		/* 1 + erf(x / sqrt 2) */
+		__m512 small_pos = _mm512_add_ps(one, e), small_neg = _mm512_sub_ps(one, e);
+		__m512 big_pos = _mm512_sub_ps(_mm512_set1_ps(2.0f), c);
+		__m512 t = _mm512_mask_blend_ps(neg, small_pos, small_neg);
+		t = _mm512_mask_blend_ps(big, t, _mm512_mask_blend_ps(neg, big_pos, c));
+		_mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), t));
+	}
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -440,6 +499,7 @@ const mg_kernels mg_kernels_avx512 = {
 	.axpy_h = axpy_h,
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
+	.gelu = gelu,
 };
 const mg_kernels mg_kernels_avx512vnni = {
 	.name = "avx512vnni",
@@ -452,6 +512,7 @@ const mg_kernels mg_kernels_avx512vnni = {
 	.axpy_h = axpy_h,
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
+	.gelu = gelu,
 };
 
 #ifdef HAVE_AMX_INTRINSICS
@@ -602,6 +663,7 @@ const mg_kernels mg_kernels_amx = {
 	.axpy_h = axpy_h,
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
+	.gelu = gelu,
 };
 #endif
 

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "engine/kernels.h"
+#include "engine/nn.h"
 #include "engine/safetensors.h"
 
 #define LANES 8
@@ -167,4 +168,5 @@ const mg_kernels mg_kernels_generic = {
 	.axpy_h = axpy_h,
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
+	.gelu = mg_gelu,
 };

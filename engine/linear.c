@@ -449,12 +449,16 @@ struct rows_job {
 	const mg_xq *xq;
 	int n;
 	float *Y;
+	void (*act)(float *, size_t);
 };
 
 static void rows_task(void *arg, int b, int e)
 {
 	struct rows_job *j = arg;
 	j->fn(j->W, j->bias, j->X, j->xq, j->n, j->Y, b, e);
+	if (j->act)
+		for (int i = 0; i < j->n; i++)
+			j->act(j->Y + (size_t)i * (size_t)j->W->rows + b, (size_t)(e - b));
 }
 
 /* Rows per chunk handed to a thread: about 2 chunks per thread, in
@@ -489,12 +493,18 @@ static void q8_row_by_row(mg_pool *pool, const mg_kernels *k, struct rows_job *j
 		}
 		mg_xq xq = mg_xq_layout(buf, 1, W->ld);
 		k->quant_x(j->X + (size_t)i * W->cols, 1, W->cols, W->ld, &xq);
-		struct rows_job one = {j->fn, W, j->bias, NULL, &xq, 1, y};
+		struct rows_job one = {j->fn, W, j->bias, NULL, &xq, 1, y, j->act};
 		mg_pool_for(pool, W->rows, chunk_rows(pool, W->rows), rows_task, &one);
 	}
 }
 
 void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y)
+{
+	mg_linear_act(pool, W, bias, X, n, Y, NULL);
+}
+
+void mg_linear_act(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y,
+                   void (*act)(float *y, size_t n))
 {
 	if (n <= 0)
 		return;
@@ -505,7 +515,7 @@ void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X
 	if (W->fmt == MG_WEIGHTS_Q8 && W->q8_tiles != k->q8_tiles)
 		k = W->q8_tiles ? &mg_kernels_amx : &mg_kernels_avx512vnni;
 #endif
-	struct rows_job j = {k->rows[W->fmt], W, bias, X, NULL, n, Y};
+	struct rows_job j = {k->rows[W->fmt], W, bias, X, NULL, n, Y, act};
 	mg_xq xq;
 	if (W->fmt == MG_WEIGHTS_Q8) {
 		void *s = xq_scratch(mg_xq_bytes(n, W->ld));

@@ -45,6 +45,11 @@ void mg_big_free(void *p, size_t bytes);
  * pool; no allocation. Contract: row i of Y depends only on row i of X and
  * on W, bit for bit, whatever n is (batch invariance of takes). */
 void mg_linear(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y);
+/* The same, then act (an element-wise activation such as mg_gelu) over Y,
+ * each thread over the outputs it has just computed: the same bits as
+ * mg_linear then act(Y), without a second pass over the threads. */
+void mg_linear_act(mg_pool *pool, const mg_mat *W, const float *bias, const float *X, int n, float *Y,
+                   void (*act)(float *y, size_t n));
 
 const char *mg_weights_name(int fmt);
 /* The weight format MG_WEIGHTS_DEFAULT stands for (fmt itself otherwise). */

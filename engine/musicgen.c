@@ -279,13 +279,6 @@ static void add(float *x, const float *y, size_t n)
 		x[i] += y[i];
 }
 
-/* GELU over a range of the feed-forward activations (element-wise, so the
- * split over threads changes no bit). */
-static void gelu_range(void *arg, int b, int e)
-{
-	mg_gelu((float *)arg + b, (size_t)(e - b));
-}
-
 /* The keys and values of T new positions (s->k, s->v: N * T rows) into
  * layer l's cache. Head h of row nn: keys in block p / MG_KV_BLOCK, lane
  * p % MG_KV_BLOCK of each of its hd rows; values at row p. */
@@ -410,8 +403,7 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		add(s->x, s->y, nx);
 		/* Feed-forward. */
 		mg_layer_norm(s->x, L->ln_ff_w, L->ln_ff_b, LN_EPS, n, D, s->h);
-		mg_linear(pool, &L->fc1, NULL, s->h, n, s->f);
-		mg_pool_for(pool, n * c->ffn_dim, 2048, gelu_range, s->f);
+		mg_linear_act(pool, &L->fc1, NULL, s->h, n, s->f, mg_kernels_active()->gelu);
 		mg_linear(pool, &L->fc2, NULL, s->f, n, s->y);
 		add(s->x, s->y, nx);
 	}

@@ -386,6 +386,42 @@ static void test_kv(const mg_kernels *k)
 	tap_ok(exact, "%s: kv_wsum rounds as the C expression; nothing written past the keys", k->name);
 }
 
+/* GELU against double erf / erfc over [-12, 12] and beyond: relative
+ * error where 1 + erf(x / sqrt 2) > 0.01, and everywhere the error of that
+ * factor within 2^-21 (libm's erff itself is off by ulp(1) near -1, where
+ * 1 + erf cancels); never NaN; x = 0 gives 0. */
+static void test_gelu(const mg_kernels *k)
+{
+	int n = 48011;
+	float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+	for (int i = 0; i < n - 11; i++)
+		x[i] = -12.0f + 24.0f * (float)i / (float)(n - 12);
+	static const float extra[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 0.70710677f, -1.4142135f,
+	                              40.0f, -40.0f, 3e38f, -3e38f, 1.0f};
+	for (int i = 0; i < 11; i++)
+		x[n - 11 + i] = extra[i];
+	memcpy(y, x, (size_t)n * sizeof *x);
+	k->gelu(y, (size_t)n);
+	double rel = 0, fac = 0;
+	int finite = 1;
+	for (int i = 0; i < n; i++) {
+		double v = x[i], u = v * (double)(float)M_SQRT1_2;
+		double t = v >= 0 ? 1.0 + erf(u) : erfc(-u), ref = 0.5 * v * t;
+		finite &= isfinite(y[i]) && (x[i] != 0 || y[i] == 0);
+		if (v == 0 || !isfinite(ref))
+			continue;
+		double d = fabs(y[i] - ref);
+		if (t > 0.01 && d / fabs(ref) > rel)
+			rel = d / fabs(ref);
+		if (d / (0.5 * fabs(v)) > fac)
+			fac = d / (0.5 * fabs(v));
+	}
+	tap_ok(finite && rel < 1e-5 && fac < 0x1p-21,
+	       "%s: gelu within %.2g relative of double erf over [-12, 12] (%.2g in 1 + erf)", k->name, rel, fac);
+	free(x);
+	free(y);
+}
+
 /* mg_linear through pools of 1..3 threads gives the same bits. */
 static void test_threads(void)
 {
@@ -436,6 +472,7 @@ int main(void)
 		test_quant_x(k);
 		test_dot(k);
 		test_kv(k);
+		test_gelu(k);
 		for (size_t f = 0; f < 3; f++)
 			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 				test_kernel(k, fmts[f], shapes[s][0], shapes[s][1], (int)(s & 1));
