@@ -488,31 +488,22 @@ static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 	}
 }
 
+/* What the AVX-512 sets share: all but the q8 product and its quantiser. */
+#define AVX512_SHARED                                                                              \
+	.to_f16 = to_f16, .dot = dot, .axpy = axpy, .dot_h = dot_h, .axpy_h = axpy_h, .kv_scores = kv_scores, \
+	.kv_wsum = kv_wsum, .gelu = gelu
+
 const mg_kernels mg_kernels_avx512 = {
 	.name = "avx512",
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
-	.to_f16 = to_f16,
 	.quant_x = quant_x,
-	.dot = dot,
-	.axpy = axpy,
-	.dot_h = dot_h,
-	.axpy_h = axpy_h,
-	.kv_scores = kv_scores,
-	.kv_wsum = kv_wsum,
-	.gelu = gelu,
+	AVX512_SHARED,
 };
 const mg_kernels mg_kernels_avx512vnni = {
 	.name = "avx512vnni",
 	.rows = {NULL, rows_f32, rows_f16, rows_q8_vnni},
-	.to_f16 = to_f16,
 	.quant_x = quant_x,
-	.dot = dot,
-	.axpy = axpy,
-	.dot_h = dot_h,
-	.axpy_h = axpy_h,
-	.kv_scores = kv_scores,
-	.kv_wsum = kv_wsum,
-	.gelu = gelu,
+	AVX512_SHARED,
 };
 
 #ifdef HAVE_AMX_INTRINSICS
@@ -655,15 +646,8 @@ const mg_kernels mg_kernels_amx = {
 	.name = "amx",
 	.rows = {NULL, rows_f32, rows_f16, rows_q8_amx},
 	.q8_tiles = 1,
-	.to_f16 = to_f16,
 	.quant_x = quant_x_amx,
-	.dot = dot,
-	.axpy = axpy,
-	.dot_h = dot_h,
-	.axpy_h = axpy_h,
-	.kv_scores = kv_scores,
-	.kv_wsum = kv_wsum,
-	.gelu = gelu,
+	AVX512_SHARED,
 };
 #endif
 
