@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "engine/encodec.h"
+#include "engine/kernels.h"
 
 #define PREFIX "audio_encoder."
 
@@ -262,8 +263,11 @@ static void free_lstm(mg_encodec_lstm *l)
 		if (l->bias)
 			free(l->bias[n]);
 	}
+	for (int n = 0; l->w_hh16 && n < l->layers; n++)
+		free(l->w_hh16[n]);
 	free(l->w_ih);
 	free(l->w_hh);
+	free(l->w_hh16);
 	free(l->bias);
 	memset(l, 0, sizeof *l);
 }
@@ -513,6 +517,42 @@ int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c,
 {
 	struct wsrc src = {st, NULL, 0};
 	return bind_from(e, &src, c, 1, err, errlen);
+}
+
+static int lstm_half(mg_encodec_lstm *l, char *err, size_t errlen)
+{
+	if (l->w_hh16 || l->layers < 1)
+		return 0;
+	size_t n = (size_t)4 * l->dim * l->dim;
+	l->w_hh16 = calloc((size_t)l->layers, sizeof *l->w_hh16);
+	for (int k = 0; l->w_hh16 && k < l->layers; k++) {
+		if (!(l->w_hh16[k] = malloc(n * sizeof(uint16_t)))) {
+			for (int i = 0; i < k; i++)
+				free(l->w_hh16[i]);
+			free(l->w_hh16);
+			l->w_hh16 = NULL;
+			break;
+		}
+		mg_kernels_active()->to_f16(l->w_hh[k], l->w_hh16[k], n);
+	}
+	if (!l->w_hh16)
+		return fail(err, errlen, "out of memory for the EnCodec LSTM in half precision");
+	for (int k = 0; k < l->layers; k++) {
+		free(l->w_hh[k]);
+		l->w_hh[k] = NULL;
+	}
+	return 0;
+}
+
+int mg_encodec_lstm_half(mg_encodec *e, char *err, size_t errlen)
+{
+	for (int i = 0; i < e->n_dec; i++)
+		if (e->dec[i].op == MG_ENCODEC_LSTM && lstm_half(&e->dec[i].lstm, err, errlen))
+			return -1;
+	for (int i = 0; i < e->n_enc; i++)
+		if (e->enc[i].op == MG_ENCODEC_LSTM && lstm_half(&e->enc[i].lstm, err, errlen))
+			return -1;
+	return 0;
 }
 
 int mg_encodec_bind_decoder(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
@@ -1143,6 +1183,56 @@ __attribute__((target("avx512f"))) static void matvecs_avx512(const float *W, in
 }
 #endif
 
+/* The same with W as IEEE halves. */
+#ifdef TAPS_HAVE_AVX512
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void matvecs_h_avx512(const uint16_t *W, int rows, int dim,
+                                                                const float *h, int S, float *G, int ldg)
+{
+	__mmask16 tail = (__mmask16)((1u << (dim % 16)) - 1);
+	int full = dim - dim % 16;
+	for (int s0 = 0; s0 < S; s0 += 2) {
+		const float *h0 = h + (size_t)s0 * dim, *h1 = h0 + (S - s0 > 1 ? dim : 0);
+		for (int r = 0; r < rows; r++) {
+			const uint16_t *w = W + (size_t)r * dim;
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0;
+			for (int i = 0; i < full; i += 16) {
+				__m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i)));
+				a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h0 + i), a0);
+				a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(h1 + i), a1);
+			}
+			if (tail) {
+				__m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, w + full));
+				a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h0 + full), a0);
+				a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, h1 + full), a1);
+			}
+			float *g = G + (size_t)s0 * ldg + r;
+			g[0] += _mm512_reduce_add_ps(a0);
+			if (S - s0 > 1)
+				g[ldg] += _mm512_reduce_add_ps(a1);
+		}
+	}
+}
+#endif
+
+static void matvecs_h(const uint16_t *W, int rows, int dim, const float *h, int S, float *G, int ldg)
+{
+#ifdef TAPS_HAVE_AVX512
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
+		matvecs_h_avx512(W, rows, dim, h, S, G, ldg);
+		return;
+	}
+#endif
+	for (int s = 0; s < S; s++)
+		for (int r = 0; r < rows; r++) {
+			const uint16_t *w = W + (size_t)r * dim;
+			const float *x = h + (size_t)s * dim;
+			float acc = 0;
+			for (int i = 0; i < dim; i++)
+				acc += st_f16_to_f32(w[i]) * x[i];
+			G[(size_t)s * ldg + r] += acc;
+		}
+}
+
 static void matvecs(const float *W, int rows, int dim, const float *h, int S, float *G, int ldg)
 {
 #ifdef TAPS_HAVE_AVX512
@@ -1166,11 +1256,12 @@ static void lstm_step_job(void *arg, int ith, int nth)
 	if (b >= e)
 		return;
 	int rows = 4 * (e - b);
-	const float *W = j->l->w_hh[j->layer] + (size_t)4 * b * dim;
 	float *G = j->gates + j->t * S * 4 * dim + 4 * b;
 	const float *hp = j->h + (j->t - 1) * S * dim;
-	if (j->t > 0)
-		matvecs(W, rows, dim, hp, S, G, 4 * dim);
+	if (j->t > 0 && j->l->w_hh16)
+		matvecs_h(j->l->w_hh16[j->layer] + (size_t)4 * b * dim, rows, dim, hp, S, G, 4 * dim);
+	else if (j->t > 0)
+		matvecs(j->l->w_hh[j->layer] + (size_t)4 * b * dim, rows, dim, hp, S, G, 4 * dim);
 	for (int s = 0; s < S; s++) {
 		const float *g = G + (size_t)s * 4 * dim;
 		float *h = j->h + (j->t * S + s) * dim, *cs = j->c + (size_t)s * dim;

@@ -52,7 +52,8 @@ typedef struct mg_encodec_conv {
 typedef struct mg_encodec_lstm {
 	int dim, layers;
 	float **w_ih;  /* [layers] -> [4 dim][dim] */
-	float **w_hh;  /* [layers] -> [4 dim][dim] */
+	float **w_hh;  /* [layers] -> [4 dim][dim]; NULL entries once halved */
+	uint16_t **w_hh16; /* mg_encodec_lstm_half: w_hh as IEEE halves, else NULL */
 	float **bias;  /* [layers] -> [4 dim], bias_ih + bias_hh */
 } mg_encodec_lstm;
 
@@ -86,6 +87,12 @@ int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c,
 int mg_encodec_bind_decoder(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err,
                             size_t errlen);
 void mg_encodec_free(mg_encodec *e);
+/* Keeps the LSTMs' recurrent matrices (read in full at every frame: half
+ * of musicgen-small's decode time) as IEEE halves, for the reduced-precision
+ * weight formats: half their bytes, 13% off a musicgen-small-shaped decode,
+ * audio within a relative L2 distance of about 1e-5 of the float32 decode
+ * (test_encodec, bench_encodec). */
+int mg_encodec_lstm_half(mg_encodec *e, char *err, size_t errlen);
 
 /* Adds random EnCodec weights of the shape c describes to an in-memory set
  * (st_new_memory), under the names bind expects: for benchmarks. */

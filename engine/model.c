@@ -142,6 +142,12 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 			mg_model_free(m);
 			return MG_ERR_FORMAT;
 		}
+		/* The reduced-precision formats also keep EnCodec's recurrent
+		 * matrices in halves (half the bytes of its sequential part). */
+		if (mg_weights_resolve(m->weights) != MG_WEIGHTS_F32 && mg_encodec_lstm_half(&m->codec, err, errlen)) {
+			mg_model_free(m);
+			return MG_ERR_FORMAT;
+		}
 	}
 	int Kc = cfg->dec.num_codebooks / cfg->dec.audio_channels;
 	if (!m->ocl && m->codec.n_q != Kc) {

@@ -8,6 +8,7 @@
  * with SEQUENCES > 1 the time of one batched decode of that many. */
 #include "autoconfig.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,24 @@ int main(int argc, char **argv)
 			       e.dec[i].cout, 1e3 * tm.per_layer[i]);
 		printf("decode %d frames (%.2f s of audio): %.1f ms = %.1f ms per second of audio (%.3f x real time)\n",
 		       F, audio_s, 1e3 * dt, 1e3 * dt / audio_s, dt / audio_s);
+		/* The LSTMs' recurrent matrices in halves (the reduced-precision
+		 * weight formats): time and distance to the float32 audio. */
+		float *ah = malloc((size_t)n * sizeof(float));
+		double t1 = now();
+		int ok = ah && !mg_encodec_lstm_half(&e, err, sizeof err);
+		double tc = now() - t1;
+		t1 = now();
+		if (ok && !mg_encodec_decode_n(&e, pool, codes, e.n_q, F, ah, err, sizeof err)) {
+			double dh = now() - t1, d2 = 0, r2 = 0;
+			for (int64_t i = 0; i < n; i++) {
+				d2 += ((double)ah[i] - audio[i]) * ((double)ah[i] - audio[i]);
+				r2 += (double)audio[i] * audio[i];
+			}
+			printf("with the LSTM recurrent matrices in halves (converted in %.0f ms): %.1f ms per second of "
+			       "audio, relative L2 distance %.2g\n",
+			       1e3 * tc, 1e3 * dh / audio_s, sqrt(d2 / (r2 > 0 ? r2 : 1)));
+		}
+		free(ah);
 	}
 	if (!rc && S > 1) {
 		int32_t *bc = malloc((size_t)S * e.n_q * F * sizeof(int32_t));

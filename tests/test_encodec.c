@@ -389,6 +389,27 @@ int main(void)
 			mg_encodec_free(&ed);
 	}
 
+	/* Recurrent matrices in halves: close to, not equal to, the float32 audio;
+	 * encode still works (the encoder's LSTM is halved too). */
+	if (codes && audio) {
+		mg_encodec eh;
+		int bound = !mg_encodec_bind(&eh, model, &cfg.codec, err, sizeof err), rc = bound ? 0 : -1;
+		rc = rc ? rc : mg_encodec_lstm_half(&eh, err, sizeof err);
+		rc = rc ? rc : mg_encodec_decode_n(&eh, pool, codes, nq, F, audio2, err, sizeof err);
+		double rel_max = 1, rel_l2 = 1;
+		if (!rc)
+			compare(audio2, audio, na, &rel_max, &rel_l2);
+		int32_t *c1 = NULL;
+		int f1 = 0;
+		int enc = !rc && !mg_encodec_encode(&eh, pool, audio, 640, &c1, &f1, err, sizeof err) && c1 && f1 > 0;
+		tap_ok(!rc && rel_l2 > 0 && rel_l2 < 1e-3 && enc,
+		       "LSTM recurrent matrices in halves: relative L2 %.2g, max %.2g of the float32 audio; encode works %s",
+		       rel_l2, rel_max, rc ? err : "");
+		free(c1);
+		if (bound)
+			mg_encodec_free(&eh);
+	}
+
 	/* The quantizers stored decide how many there are. */
 	{
 		char last[128];
