@@ -118,6 +118,9 @@ typedef struct mg_kernels {
 	 * portable set is mg_gelu (libm's erff), the others are within a few
 	 * ulp of it (test_linear). */
 	void (*gelu)(float *x, size_t n);
+	/* sc[j] = exp(sc[j] - max) / sum over j < n (n >= 1; the sum in
+	 * double): attention weights. */
+	void (*softmax)(float *sc, int n);
 } mg_kernels;
 
 /* The kernels of one instruction set; NULL when this build or this CPU
@@ -131,6 +134,7 @@ const mg_kernels *mg_kernels_active(void);
 /* Per-set tables (kernels_generic.c, kernels_avx2.c, kernels_avx512.c). */
 extern const mg_kernels mg_kernels_generic;
 void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq);
+void mg_softmax_generic(float *sc, int n);
 #if defined(__x86_64__) || defined(__i386__)
 #define MG_KERNELS_X86 1
 extern const mg_kernels mg_kernels_avx2;

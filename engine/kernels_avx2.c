@@ -347,6 +347,7 @@ const mg_kernels mg_kernels_avx2 = {
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
 	.gelu = mg_gelu,
+	.softmax = mg_softmax_generic,
 };
 
 #endif

@@ -475,6 +475,29 @@ static TARGET void gelu(float *x, size_t n)
 	}
 }
 
+static TARGET void softmax(float *sc, int n)
+{
+	__m512 mx = _mm512_set1_ps(-INFINITY);
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+		mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, sc + j));
+	}
+	__m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+	__m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+		__m512 p = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + j), vmax)));
+		_mm512_mask_storeu_ps(sc + j, m, p);
+		s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+		s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))));
+	}
+	__m512 inv = _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+		_mm512_mask_storeu_ps(sc + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, sc + j), inv));
+	}
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -491,7 +514,7 @@ static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 /* What the AVX-512 sets share: all but the q8 product and its quantiser. */
 #define AVX512_SHARED                                                                              \
 	.to_f16 = to_f16, .dot = dot, .axpy = axpy, .dot_h = dot_h, .axpy_h = axpy_h, .kv_scores = kv_scores, \
-	.kv_wsum = kv_wsum, .gelu = gelu
+	.kv_wsum = kv_wsum, .gelu = gelu, .softmax = softmax
 
 const mg_kernels mg_kernels_avx512 = {
 	.name = "avx512",

@@ -157,6 +157,25 @@ void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq
 	}
 }
 
+/* Softmax of sc[0..n) in place, each weight already divided by the sum
+ * (accumulated in double): sc[j] = exp(sc[j] - max) / sum. */
+void mg_softmax_generic(float *sc, int n)
+{
+	float mx = -INFINITY;
+	for (int j = 0; j < n; j++)
+		if (sc[j] > mx)
+			mx = sc[j];
+	double sum = 0;
+	for (int j = 0; j < n; j++) {
+		float p = expf(sc[j] - mx);
+		sc[j] = p;
+		sum += p;
+	}
+	float inv = (float)(1.0 / sum);
+	for (int j = 0; j < n; j++)
+		sc[j] *= inv;
+}
+
 const mg_kernels mg_kernels_generic = {
 	.name = "generic",
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
@@ -169,4 +188,5 @@ const mg_kernels mg_kernels_generic = {
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
 	.gelu = mg_gelu,
+	.softmax = mg_softmax_generic,
 };

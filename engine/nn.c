@@ -62,25 +62,6 @@ void mg_relu(float *x, size_t n)
 		x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
-/* Softmax of sc[0..n) in place, each weight already divided by the sum
- * (accumulated in double): sc[j] = exp(sc[j] - max) / sum. */
-static void softmax(float *sc, int n)
-{
-	float mx = -INFINITY;
-	for (int j = 0; j < n; j++)
-		if (sc[j] > mx)
-			mx = sc[j];
-	double sum = 0;
-	for (int j = 0; j < n; j++) {
-		float p = expf(sc[j] - mx);
-		sc[j] = p;
-		sum += p;
-	}
-	float inv = (float)(1.0 / sum);
-	for (int j = 0; j < n; j++)
-		sc[j] *= inv;
-}
-
 /* Items b..e of a causal attention over the blocked decoder cache. */
 static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 {
@@ -118,7 +99,7 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 		for (int c = 0; c < hd; c++)
 			qs[c] = q[c] * a->scale;
 		k->kv_scores(qs, kb + off, half, nk, hd, sc);
-		softmax(sc, nk);
+		k->softmax(sc, nk);
 		k->kv_wsum(sc, vb + off, half, nk, hd, a->out + (size_t)r * a->out_stride + (size_t)h * hd);
 	}
 }

@@ -422,6 +422,42 @@ static void test_gelu(const mg_kernels *k)
 	free(y);
 }
 
+/* Attention softmax against double exp for lengths 1..300, scores spread
+ * from a few units to a hundred (weights that underflow stay >= 0). */
+static void test_softmax(const mg_kernels *k)
+{
+	float *x = rand_vec(300, 1.0f), *y = malloc(300 * sizeof *y);
+	double worst = 0;
+	int ok = 1;
+	for (int n = 1; n <= 300; n += (n < 40 ? 1 : 13)) {
+		float spread = n % 3 == 0 ? 100.0f : 4.0f;
+		for (int j = 0; j < n; j++)
+			y[j] = x[j] * spread;
+		/* The differences to the max as the kernels form them: in float. */
+		float mx = -INFINITY;
+		double sum = 0;
+		for (int j = 0; j < n; j++)
+			mx = y[j] > mx ? y[j] : mx;
+		for (int j = 0; j < n; j++)
+			sum += exp((double)(y[j] - mx));
+		float in[300];
+		memcpy(in, y, (size_t)n * sizeof *y);
+		k->softmax(y, n);
+		for (int j = 0; j < n; j++) {
+			double ref = exp((double)(in[j] - mx)) / sum;
+			ok &= y[j] >= 0 && isfinite(y[j]);
+			if (ref > 1e-30) {
+				double e = fabs(y[j] - ref) / ref;
+				if (e > worst)
+					worst = e;
+			}
+		}
+	}
+	tap_ok(ok && worst < 2e-6, "%s: softmax of 1..300 scores within %.2g relative of double exp", k->name, worst);
+	free(x);
+	free(y);
+}
+
 /* mg_linear through pools of 1..3 threads gives the same bits. */
 static void test_threads(void)
 {
@@ -473,6 +509,7 @@ int main(void)
 		test_dot(k);
 		test_kv(k);
 		test_gelu(k);
+		test_softmax(k);
 		for (size_t f = 0; f < 3; f++)
 			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 				test_kernel(k, fmts[f], shapes[s][0], shapes[s][1], (int)(s & 1));
