@@ -267,14 +267,17 @@ int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char
 	return mg_mat_from_f32_layout(m, w, rows, cols, fmt, mg_kernels_active()->q8_tiles, err, errlen);
 }
 
-/* Row r's codes q (ld of them) and block scales sc into the tile layout. */
+/* Row r's codes q (ld of them) and block scales sc into the tile layout
+ * (kernels.h; mg_q8_at says the same, one code at a time): per block, 4
+ * codes of the row in each of the 16 quads. */
 static void tile_row(mg_mat *m, int r, const int8_t *q, const float *sc)
 {
-	for (int c = 0; c < m->ld; c++) {
-		size_t si, at = mg_q8_at(m, r, c, &si);
-		((int8_t *)m->data)[at] = q[c];
-		if (c % MG_Q8_BLOCK == 0)
-			m->scales[si] = sc[c / MG_Q8_BLOCK];
+	size_t nb = (size_t)m->ld / MG_Q8_BLOCK, g = (size_t)r / MG_Q8_GROUP, n = (size_t)r % MG_Q8_GROUP;
+	for (size_t b = 0; b < nb; b++) {
+		int8_t *blk = (int8_t *)m->data + (g * nb + b) * MG_Q8_GROUP * MG_Q8_BLOCK + n * 4;
+		for (int k = 0; k < MG_Q8_BLOCK / 4; k++)
+			memcpy(blk + (size_t)k * 4 * MG_Q8_GROUP, q + b * MG_Q8_BLOCK + (size_t)k * 4, 4);
+		m->scales[(g * nb + b) * MG_Q8_GROUP + n] = sc[b];
 	}
 }
 
