@@ -65,23 +65,30 @@ void sha256_init(sha256_ctx *c)
 	c->nbuf = 0;
 }
 
-void sha256_update(sha256_ctx *c, const void *data, size_t n)
+/* Shared by both hashes: whole 64-byte blocks to block(), the rest kept in buf. */
+static void feed_blocks(uint8_t *buf, size_t *nbuf, void (*block)(uint32_t *, const uint8_t *), uint32_t *h,
+                        const void *data, size_t n)
 {
 	const uint8_t *p = data;
-	c->len += n;
-	if (c->nbuf) {
-		size_t take = 64 - c->nbuf < n ? 64 - c->nbuf : n;
-		memcpy(c->buf + c->nbuf, p, take);
-		c->nbuf += take; p += take; n -= take;
-		if (c->nbuf < 64)
+	if (*nbuf) {
+		size_t take = 64 - *nbuf < n ? 64 - *nbuf : n;
+		memcpy(buf + *nbuf, p, take);
+		*nbuf += take; p += take; n -= take;
+		if (*nbuf < 64)
 			return;
-		sha256_block(c->h, c->buf);
-		c->nbuf = 0;
+		block(h, buf);
+		*nbuf = 0;
 	}
 	for (; n >= 64; p += 64, n -= 64)
-		sha256_block(c->h, p);
-	memcpy(c->buf, p, n);
-	c->nbuf = n;
+		block(h, p);
+	memcpy(buf, p, n);
+	*nbuf = n;
+}
+
+void sha256_update(sha256_ctx *c, const void *data, size_t n)
+{
+	c->len += n;
+	feed_blocks(c->buf, &c->nbuf, sha256_block, c->h, data, n);
 }
 
 /* Shared Merkle-Damgard padding: 0x80, zeros, then the bit length big-endian. */
@@ -138,21 +145,8 @@ void sha1_init(sha1_ctx *c)
 
 void sha1_update(sha1_ctx *c, const void *data, size_t n)
 {
-	const uint8_t *p = data;
 	c->len += n;
-	if (c->nbuf) {
-		size_t take = 64 - c->nbuf < n ? 64 - c->nbuf : n;
-		memcpy(c->buf + c->nbuf, p, take);
-		c->nbuf += take; p += take; n -= take;
-		if (c->nbuf < 64)
-			return;
-		sha1_block(c->h, c->buf);
-		c->nbuf = 0;
-	}
-	for (; n >= 64; p += 64, n -= 64)
-		sha1_block(c->h, p);
-	memcpy(c->buf, p, n);
-	c->nbuf = n;
+	feed_blocks(c->buf, &c->nbuf, sha1_block, c->h, data, n);
 }
 
 void sha1_final(sha1_ctx *c, uint8_t out[20])
