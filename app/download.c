@@ -23,6 +23,7 @@
 
 #include "app/digest.h"
 #include "app/download.h"
+#include "app/util.h"
 #include "engine/hub.h"
 
 #define API_MAX_BYTES (16u << 20)  /* a file list larger than this is refused */
@@ -320,18 +321,11 @@ struct http {
 	uint64_t fetched;        /* bytes actually transferred this run */
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void report(struct http *h, int force)
 {
 	if (!h->progress)
 		return;
-	double t = now_s();
+	double t = mono_seconds();
 	uint64_t done = h->prog.done;
 	if (t - h->rate_time >= 0.5) {
 		double inst = (double)(h->fetched - h->rate_bytes) / (t - h->rate_time);
@@ -1143,7 +1137,7 @@ int dl_plan_run(struct dl_plan *plan, dl_progress_fn progress, void *user,
 
 	h.progress = progress;
 	h.user = user;
-	h.t0 = h.rate_time = now_s();
+	h.t0 = h.rate_time = mono_seconds();
 	h.prog.nfiles = plan->nfiles;
 	for (int i = 0; i < plan->nfiles; i++)
 		h.prog.total += plan->files[i].size;

@@ -11,6 +11,7 @@
 
 #include "app/download.h"
 #include "app/fetch.h"
+#include "app/util.h"
 
 struct fetch {
 	pthread_mutex_t lock;
@@ -28,13 +29,6 @@ struct fetch {
 static void scopy(char *dst, size_t n, const char *src)
 {
 	snprintf(dst, n, "%s", src);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int fetch_create(fetch **out, char *err, size_t errlen)
@@ -63,7 +57,7 @@ static void on_progress(const struct dl_progress *p, void *user)
 	f->snap.rate = p->rate;
 	f->snap.eta = p->eta;
 	f->snap.verifying = p->verifying;
-	f->snap.elapsed_s = now_s() - f->t0;
+	f->snap.elapsed_s = mono_seconds() - f->t0;
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -128,7 +122,7 @@ static void start_step(fetch *f, int step)
 	join_worker(f);
 	atomic_store(&f->cancel, 0);
 	f->step = step;
-	f->t0 = now_s();
+	f->t0 = mono_seconds();
 	pthread_mutex_lock(&f->lock);
 	f->thread_done = 0;
 	f->snap.state = step;
@@ -189,7 +183,7 @@ void fetch_snapshot(fetch *f, struct fetch_snapshot *s)
 	pthread_mutex_lock(&f->lock);
 	*s = f->snap;
 	if (s->state == FETCH_RUNNING)
-		s->elapsed_s = now_s() - f->t0;
+		s->elapsed_s = mono_seconds() - f->t0;
 	pthread_mutex_unlock(&f->lock);
 }
 

@@ -16,6 +16,7 @@
 #include "app/history.h"
 #include "app/jobs.h"
 #include "app/take_save.h"
+#include "app/util.h"
 #include "engine/mg.h"
 
 struct request {
@@ -57,24 +58,6 @@ struct jobs {
 	mg_model *model;
 	history *hist;
 };
-
-/* Copies a string into a fixed buffer, cut at a character boundary. */
-static void scopy(char *dst, size_t n, const char *src)
-{
-	size_t l = strnlen(src, n - 1);
-	if (src[l] != '\0')
-		while (l > 0 && ((unsigned char)src[l] & 0xC0) == 0x80)
-			l--;
-	memcpy(dst, src, l);
-	dst[l] = '\0';
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void wake_ui(jobs *j)
 {
@@ -125,7 +108,7 @@ static void post_msg(jobs *j, int kind, int64_t job_id, const char *msg)
 	memset(&ev, 0, sizeof ev);
 	ev.kind = kind;
 	ev.job_id = job_id;
-	scopy(ev.msg, sizeof ev.msg, msg);
+	str_copy_utf8(ev.msg, sizeof ev.msg, msg);
 	post(j, &ev);
 }
 
@@ -147,7 +130,7 @@ static void update_queue_snapshot_locked(jobs *j)
 	j->snap.n_queued = j->n_queue;
 	for (int i = 0; i < j->n_queue; i++) {
 		j->snap.queued[i].job_id = j->queue[i].job_id;
-		scopy(j->snap.queued[i].prompt, sizeof j->snap.queued[i].prompt, j->queue[i].prompt);
+		str_copy_utf8(j->snap.queued[i].prompt, sizeof j->snap.queued[i].prompt, j->queue[i].prompt);
 		j->snap.queued[i].duration = j->queue[i].knobs.duration;
 	}
 }
@@ -157,7 +140,7 @@ void jobs_snapshot(jobs *j, struct jobs_snapshot *s)
 	pthread_mutex_lock(&j->lock);
 	*s = j->snap;
 	if (s->busy) {
-		s->elapsed_s = now_s() - j->started;
+		s->elapsed_s = mono_seconds() - j->started;
 		s->steps_per_s = s->step > 0 && s->elapsed_s > 0 ? s->step / s->elapsed_s : 0;
 		s->eta_s = s->steps_per_s > 0 ? (s->total - s->step) / s->steps_per_s : -1;
 	}
@@ -174,7 +157,7 @@ static void on_notice(const char *msg, void *user)
 static void on_progress(int step, int total, void *user)
 {
 	jobs *j = user;
-	double t = now_s();
+	double t = mono_seconds();
 	pthread_mutex_lock(&j->lock);
 	j->snap.step = step;
 	j->snap.total = total;
@@ -199,7 +182,7 @@ static void do_load(jobs *j, const char *path, int backend, int device, int thre
 {
 	pthread_mutex_lock(&j->lock);
 	j->snap.model_state = JOBS_MODEL_LOADING;
-	scopy(j->snap.model_id, sizeof j->snap.model_id, path);
+	str_copy_utf8(j->snap.model_id, sizeof j->snap.model_id, path);
 	pthread_mutex_unlock(&j->lock);
 	wake_ui(j);
 
@@ -227,10 +210,10 @@ static void do_load(jobs *j, const char *path, int backend, int device, int thre
 	mg_model_get_info(m, &info);
 	pthread_mutex_lock(&j->lock);
 	j->snap.model_state = JOBS_MODEL_READY;
-	scopy(j->snap.model_id, sizeof j->snap.model_id, info.id ? info.id : path);
-	scopy(j->snap.model_rev, sizeof j->snap.model_rev, info.revision ? info.revision : "");
-	scopy(j->snap.backend, sizeof j->snap.backend, info.backend ? info.backend : "");
-	scopy(j->snap.weights, sizeof j->snap.weights, info.weights ? info.weights : "");
+	str_copy_utf8(j->snap.model_id, sizeof j->snap.model_id, info.id ? info.id : path);
+	str_copy_utf8(j->snap.model_rev, sizeof j->snap.model_rev, info.revision ? info.revision : "");
+	str_copy_utf8(j->snap.backend, sizeof j->snap.backend, info.backend ? info.backend : "");
+	str_copy_utf8(j->snap.weights, sizeof j->snap.weights, info.weights ? info.weights : "");
 	j->snap.sample_rate = info.sample_rate;
 	j->snap.channels = info.audio_channels;
 	j->snap.max_frames = info.max_frames;
@@ -282,15 +265,15 @@ static void do_generate(jobs *j, const struct request *rq)
 	}
 
 	pthread_mutex_lock(&j->lock);
-	j->started = now_s();
+	j->started = mono_seconds();
 	pthread_mutex_unlock(&j->lock);
 	post_msg(j, JOB_EV_STARTED, rq->job_id, "");
 
 	mg_callbacks cb = {.on_progress = on_progress, .should_abort = should_abort, .user_data = j};
 	mg_take *take = NULL;
-	double t0 = now_s();
+	double t0 = mono_seconds();
 	int rc = mg_generate(j->model, &p, &cb, &take, err, sizeof err);
-	double total_s = now_s() - t0;
+	double total_s = mono_seconds() - t0;
 
 	if (rc == MG_ERR_ABORTED || (rc == MG_OK && atomic_load(&j->abort_now))) {
 		mg_take_free(take);
@@ -360,7 +343,7 @@ static void *engine_main(void *arg)
 			break;
 		if (j->load_pending) {
 			char path[SETTINGS_PATH_MAX];
-			scopy(path, sizeof path, j->load_path);
+			str_copy_utf8(path, sizeof path, j->load_path);
 			int backend = j->load_backend, device = j->load_device, threads = j->load_threads;
 			j->load_pending = 0;
 			pthread_mutex_unlock(&j->lock);
@@ -380,10 +363,10 @@ static void *engine_main(void *arg)
 		j->snap.busy = 1;
 		j->snap.cancelling = 0;
 		j->snap.job_id = rq->job_id;
-		scopy(j->snap.prompt, sizeof j->snap.prompt, rq->prompt);
+		str_copy_utf8(j->snap.prompt, sizeof j->snap.prompt, rq->prompt);
 		j->snap.step = 0;
 		j->snap.total = 0;
-		j->started = now_s();
+		j->started = mono_seconds();
 		pthread_mutex_unlock(&j->lock);
 		do_generate(j, rq);
 		free(rq);
@@ -414,7 +397,7 @@ int jobs_start(jobs **out, const char *history_dir, char *err, size_t errlen)
 	}
 	j->history_default = history_dir == NULL;
 	if (history_dir)
-		scopy(j->history_dir, sizeof j->history_dir, history_dir);
+		str_copy_utf8(j->history_dir, sizeof j->history_dir, history_dir);
 	j->next_id = 1;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->cond, NULL);
@@ -456,13 +439,13 @@ void jobs_stop(jobs *j)
 void jobs_load_model(jobs *j, const char *path, int backend, int device, int threads)
 {
 	pthread_mutex_lock(&j->lock);
-	scopy(j->load_path, sizeof j->load_path, path);
+	str_copy_utf8(j->load_path, sizeof j->load_path, path);
 	j->load_backend = backend;
 	j->load_device = device;
 	j->load_threads = threads;
 	j->load_pending = 1;
 	j->snap.model_state = JOBS_MODEL_LOADING;
-	scopy(j->snap.model_id, sizeof j->snap.model_id, path);
+	str_copy_utf8(j->snap.model_id, sizeof j->snap.model_id, path);
 	pthread_cond_signal(&j->cond);
 	pthread_mutex_unlock(&j->lock);
 }
@@ -479,7 +462,7 @@ int jobs_submit(jobs *j, const char *prompt, const struct knobs *k, int64_t *job
 	}
 	struct request *rq = &j->queue[j->n_queue++];
 	rq->job_id = j->next_id++;
-	scopy(rq->prompt, sizeof rq->prompt, prompt);
+	str_copy_utf8(rq->prompt, sizeof rq->prompt, prompt);
 	rq->knobs = *k;
 	*job_id = rq->job_id;
 	update_queue_snapshot_locked(j);

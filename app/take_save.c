@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "app/take_save.h"
-
-/* Copies a string into a fixed buffer, cut at a character boundary. */
-static void scopy(char *dst, size_t n, const char *src)
-{
-	size_t l = strnlen(src, n - 1);
-	if (src[l] != '\0')
-		while (l > 0 && ((unsigned char)src[l] & 0xC0) == 0x80)
-			l--;
-	memcpy(dst, src, l);
-	dst[l] = '\0';
-}
+#include "app/util.h"
 
 int take_save_all(history *h, const mg_take *take, const mg_params *p, const mg_model_info *info, double duration,
                   double total_seconds, int64_t *ids, int max_ids, int *n_saved, char *err, size_t errlen)
@@ -34,7 +24,7 @@ int take_save_all(history *h, const mg_take *take, const mg_params *p, const mg_
 	for (int b = 0; b < take->n_takes; b++) {
 		memset(t, 0, sizeof *t);
 		int prompt = b / count;
-		scopy(t->prompt, sizeof t->prompt, p->n_prompts > 0 && prompt < p->n_prompts ? p->prompts[prompt] : "");
+		str_copy_utf8(t->prompt, sizeof t->prompt, p->n_prompts > 0 && prompt < p->n_prompts ? p->prompts[prompt] : "");
 		t->duration = duration;
 		t->frames = take->n_frames;
 		t->guidance = p->guidance;
@@ -45,9 +35,9 @@ int take_save_all(history *h, const mg_take *take, const mg_params *p, const mg_
 		t->greedy = p->greedy;
 		t->take_index = b % count;
 		t->take_count = count;
-		scopy(t->model, sizeof t->model, info->id ? info->id : "");
-		scopy(t->model_rev, sizeof t->model_rev, info->revision ? info->revision : "");
-		scopy(t->backend, sizeof t->backend, info->backend ? info->backend : "");
+		str_copy_utf8(t->model, sizeof t->model, info->id ? info->id : "");
+		str_copy_utf8(t->model_rev, sizeof t->model_rev, info->revision ? info->revision : "");
+		str_copy_utf8(t->backend, sizeof t->backend, info->backend ? info->backend : "");
 		t->sample_rate = take->sample_rate;
 		t->channels = take->channels;
 		t->n_samples = take->n_samples;

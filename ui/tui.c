@@ -29,6 +29,7 @@
 #include "app/jobs.h"
 #include "app/models.h"
 #include "app/player.h"
+#include "app/util.h"
 #include "app/xdg.h"
 #include "engine/mg.h"
 #include "ui/editor.h"
@@ -215,24 +216,6 @@ struct ui {
 	int n_asset_dirs;
 };
 
-/* Copies a string into a fixed buffer, cut at a character boundary. */
-static void scopy(char *dst, size_t n, const char *src)
-{
-	size_t l = strnlen(src, n - 1);
-	if (src[l] != '\0')
-		while (l > 0 && ((unsigned char)src[l] & 0xC0) == 0x80)
-			l--;
-	memcpy(dst, src, l);
-	dst[l] = '\0';
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void message(struct ui *u, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void message(struct ui *u, int error, const char *fmt, ...)
 {
@@ -245,7 +228,7 @@ static void message(struct ui *u, int error, const char *fmt, ...)
 		if (*p == '\n' || *p == '\t')
 			*p = ' ';
 	u->msg_error = error;
-	u->msg_time = now_s();
+	u->msg_time = mono_seconds();
 }
 
 /* ---- drawing helpers ---- */
@@ -391,7 +374,7 @@ static int knob_set(struct ui *u, int k, double v)
 {
 	char err[160];
 	if (knobs_check_value(knob_keys[k], v, err, sizeof err)) {
-		scopy(u->knob_err, sizeof u->knob_err, err);
+		str_copy_utf8(u->knob_err, sizeof u->knob_err, err);
 		return -1;
 	}
 	/* The model caps the duration. */
@@ -557,7 +540,7 @@ static void do_export(struct ui *u, int64_t id, const char *path_in)
 		return;
 	}
 	char dir[1400];
-	scopy(dir, sizeof dir, path);
+	str_copy_utf8(dir, sizeof dir, path);
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -678,7 +661,7 @@ static void open_input(struct ui *u, int purpose, const char *title, const char 
 	u->modal = M_INPUT;
 	u->in_purpose = purpose;
 	u->in_take = take;
-	scopy(u->in_title, sizeof u->in_title, title);
+	str_copy_utf8(u->in_title, sizeof u->in_title, title);
 	/* The field holds no more than where its text goes. */
 	size_t cap = sizeof u->in_buf;
 	if (purpose == IN_NAME)
@@ -725,8 +708,8 @@ static void load_presets(struct ui *u)
 			n = strlen(name);
 			while (n && name[n - 1] == ' ')
 				name[--n] = '\0';
-			scopy(p->name, sizeof p->name, name);
-			scopy(p->prompt, sizeof p->prompt, prompt);
+			str_copy_utf8(p->name, sizeof p->name, name);
+			str_copy_utf8(p->prompt, sizeof p->prompt, prompt);
 		}
 		fclose(f);
 	}
@@ -806,7 +789,7 @@ static void reload_model(struct ui *u)
 		return;
 	}
 	if (u->o->settings.model[0])
-		scopy(u->o->model, sizeof u->o->model, u->o->settings.model);
+		str_copy_utf8(u->o->model, sizeof u->o->model, u->o->settings.model);
 	u->o->backend = backend;
 	u->o->device = u->o->settings.device;
 	u->o->threads = u->o->settings.threads;
@@ -833,7 +816,7 @@ static void open_models(struct ui *u)
 	char dirs_buf[SETTINGS_PATH_MAX];
 	const char *dirs[32];
 	int nd = 0;
-	scopy(dirs_buf, sizeof dirs_buf, u->o->settings.model_dirs);
+	str_copy_utf8(dirs_buf, sizeof dirs_buf, u->o->settings.model_dirs);
 	for (char *d = strtok(dirs_buf, ":"); d && nd < 32; d = strtok(NULL, ":"))
 		if (*d)
 			dirs[nd++] = d;
@@ -866,7 +849,7 @@ static void pick_model(struct ui *u)
 	}
 	/* A cache entry at main loads by its hub id (so takes record it); else by its directory. */
 	int by_id = m->in_cache && strstr(m->revision, "main") != NULL;
-	scopy(u->o->settings.model, sizeof u->o->settings.model, by_id ? m->id : m->path);
+	str_copy_utf8(u->o->settings.model, sizeof u->o->settings.model, by_id ? m->id : m->path);
 	u->modal = M_NONE;
 	reload_model(u);
 	save_settings(u);
@@ -941,7 +924,7 @@ static void input_commit(struct ui *u)
 	u->modal = M_NONE;
 	switch (u->in_purpose) {
 	case IN_FILTER:
-		scopy(u->filter, sizeof u->filter, u->in_buf);
+		str_copy_utf8(u->filter, sizeof u->filter, u->in_buf);
 		history_refresh(u);
 		break;
 	case IN_NAME:
@@ -956,12 +939,12 @@ static void input_commit(struct ui *u)
 	case IN_SETTING:
 		u->modal = M_SETTINGS;
 		if (u->set_row == S_MODEL) {
-			scopy(u->o->settings.model, sizeof u->o->settings.model, u->in_buf);
+			str_copy_utf8(u->o->settings.model, sizeof u->o->settings.model, u->in_buf);
 			reload_model(u);
 		} else if (u->set_row == S_EXPORT_DIR) {
-			scopy(u->o->settings.export_dir, sizeof u->o->settings.export_dir, u->in_buf);
+			str_copy_utf8(u->o->settings.export_dir, sizeof u->o->settings.export_dir, u->in_buf);
 		} else if (u->set_row == S_MODEL_DIRS) {
-			scopy(u->o->settings.model_dirs, sizeof u->o->settings.model_dirs, u->in_buf);
+			str_copy_utf8(u->o->settings.model_dirs, sizeof u->o->settings.model_dirs, u->in_buf);
 		} else if (u->set_row == S_THREADS) {
 			char *end;
 			long v = strtol(u->in_buf, &end, 10);
@@ -1685,7 +1668,7 @@ static void draw_nomodel(struct ui *u)
 	attron(theme_attr(TH_DIM));
 	/* model_search holds one place per line. */
 	char buf[2048];
-	scopy(buf, sizeof buf, u->o->model_search);
+	str_copy_utf8(buf, sizeof buf, u->o->model_search);
 	for (char *line = strtok(buf, "\n"); line && r < y + h - 3; line = strtok(NULL, "\n"))
 		put(r++, x + 5, w - 8, line);
 	attroff(theme_attr(TH_DIM));
@@ -2004,7 +1987,7 @@ static void run_action(struct ui *u, enum action a)
 /* Asks the hub about repo; the offer (no-model screen or download dialog) shows it. */
 static void start_offer(struct ui *u, const char *repo)
 {
-	scopy(u->dl_repo, sizeof u->dl_repo, repo);
+	str_copy_utf8(u->dl_repo, sizeof u->dl_repo, repo);
 	u->dl_declined = 0;
 	u->dl_loaded = 0;
 	fetch_plan(u->fetch, u->dl_repo);
@@ -2084,7 +2067,7 @@ static void modal_key(struct ui *u, int is_key, wint_t ch, int alt)
 			editor_key(&u->in_ed, is_key, ch, alt);
 		if (u->modal == M_INPUT && u->in_purpose == IN_FILTER) {
 			/* The list follows the filter as it is typed. */
-			scopy(u->filter, sizeof u->filter, u->in_buf);
+			str_copy_utf8(u->filter, sizeof u->filter, u->in_buf);
 			history_refresh(u);
 		}
 		break;
@@ -2346,7 +2329,7 @@ static void save_state(struct ui *u)
 {
 	char err[1024];
 	struct compose_state st;
-	scopy(st.prompt, sizeof st.prompt, u->prompt);
+	str_copy_utf8(st.prompt, sizeof st.prompt, u->prompt);
 	st.knobs = u->knobs;
 	if (st.knobs.seed_random && u->have_last_seed)
 		st.knobs.seed = u->last_seed;
@@ -2360,15 +2343,15 @@ static void setup_asset_dirs(struct ui *u)
 	char cfg[1100], err[256];
 	u->n_asset_dirs = 0;
 	if (xdg_app_dir(XDG_CONFIG, cfg, sizeof cfg, err, sizeof err) == 0)
-		scopy(u->asset_dirs[u->n_asset_dirs++], sizeof u->asset_dirs[0], cfg);
+		str_copy_utf8(u->asset_dirs[u->n_asset_dirs++], sizeof u->asset_dirs[0], cfg);
 	if (env && *env)
-		scopy(u->asset_dirs[u->n_asset_dirs++], sizeof u->asset_dirs[0], env);
+		str_copy_utf8(u->asset_dirs[u->n_asset_dirs++], sizeof u->asset_dirs[0], env);
 	else {
 		/* Installed data, or the source tree's assets when run from the build. */
 		char probe[1200];
 		snprintf(probe, sizeof probe, "%s/presets.txt", MG_DATADIR);
 		if (access(probe, R_OK) == 0)
-			scopy(u->asset_dirs[u->n_asset_dirs++], sizeof u->asset_dirs[0], MG_DATADIR);
+			str_copy_utf8(u->asset_dirs[u->n_asset_dirs++], sizeof u->asset_dirs[0], MG_DATADIR);
 		else
 			snprintf(u->asset_dirs[u->n_asset_dirs++], sizeof u->asset_dirs[0], "%s/assets", MG_SRCDIR);
 	}
@@ -2394,7 +2377,7 @@ int tui_run(struct tui_options *o)
 	memset(u, 0, sizeof *u);
 	u->o = o;
 	u->log_fd = o->log_fd;
-	scopy(u->prompt, sizeof u->prompt, o->compose.prompt);
+	str_copy_utf8(u->prompt, sizeof u->prompt, o->compose.prompt);
 	editor_init(&u->ed, u->prompt, sizeof u->prompt);
 	u->knobs = o->compose.knobs;
 	if (u->knobs.seed_random && u->knobs.seed) {
@@ -2461,7 +2444,7 @@ int tui_run(struct tui_options *o)
 	}
 	/* From now on theme lookups use the themes/ directories. */
 	for (int i = 0; i < u->n_asset_dirs; i++) {
-		scopy(u->asset_dirs[i], sizeof u->asset_dirs[i], themedirs[i]);
+		str_copy_utf8(u->asset_dirs[i], sizeof u->asset_dirs[i], themedirs[i]);
 		u->asset_dir_list[i] = u->asset_dirs[i];
 	}
 	(void)tdl;
@@ -2489,7 +2472,7 @@ int tui_run(struct tui_options *o)
 		if (u->fs.state == FETCH_DONE && !u->dl_loaded) {
 			/* The download is complete: load it by its hub id and go to the main screen. */
 			u->dl_loaded = 1;
-			scopy(o->model, sizeof o->model, u->fs.repo);
+			str_copy_utf8(o->model, sizeof o->model, u->fs.repo);
 			jobs_load_model(u->jobs, o->model, o->backend, o->device, o->threads);
 			message(u, 0, "%s downloaded; loading it ...", u->fs.repo);
 			if (u->modal == M_NOMODEL || u->modal == M_DOWNLOAD)

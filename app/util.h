@@ -1,0 +1,29 @@
+/* util.h - small helpers the front end's files share. */
+#ifndef MG_UTIL_H
+#define MG_UTIL_H
+
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+/* Copies a string into a fixed buffer of n bytes, cut at a UTF-8
+ * character boundary. */
+static inline void str_copy_utf8(char *dst, size_t n, const char *src)
+{
+	size_t l = strnlen(src, n - 1);
+	if (src[l] != '\0')
+		while (l > 0 && ((unsigned char)src[l] & 0xC0) == 0x80)
+			l--;
+	memcpy(dst, src, l);
+	dst[l] = '\0';
+}
+
+/* Seconds on the monotonic clock. */
+static inline double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#endif
