@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +86,39 @@ int cli_weights(const char *cmd, const char *s, int *out)
 		return -1;
 	}
 	return 0;
+}
+
+int cli_model_option(const char *cmd, int argc, char **argv, void (*usage)(FILE *), const char *value_hint,
+                     const char *unknown_hint, const char **model)
+{
+	static const struct option opts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	*model = NULL;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":m:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			*model = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "musicgen-tui %s: %s expects a value%s\n", cmd, argv[optind - 1], value_hint);
+			return 2;
+		default:
+			fprintf(stderr, "musicgen-tui %s: unknown option '%s'%s\n", cmd, argv[optind - 1], unknown_hint);
+			return 2;
+		}
+	}
+	return -1;
 }

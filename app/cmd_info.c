@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "engine/config.h"
 #include "engine/mg.h"
@@ -144,37 +145,11 @@ static void describe(const mg_model *m)
 
 int cmd_info(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *model = NULL;
-	int c;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":m:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			model = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
-			return 0;
-		case ':':
-			fprintf(stderr, "musicgen-tui info: %s expects a value (a model directory or hub id)\n",
-			        argv[optind - 1]);
-			return 2;
-		default:
-			fprintf(stderr, "musicgen-tui info: unknown option '%s'; expected --model PATH, --help or --version\n",
-			        argv[optind - 1]);
-			return 2;
-		}
-	}
+	const char *model;
+	int rc = cli_model_option("info", argc, argv, usage, " (a model directory or hub id)",
+	                          "; expected --model PATH, --help or --version", &model);
+	if (rc >= 0)
+		return rc;
 	if (optind < argc) {
 		fprintf(stderr, "musicgen-tui info: unexpected argument '%s'; expected --model PATH\n", argv[optind]);
 		return 2;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "engine/hub.h"
 #include "engine/tokenizer.h"
@@ -45,36 +46,10 @@ static int print_ids(const mg_tokenizer *t, const char *text)
 
 int cmd_tokenize(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *model = NULL;
-	int c;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":m:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			model = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
-			return 0;
-		case ':':
-			fprintf(stderr, "musicgen-tui tokenize: %s expects a value\n", argv[optind - 1]);
-			return 2;
-		default:
-			fprintf(stderr, "musicgen-tui tokenize: unknown option '%s' (expected --model PATH [TEXT]...)\n",
-			        argv[optind - 1]);
-			return 2;
-		}
-	}
+	const char *model;
+	int status = cli_model_option("tokenize", argc, argv, usage, "", " (expected --model PATH [TEXT]...)", &model);
+	if (status >= 0)
+		return status;
 	if (!model) {
 		fprintf(stderr, "musicgen-tui tokenize: --model PATH is required (a model directory, hub id or spiece.model)\n");
 		return 2;
