@@ -16,6 +16,7 @@
 #include "app/commands.h"
 #include "app/download.h"
 #include "app/models.h"
+#include "app/util.h"
 #include "engine/hub.h"
 
 static atomic_int interrupted;
@@ -41,18 +42,6 @@ static void usage(FILE *f)
 	        "Ctrl-C stops; partial files are kept and the next run resumes them.\n");
 }
 
-/* "1.5 MB" style, decimal units like the hub. */
-static void human(double b, char *out, size_t len)
-{
-	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
-	int u = 0;
-	while (b >= 1000 && u < 4) {
-		b /= 1000;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
-}
-
 struct bar {
 	int tty;
 	int width;
@@ -65,9 +54,9 @@ static void draw_bar(const struct dl_progress *p, void *user)
 	if (!b->tty)
 		return;
 	char done[32], total[32], rate[32], eta[32] = "--:--";
-	human((double)p->done, done, sizeof done);
-	human((double)p->total, total, sizeof total);
-	human(p->rate, rate, sizeof rate);
+	bytes_human((double)p->done, done, sizeof done);
+	bytes_human((double)p->total, total, sizeof total);
+	bytes_human(p->rate, rate, sizeof rate);
 	if (p->eta >= 0 && p->eta < 360000) {
 		long s = (long)(p->eta + 0.5);
 		if (s >= 3600)
@@ -184,14 +173,14 @@ int cmd_download(int argc, char **argv)
 			        "without the network\n", repo, m.path);
 		return st == DL_ERR_USAGE ? 2 : 1;
 	}
-	human((double)plan.total_bytes, a, sizeof a);
-	human((double)plan.missing_bytes, b, sizeof b);
+	bytes_human((double)plan.total_bytes, a, sizeof a);
+	bytes_human((double)plan.missing_bytes, b, sizeof b);
 	if (dry) {
 		printf("%s@%s commit %s: %d files, %s, %s to fetch\n", plan.repo, plan.revision, plan.commit,
 		       plan.nfiles, a, b);
 		for (int i = 0; i < plan.nfiles; i++) {
 			char s[32];
-			human((double)plan.files[i].size, s, sizeof s);
+			bytes_human((double)plan.files[i].size, s, sizeof s);
 			printf("  %-34s %10s  %s\n", plan.files[i].name, s,
 			       plan.files[i].have == plan.files[i].size ? "cached" :
 			       plan.files[i].have ? "partial" : "missing");
@@ -238,8 +227,8 @@ int cmd_download(int argc, char **argv)
 	}
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	char r[32];
-	human(secs > 0 ? (double)before / secs : 0, r, sizeof r);
-	human((double)before, b, sizeof b);
+	bytes_human(secs > 0 ? (double)before / secs : 0, r, sizeof r);
+	bytes_human((double)before, b, sizeof b);
 	if (!quiet && before == 0)
 		fprintf(stderr, "%s@%s: already complete in the cache (commit %s)\n", plan.repo, plan.revision,
 		        plan.commit);

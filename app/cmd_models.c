@@ -14,6 +14,7 @@
 #include "app/commands.h"
 #include "app/models.h"
 #include "app/settings.h"
+#include "app/util.h"
 #include "app/xdg.h"
 #include "engine/hub.h"
 
@@ -33,17 +34,6 @@ static void usage(FILE *f)
 	        "                   directory) against their checksums; exit 1 on a mismatch\n"
 	        "  --revision REV   the revision to verify (default main)\n"
 	        "  --json           machine-readable output\n");
-}
-
-static void human(double b, char *out, size_t len)
-{
-	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
-	int u = 0;
-	while (b >= 1000 && u < 4) {
-		b /= 1000;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
 }
 
 static json_t *entry_json(const struct model_entry *e)
@@ -86,7 +76,7 @@ static int list_models(const char *const *dirs, int ndirs, int json)
 	printf("%-36s %-12s %-12s %10s  %s\n", "ID", "REVISION", "COMMIT", "SIZE", "STATUS");
 	for (int i = 0; i < n; i++) {
 		char size[32];
-		human((double)v[i].size, size, sizeof size);
+		bytes_human((double)v[i].size, size, sizeof size);
 		printf("%-36s %-12s %-12.12s %10s  %s%s%s\n", v[i].id,
 		       v[i].in_cache ? (v[i].revision[0] ? v[i].revision : "-") : "(dir)",
 		       v[i].in_cache ? v[i].commit : "-", size,
