@@ -122,3 +122,16 @@ int cli_model_option(const char *cmd, int argc, char **argv, void (*usage)(FILE 
 	}
 	return -1;
 }
+
+int cli_help_or_version(const char *arg, void (*usage)(FILE *))
+{
+	if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+		usage(stdout);
+		return 1;
+	}
+	if (!strcmp(arg, "--version")) {
+		printf("musicgen-tui %s\n", PACKAGE_VERSION);
+		return 1;
+	}
+	return 0;
+}

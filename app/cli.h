@@ -15,6 +15,10 @@ int cli_backend(const char *cmd, const char *s, int *out);
 /* "f32", "f16" or "q8" -> enum mg_weights. */
 int cli_weights(const char *cmd, const char *s, int *out);
 
+/* arg is --help or -h (usage printed on stdout) or --version (the version
+ * printed): 1, and the command exits 0; anything else: 0. */
+int cli_help_or_version(const char *arg, void (*usage)(FILE *));
+
 /* The option loop of a subcommand whose one option is --model PATH (with
  * --help and --version): -1 to go on with *model (NULL when not given) and
  * argv[optind..] as its operands, otherwise the exit status: 0 after

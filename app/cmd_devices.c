@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "engine/mg.h"
 #ifdef MG_HAVE_OPENCL
@@ -58,11 +59,7 @@ int cmd_devices(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+		else if (cli_help_or_version(argv[i], usage)) {
 			return 0;
 		} else {
 			fprintf(stderr, "musicgen-tui devices: unknown option '%s'\n", argv[i]);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "app/download.h"
 #include "app/models.h"
@@ -121,11 +122,7 @@ int cmd_download(int argc, char **argv)
 	const char *repo = NULL, *revision = NULL;
 	int dry = 0, quiet = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+		if (cli_help_or_version(argv[i], usage)) {
 			return 0;
 		} else if (!strcmp(argv[i], "--revision") || !strcmp(argv[i], "-r")) {
 			if (++i >= argc) {

@@ -24,11 +24,7 @@ int cmd_export(int argc, char **argv)
 	const char *pos[2] = {NULL, NULL};
 	int npos = 0, wav = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+		if (cli_help_or_version(argv[i], usage)) {
 			return 0;
 		} else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
 			wav = audio_format_parse(argv[++i]);

@@ -86,11 +86,7 @@ int cmd_history(int argc, char **argv)
 		else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
 			if (cli_int("history", "--limit", argv[++i], 0, 1000000000, &limit))
 				return 2;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+		} else if (cli_help_or_version(argv[i], usage)) {
 			return 0;
 		} else {
 			fprintf(stderr, "musicgen-tui history: unknown or incomplete option '%s'\n", argv[i]);

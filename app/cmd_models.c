@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "app/models.h"
 #include "app/settings.h"
@@ -150,11 +151,7 @@ int cmd_models(int argc, char **argv)
 	int ndirs = 0, json = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--version")) {
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
+		if (cli_help_or_version(a, usage)) {
 			return 0;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
