@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "app/audio_file.h"
+#include "app/util.h"
 
 /* Length of the valid UTF-8 sequence at s (1 to 4), or 0 when the bytes there
  * are not one (stray continuation byte, overlong form, surrogate, > U+10FFFF,
@@ -137,24 +138,6 @@ static int meta_slot(const char *key)
 		if (!strcmp(key, slots[i].key))
 			return slots[i].slot;
 	return -1;
-}
-
-static void fsync_parent(const char *path)
-{
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof dir, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
 }
 
 int audio_file_write(const char *path, int format, const float *pcm, int channels, int64_t n, int rate,

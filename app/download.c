@@ -196,15 +196,6 @@ static int part_resumable(int64_t part, const struct dl_file *f)
 	return part > 0 && (!f->size_known || (uint64_t)part < f->size);
 }
 
-static void fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 static void dir_of(const char *path, char *out, size_t len)
 {
 	strf(out, len, "%s", path);

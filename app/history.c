@@ -14,6 +14,7 @@
 
 #include "app/audio_file.h"
 #include "app/history.h"
+#include "app/util.h"
 #include "app/xdg.h"
 
 struct history {
@@ -201,15 +202,6 @@ static int write_codes(const char *path, const int32_t *codes, int k, int f, cha
 	int rc = write_file_atomic(path, buf, len, err, errlen);
 	free(buf);
 	return rc;
-}
-
-static void fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
 }
 
 int history_add(history *h, struct history_take *t, const float *pcm, const int32_t *codes, char *err,

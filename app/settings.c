@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "app/settings.h"
+#include "app/util.h"
 #include "app/xdg.h"
 
 void knobs_default(struct knobs *k)
@@ -280,20 +281,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, char *err,
 		return -1;
 	}
 	/* Make the rename itself durable. */
-	char dir[4200];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash) {
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
+	fsync_parent(path);
 	return 0;
 }
 

@@ -2,10 +2,12 @@
 #ifndef MG_UTIL_H
 #define MG_UTIL_H
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Copies a string into a fixed buffer of n bytes, cut at a UTF-8
  * character boundary. */
@@ -25,6 +27,32 @@ static inline double mono_seconds(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Makes the entries of directory dir durable (after a rename into it);
+ * best effort, as a failure here loses nothing already written. */
+static inline void fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* fsync_dir of the directory that holds path ("." for a bare name). */
+static inline void fsync_parent(const char *path)
+{
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fsync_dir(dir);
 }
 
 /* A byte count as "1.5 MB": decimal units, as the hub shows them. */
