@@ -20,18 +20,10 @@
 #include <string.h>
 
 #include "engine/encodec.h"
+#include "engine/errf.h"
 #include "engine/kernels.h"
 
 #define PREFIX "audio_encoder."
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---------------------------------------------------------------- binding */
 
@@ -51,7 +43,7 @@ static const st_tensor *need(const st_set *st, const char *name, int ndim, const
 {
 	const st_tensor *t = st_find(st, name);
 	if (!t) {
-		fail(err, errlen, "tensor '%s' is missing", name);
+		mg_errf(err, errlen, "tensor '%s' is missing", name);
 		return NULL;
 	}
 	int ok = t->ndim == ndim;
@@ -61,7 +53,7 @@ static const st_tensor *need(const st_set *st, const char *name, int ndim, const
 		char want[128], got[128];
 		shape_str(want, sizeof want, ndim, shape);
 		shape_str(got, sizeof got, t->ndim, t->shape);
-		fail(err, errlen, "%s: tensor '%s' has shape %s; expected %s", t->file, name, got, want);
+		mg_errf(err, errlen, "%s: tensor '%s' has shape %s; expected %s", t->file, name, got, want);
 		return NULL;
 	}
 	return t;
@@ -100,7 +92,7 @@ static int make_random(struct wsrc *src, const char *name, int ndim, const int64
 		n *= shape[i];
 	float *d = malloc((size_t)n * sizeof(float) + 1);
 	if (!d)
-		return fail(err, errlen, "out of memory making '%s'", name);
+		return mg_errf(err, errlen, "out of memory making '%s'", name);
 	float scale = 1.0f;
 	if (ends_with(name, "bias") || strstr(name, ".bias_"))
 		scale = 0.01f;
@@ -111,7 +103,7 @@ static int make_random(struct wsrc *src, const char *name, int ndim, const int64
 		d[i] = constant ? 1.0f : scale * rand_uniform(&src->rng);
 	/* On failure the set may already own d, so it is not freed here. */
 	if (st_add_owned(src->make, name, ST_F32, ndim, shape, d))
-		return fail(err, errlen, "cannot add '%s' to the in-memory set", name);
+		return mg_errf(err, errlen, "cannot add '%s' to the in-memory set", name);
 	return 0;
 }
 
@@ -127,7 +119,7 @@ static float *load(struct wsrc *src, const char *name, int ndim, const int64_t *
 		return NULL;
 	float *d = malloc((size_t)t->numel * sizeof(float) + 1);
 	if (!d) {
-		fail(err, errlen, "out of memory loading '%s'", name);
+		mg_errf(err, errlen, "out of memory loading '%s'", name);
 		return NULL;
 	}
 	if (st_to_f32(t, d, err, errlen)) {
@@ -161,7 +153,7 @@ static int bind_conv(mg_encodec_conv *cv, struct wsrc *src, const char *base, in
 		snprintf(gname, sizeof gname, "%s.parametrizations.weight.original0", base);
 		snprintf(vname, sizeof vname, "%s.parametrizations.weight.original1", base);
 		if (!st_find(src->st, gname) && !st_find(src->st, vname))
-			return fail(err, errlen, "tensor '%s.weight_g' is missing (nor is there '%s')", base, gname);
+			return mg_errf(err, errlen, "tensor '%s.weight_g' is missing (nor is there '%s')", base, gname);
 	}
 	snprintf(bname, sizeof bname, "%s.bias", base);
 
@@ -174,7 +166,7 @@ static int bind_conv(mg_encodec_conv *cv, struct wsrc *src, const char *base, in
 	cv->w = cv->bias ? malloc((size_t)d0 * per * sizeof(float) + 1) : NULL;
 	if (!cv->w) {
 		if (cv->bias)
-			fail(err, errlen, "out of memory folding '%s'", vname);
+			mg_errf(err, errlen, "out of memory folding '%s'", vname);
 		free(g);
 		free(v);
 		free(cv->bias);
@@ -215,7 +207,7 @@ static int bind_lstm(mg_encodec_lstm *l, struct wsrc *src, const char *base, int
 	l->w_hh = calloc((size_t)layers, sizeof *l->w_hh);
 	l->bias = calloc((size_t)layers, sizeof *l->bias);
 	if (!l->w_ih || !l->w_hh || !l->bias)
-		return fail(err, errlen, "out of memory for '%s'", base);
+		return mg_errf(err, errlen, "out of memory for '%s'", base);
 	l->layers = layers;
 	int64_t wshape[2] = {4 * (int64_t)dim, dim}, bshape[1] = {4 * (int64_t)dim};
 	for (int n = 0; n < layers; n++) {
@@ -241,7 +233,7 @@ static int bind_lstm(mg_encodec_lstm *l, struct wsrc *src, const char *base, int
 					l->bias[n][to] = bi[from] + bh[from];
 				}
 		} else if (bh) {
-			fail(err, errlen, "out of memory for '%s'", base);
+			mg_errf(err, errlen, "out of memory for '%s'", base);
 		}
 		free(wi);
 		free(wh);
@@ -299,7 +291,7 @@ static mg_encodec_layer *add_layer(struct builder *b, int op, int cin, int cout)
 		int cap = b->cap ? 2 * b->cap : 32;
 		mg_encodec_layer *l = realloc(b->layers, (size_t)cap * sizeof *l);
 		if (!l) {
-			fail(b->err, b->errlen, "out of memory for the EnCodec %s", b->side);
+			mg_errf(b->err, b->errlen, "out of memory for the EnCodec %s", b->side);
 			return NULL;
 		}
 		b->layers = l;
@@ -350,7 +342,7 @@ static int add_resblock(struct builder *b, int dim, int j)
 	if (!L)
 		return -1;
 	if (hidden < 1)
-		return fail(b->err, b->errlen, "EnCodec %s layer %d: %d channels / compress %d leaves none", b->side,
+		return mg_errf(b->err, b->errlen, "EnCodec %s layer %d: %d channels / compress %d leaves none", b->side,
 		            idx, dim, c->compress);
 	int dilation = 1;
 	for (int i = 0; i < j; i++)
@@ -429,10 +421,10 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 	memset(e, 0, sizeof *e);
 	e->c = *c;
 	if (c->num_lstm_layers < 1)
-		return fail(err, errlen, "audio_encoder.num_lstm_layers is %d; EnCodec needs at least 1",
+		return mg_errf(err, errlen, "audio_encoder.num_lstm_layers is %d; EnCodec needs at least 1",
 		            c->num_lstm_layers);
 	if (c->codebook_size < 1 || c->codebook_dim != c->hidden_size)
-		return fail(err, errlen, "audio_encoder: codebooks of %d x %d do not fit hidden size %d", c->codebook_size,
+		return mg_errf(err, errlen, "audio_encoder: codebooks of %d x %d do not fit hidden size %d", c->codebook_size,
 		            c->codebook_dim, c->hidden_size);
 
 	struct builder b = {src, c, "decoder", NULL, 0, 0, &e->n_params, err, errlen};
@@ -464,7 +456,7 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 		}
 		if (e->n_q_stored < 1) {
 			mg_encodec_free(e);
-			return fail(err, errlen, "tensor '" PREFIX "quantizer.layers.0.codebook.embed' is missing");
+			return mg_errf(err, errlen, "tensor '" PREFIX "quantizer.layers.0.codebook.embed' is missing");
 		}
 	}
 	size_t rows = (size_t)c->codebook_size, dim = (size_t)c->codebook_dim;
@@ -472,7 +464,7 @@ static int bind_from(mg_encodec *e, struct wsrc *src, const mg_encodec_config *c
 	e->codebook_sq = malloc((size_t)e->n_q_stored * rows * sizeof(float));
 	if (!e->codebook || !e->codebook_sq) {
 		mg_encodec_free(e);
-		return fail(err, errlen, "out of memory for the EnCodec codebooks");
+		return mg_errf(err, errlen, "out of memory for the EnCodec codebooks");
 	}
 	for (int q = 0; q < e->n_q_stored; q++) {
 		char name[160];
@@ -536,7 +528,7 @@ static int lstm_half(mg_encodec_lstm *l, char *err, size_t errlen)
 		mg_kernels_active()->to_f16(l->w_hh[k], l->w_hh16[k], n);
 	}
 	if (!l->w_hh16)
-		return fail(err, errlen, "out of memory for the EnCodec LSTM in half precision");
+		return mg_errf(err, errlen, "out of memory for the EnCodec LSTM in half precision");
 	for (int k = 0; k < l->layers; k++) {
 		free(l->w_hh[k]);
 		l->w_hh[k] = NULL;
@@ -952,7 +944,7 @@ static int conv_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *x
 	j.reflect = reflect;
 	j.y = y;
 	if (j.g.out_len < 1 || j.g.pad_left < 0)
-		return fail(err, errlen, "EnCodec convolution (kernel %d, stride %d) on %lld samples gives no output",
+		return mg_errf(err, errlen, "EnCodec convolution (kernel %d, stride %d) on %lld samples gives no output",
 		            cv->kernel, cv->stride, (long long)L);
 	if (j.g.direct && !elu_in) {
 		j.ph = x;
@@ -1063,12 +1055,12 @@ static int convt_forward(mg_pool *pool, const mg_encodec_conv *cv, const float *
 	j.pad_left = pad_total - pad_right;
 	j.out_len = full - pad_total;
 	if (j.out_len < 1 || pad_total < 0)
-		return fail(err, errlen, "EnCodec transposed convolution (kernel %d, stride %d) on %lld frames gives no output",
+		return mg_errf(err, errlen, "EnCodec transposed convolution (kernel %d, stride %d) on %lld frames gives no output",
 		            cv->kernel, cv->stride, (long long)L);
 	j.tile = tile_cols(cv->cout);
 	j.scratch = malloc((size_t)mg_pool_size(pool) * cv->cout * j.tile * sizeof(float));
 	if (!j.scratch)
-		return fail(err, errlen, "out of memory for an EnCodec transposed convolution");
+		return mg_errf(err, errlen, "out of memory for an EnCodec transposed convolution");
 	mg_pool_run(pool, convt_pad_job, &j);
 	mg_pool_run(pool, convt_gemm_job, &j);
 	free(j.scratch);
@@ -1303,7 +1295,7 @@ static int lstm_forward(mg_pool *pool, const mg_encodec_lstm *l, float *const *x
 		free(h[0]);
 		free(h[1]);
 		free(c);
-		return fail(err, errlen, "out of memory for the EnCodec LSTM over %d x %lld frames", S, (long long)T);
+		return mg_errf(err, errlen, "out of memory for the EnCodec LSTM over %d x %lld frames", S, (long long)T);
 	}
 	struct lstm_job j = {0};
 	j.l = l;
@@ -1366,7 +1358,7 @@ static int resblock_forward(mg_pool *pool, const mg_encodec_layer *Ly, int refle
 	if (conv_forward(pool, &Ly->block[1], h, n1, 0, reflect, NULL, o, &n2, err, errlen))
 		return -1;
 	if (n2 != T)
-		return fail(err, errlen, "EnCodec residual block changed the length %lld to %lld", (long long)T,
+		return mg_errf(err, errlen, "EnCodec residual block changed the length %lld to %lld", (long long)T,
 		            (long long)n2);
 	struct add_job aj = {o, x, (int64_t)Ly->cout * T};
 	if (Ly->has_shortcut) {
@@ -1427,7 +1419,7 @@ static int work_alloc(struct work *w, int64_t cap, char *err, size_t errlen)
 		w->buf[i] = malloc((size_t)cap * sizeof(float) + 1);
 		if (!w->buf[i]) {
 			work_free(w);
-			return fail(err, errlen, "out of memory for EnCodec activations (3 x %lld floats)", (long long)cap);
+			return mg_errf(err, errlen, "out of memory for EnCodec activations (3 x %lld floats)", (long long)cap);
 		}
 	}
 	return 0;
@@ -1490,18 +1482,18 @@ static int blas_single(void)
 static int check_codes(const mg_encodec *e, const int32_t *codes, int S, int n_q, int F, char *err, size_t errlen)
 {
 	if (F < 1)
-		return fail(err, errlen, "EnCodec decode needs at least 1 frame (got %d)", F);
+		return mg_errf(err, errlen, "EnCodec decode needs at least 1 frame (got %d)", F);
 	if (S < 1)
-		return fail(err, errlen, "EnCodec decode needs at least 1 sequence (got %d)", S);
+		return mg_errf(err, errlen, "EnCodec decode needs at least 1 sequence (got %d)", S);
 	if (n_q < 1 || n_q > e->n_q_stored)
-		return fail(err, errlen, "EnCodec decode of %d codebooks: the checkpoint has %d quantizers", n_q,
+		return mg_errf(err, errlen, "EnCodec decode of %d codebooks: the checkpoint has %d quantizers", n_q,
 		            e->n_q_stored);
 	for (int s = 0; s < S; s++)
 		for (int q = 0; q < n_q; q++)
 			for (int t = 0; t < F; t++) {
 				int32_t v = codes[((size_t)s * n_q + q) * F + t];
 				if (v < 0 || v >= e->c.codebook_size)
-					return fail(err, errlen, "EnCodec code %d at quantizer %d, frame %d is outside [0, %d)", v,
+					return mg_errf(err, errlen, "EnCodec code %d at quantizer %d, frame %d is outside [0, %d)", v,
 					            q, t, e->c.codebook_size);
 			}
 	return 0;
@@ -1540,7 +1532,7 @@ int mg_encodec_decode_tap(const mg_encodec *e, mg_pool *pool, const int32_t *cod
 	int rc = run_layers(e, pool, e->dec, 0, e->n_dec, &w, &T, tap, user, err, errlen);
 	openblas_set_num_threads(prev);
 	if (!rc && T != mg_encodec_decoded_length(e, F))
-		rc = fail(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld", (long long)T,
+		rc = mg_errf(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld", (long long)T,
 		          F, (long long)mg_encodec_decoded_length(e, F));
 	if (!rc)
 		memcpy(audio, w.buf[0], (size_t)c->audio_channels * T * sizeof(float));
@@ -1558,7 +1550,7 @@ int mg_encodec_decode_batch(const mg_encodec *e, mg_pool *pool, const int32_t *c
 	while (li < e->n_dec && e->dec[li].op != MG_ENCODEC_LSTM)
 		li++;
 	if (li == e->n_dec)
-		return fail(err, errlen, "EnCodec decoder has no LSTM");
+		return mg_errf(err, errlen, "EnCodec decoder has no LSTM");
 	int64_t len = mg_encodec_decoded_length(e, F), out = (int64_t)c->audio_channels * len, T1 = F;
 	for (int i = 0; i < li; i++)
 		if (e->dec[i].op == MG_ENCODEC_CONV)
@@ -1569,7 +1561,7 @@ int mg_encodec_decode_batch(const mg_encodec *e, mg_pool *pool, const int32_t *c
 	float **xs = malloc((size_t)S * sizeof *xs);
 	if (!mid || !xs || work_alloc(&w, plan_layers(e->dec, e->n_dec, F), err, errlen)) {
 		if (!mid || !xs)
-			fail(err, errlen, "out of memory decoding %d x %d frames", S, F);
+			mg_errf(err, errlen, "out of memory decoding %d x %d frames", S, F);
 		free(mid);
 		free(xs);
 		return -1;
@@ -1592,7 +1584,7 @@ int mg_encodec_decode_batch(const mg_encodec *e, mg_pool *pool, const int32_t *c
 		memcpy(w.buf[0], xs[s], mid_n * sizeof(float));
 		rc = run_layers(e, pool, e->dec, li + 1, e->n_dec, &w, &T, NULL, NULL, err, errlen);
 		if (!rc && T != len)
-			rc = fail(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld",
+			rc = mg_errf(err, errlen, "EnCodec decoder produced %lld samples for %d frames; expected %lld",
 			          (long long)T, F, (long long)len);
 		if (!rc)
 			memcpy(audio + (size_t)s * out, w.buf[0], (size_t)out * sizeof(float));
@@ -1682,12 +1674,12 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	*codes = NULL;
 	*F = 0;
 	if (e->n_enc == 0)
-		return fail(err, errlen, "the EnCodec encoder was not loaded (mg_encodec_bind_decoder)");
+		return mg_errf(err, errlen, "the EnCodec encoder was not loaded (mg_encodec_bind_decoder)");
 	if (n_samples < 1)
-		return fail(err, errlen, "EnCodec encode needs at least 1 sample");
+		return mg_errf(err, errlen, "EnCodec encode needs at least 1 sample");
 	int frames = mg_encodec_encoded_frames(e, n_samples);
 	if (frames < 1)
-		return fail(err, errlen, "%lld samples are too many to encode", (long long)n_samples);
+		return mg_errf(err, errlen, "%lld samples are too many to encode", (long long)n_samples);
 	struct work w;
 	if (work_alloc(&w, plan_layers(e->enc, e->n_enc, n_samples), err, errlen))
 		return -1;
@@ -1697,7 +1689,7 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 	int rc = run_layers(e, pool, e->enc, 0, e->n_enc, &w, &T, tap, user, err, errlen);
 	const float *x = w.buf[0];
 	if (!rc && T != frames)
-		rc = fail(err, errlen, "EnCodec encoder produced %lld frames; expected %d", (long long)T, frames);
+		rc = mg_errf(err, errlen, "EnCodec encoder produced %lld frames; expected %d", (long long)T, frames);
 
 	int dim = c->codebook_dim, nth = mg_pool_size(pool);
 	struct rvq_job j = {0};
@@ -1709,7 +1701,7 @@ int mg_encodec_encode_tap(const mg_encodec *e, mg_pool *pool, const float *audio
 		j.dots = malloc((size_t)nth * j.tile * c->codebook_size * sizeof(float));
 		j.codes = malloc((size_t)e->n_q_encode * frames * sizeof(int32_t));
 		if (!j.r || !j.dots || !j.codes)
-			rc = fail(err, errlen, "out of memory quantizing %d frames", frames);
+			rc = mg_errf(err, errlen, "out of memory quantizing %d frames", frames);
 	}
 	if (!rc) {
 		for (int t = 0; t < frames; t++)

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/errf.h"
 #include "engine/safetensors.h"
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u)
@@ -39,17 +40,6 @@ struct st_set {
 	void **owned; /* in-memory tensors' data */
 	size_t n_owned;
 };
-
-static int st_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static const struct {
 	const char *name;
@@ -140,22 +130,22 @@ static int json_u64(json_t *v, uint64_t *out)
 static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 {
 	if (f->size < 8)
-		return st_err(err, errlen, "%s: too short for a safetensors file (%zu bytes)", f->path, f->size);
+		return mg_errf(err, errlen, "%s: too short for a safetensors file (%zu bytes)", f->path, f->size);
 	uint64_t n = 0;
 	for (int i = 7; i >= 0; i--)
 		n = (n << 8) | f->map[i];
 	if (n > ST_MAX_HEADER)
-		return st_err(err, errlen, "%s: header length %llu exceeds the 100 MB limit", f->path, (unsigned long long)n);
+		return mg_errf(err, errlen, "%s: header length %llu exceeds the 100 MB limit", f->path, (unsigned long long)n);
 	if (n < 2 || n > f->size - 8)
-		return st_err(err, errlen, "%s: header length %llu does not fit in the file (%zu bytes)",
+		return mg_errf(err, errlen, "%s: header length %llu does not fit in the file (%zu bytes)",
 		              f->path, (unsigned long long)n, f->size);
 	json_error_t je;
 	json_t *root = json_loadb((const char *)f->map + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return st_err(err, errlen, "%s: header is not valid JSON (%s at byte %d)", f->path, je.text, je.position);
+		return mg_errf(err, errlen, "%s: header is not valid JSON (%s at byte %d)", f->path, je.text, je.position);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return st_err(err, errlen, "%s: header is not a JSON object", f->path);
+		return mg_errf(err, errlen, "%s: header is not a JSON object", f->path);
 	}
 	const uint8_t *data = f->map + 8 + n;
 	uint64_t data_len = f->size - 8 - n;
@@ -166,7 +156,7 @@ static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 	const char *key;
 	json_t *val;
 	if (!spans) {
-		st_err(err, errlen, "%s: out of memory", f->path);
+		mg_errf(err, errlen, "%s: out of memory", f->path);
 		goto out;
 	}
 	json_object_foreach(root, key, val) {
@@ -175,25 +165,25 @@ static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 		st_tensor t = {0};
 		t.file = f->path;
 		if (!json_is_object(val)) {
-			st_err(err, errlen, "%s: tensor '%s': entry is not an object", f->path, key);
+			mg_errf(err, errlen, "%s: tensor '%s': entry is not an object", f->path, key);
 			goto out;
 		}
 		json_t *jd = json_object_get(val, "dtype"), *js = json_object_get(val, "shape"),
 		       *jo = json_object_get(val, "data_offsets");
 		if (!json_is_string(jd) || dtype_from_name(json_string_value(jd), &t.dtype)) {
-			st_err(err, errlen, "%s: tensor '%s': unknown dtype %s", f->path, key,
+			mg_errf(err, errlen, "%s: tensor '%s': unknown dtype %s", f->path, key,
 			       json_is_string(jd) ? json_string_value(jd) : "(missing)");
 			goto out;
 		}
 		if (!json_is_array(js) || json_array_size(js) > ST_MAX_DIMS) {
-			st_err(err, errlen, "%s: tensor '%s': shape must be an array of at most %d sizes", f->path, key, ST_MAX_DIMS);
+			mg_errf(err, errlen, "%s: tensor '%s': shape must be an array of at most %d sizes", f->path, key, ST_MAX_DIMS);
 			goto out;
 		}
 		t.ndim = (int)json_array_size(js);
 		for (int i = 0; i < t.ndim; i++) {
 			json_t *d = json_array_get(js, (size_t)i);
 			if (!json_is_integer(d) || json_integer_value(d) < 0) {
-				st_err(err, errlen, "%s: tensor '%s': shape entry %d is not a non-negative integer", f->path, key, i);
+				mg_errf(err, errlen, "%s: tensor '%s': shape entry %d is not a non-negative integer", f->path, key, i);
 				goto out;
 			}
 			t.shape[i] = json_integer_value(d);
@@ -202,21 +192,21 @@ static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 		uint64_t b, e;
 		if (!json_is_array(jo) || json_array_size(jo) != 2 || json_u64(json_array_get(jo, 0), &b) ||
 		    json_u64(json_array_get(jo, 1), &e)) {
-			st_err(err, errlen, "%s: tensor '%s': data_offsets must be two non-negative integers", f->path, key);
+			mg_errf(err, errlen, "%s: tensor '%s': data_offsets must be two non-negative integers", f->path, key);
 			goto out;
 		}
 		if (b > e || e > data_len) {
-			st_err(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] lie outside the data section (%llu bytes)",
+			mg_errf(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] lie outside the data section (%llu bytes)",
 			       f->path, key, (unsigned long long)b, (unsigned long long)e, (unsigned long long)data_len);
 			goto out;
 		}
 		size_t es = st_dtype_size(t.dtype);
 		if (t.numel < 0 || (uint64_t)t.numel > UINT64_MAX / es) {
-			st_err(err, errlen, "%s: tensor '%s': shape has too many elements", f->path, key);
+			mg_errf(err, errlen, "%s: tensor '%s': shape has too many elements", f->path, key);
 			goto out;
 		}
 		if ((uint64_t)t.numel * es != e - b) {
-			st_err(err, errlen,
+			mg_errf(err, errlen,
 			       "%s: tensor '%s': shape and dtype %s need %llu bytes but data_offsets [%llu, %llu] span %llu",
 			       f->path, key, st_dtype_name(t.dtype), (unsigned long long)((uint64_t)t.numel * es),
 			       (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b));
@@ -227,7 +217,7 @@ static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 		t.name = strdup(key);
 		if (!t.name || push_tensor(s, &t)) {
 			free((char *)t.name);
-			st_err(err, errlen, "%s: out of memory", f->path);
+			mg_errf(err, errlen, "%s: out of memory", f->path);
 			goto out;
 		}
 		spans[n_spans++] = (struct span){b, e, t.name};
@@ -241,7 +231,7 @@ static int parse_file(st_set *s, struct st_file *f, char *err, size_t errlen)
 		if (spans[i].end == spans[i].begin)
 			continue;
 		if (reach_name && spans[i].begin < reach) {
-			st_err(err, errlen, "%s: tensors '%s' and '%s' overlap in the data section", f->path, reach_name,
+			mg_errf(err, errlen, "%s: tensors '%s' and '%s' overlap in the data section", f->path, reach_name,
 			       spans[i].name);
 			goto out;
 		}
@@ -260,26 +250,26 @@ static int map_file(struct st_file *f, const char *path, char *err, size_t errle
 	memset(f, 0, sizeof *f);
 	f->path = strdup(path);
 	if (!f->path)
-		return st_err(err, errlen, "%s: out of memory", path);
+		return mg_errf(err, errlen, "%s: out of memory", path);
 	/* O_NONBLOCK: a FIFO in place of a weights file must not hang the open. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return st_err(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+		return mg_errf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
 	struct stat sb;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		return st_err(err, errlen, "%s: not a regular file", path);
+		return mg_errf(err, errlen, "%s: not a regular file", path);
 	}
 	if (sb.st_size == 0) {
 		close(fd);
-		return st_err(err, errlen, "%s: empty file", path);
+		return mg_errf(err, errlen, "%s: empty file", path);
 	}
 	f->size = (size_t)sb.st_size;
 	void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED) {
 		f->size = 0;
-		return st_err(err, errlen, "%s: cannot map (%s)", path, strerror(errno));
+		return mg_errf(err, errlen, "%s: cannot map (%s)", path, strerror(errno));
 	}
 	f->map = m;
 	return 0;
@@ -296,7 +286,7 @@ static int finish(st_set *s, char *err, size_t errlen)
 	s->sorted = 1;
 	for (size_t i = 1; i < s->n_tensors; i++)
 		if (!strcmp(s->tensors[i].name, s->tensors[i - 1].name))
-			return st_err(err, errlen, "tensor '%s' appears twice (%s and %s)", s->tensors[i].name,
+			return mg_errf(err, errlen, "tensor '%s' appears twice (%s and %s)", s->tensors[i].name,
 			              s->tensors[i - 1].file, s->tensors[i].file);
 	return 0;
 }
@@ -305,7 +295,7 @@ static int add_file(st_set *s, const char *path, char *err, size_t errlen)
 {
 	struct st_file *nf = realloc(s->files, (size_t)(s->n_files + 1) * sizeof *nf);
 	if (!nf)
-		return st_err(err, errlen, "%s: out of memory", path);
+		return mg_errf(err, errlen, "%s: out of memory", path);
 	s->files = nf;
 	struct st_file *f = &s->files[s->n_files++];
 	if (map_file(f, path, err, errlen))
@@ -318,14 +308,14 @@ static int open_index(st_set *s, const char *index_path, char *err, size_t errle
 	json_error_t je;
 	struct stat sb;
 	if (stat(index_path, &sb) != 0)
-		return st_err(err, errlen, "%s: %s", index_path, strerror(errno));
+		return mg_errf(err, errlen, "%s: %s", index_path, strerror(errno));
 	if (!S_ISREG(sb.st_mode))
-		return st_err(err, errlen, "%s: not a regular file", index_path);
+		return mg_errf(err, errlen, "%s: not a regular file", index_path);
 	if (sb.st_size > (off_t)ST_MAX_HEADER)
-		return st_err(err, errlen, "%s: larger than the 100 MB limit", index_path);
+		return mg_errf(err, errlen, "%s: larger than the 100 MB limit", index_path);
 	json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return st_err(err, errlen, "%s: not valid JSON (%s, line %d)", index_path, je.text, je.line);
+		return mg_errf(err, errlen, "%s: not valid JSON (%s, line %d)", index_path, je.text, je.line);
 	json_t *wm = json_object_get(root, "weight_map");
 	int rc = -1;
 	char dir[PATH_MAX];
@@ -336,7 +326,7 @@ static int open_index(st_set *s, const char *index_path, char *err, size_t errle
 	else
 		snprintf(dir, sizeof dir, ".");
 	if (!json_is_object(wm) || json_object_size(wm) == 0) {
-		st_err(err, errlen, "%s: missing or empty \"weight_map\"", index_path);
+		mg_errf(err, errlen, "%s: missing or empty \"weight_map\"", index_path);
 		goto out;
 	}
 	/* Collect the distinct shard names in first-seen order. */
@@ -345,18 +335,18 @@ static int open_index(st_set *s, const char *index_path, char *err, size_t errle
 	const char **shards = calloc(json_object_size(wm), sizeof *shards);
 	size_t n_shards = 0;
 	if (!shards) {
-		st_err(err, errlen, "%s: out of memory", index_path);
+		mg_errf(err, errlen, "%s: out of memory", index_path);
 		goto out;
 	}
 	json_object_foreach(wm, key, val) {
 		if (!json_is_string(val)) {
-			st_err(err, errlen, "%s: weight_map entry '%s' is not a file name", index_path, key);
+			mg_errf(err, errlen, "%s: weight_map entry '%s' is not a file name", index_path, key);
 			free(shards);
 			goto out;
 		}
 		const char *fn = json_string_value(val);
 		if (strchr(fn, '/') || !strcmp(fn, "..") || !*fn) {
-			st_err(err, errlen, "%s: weight_map entry '%s' names an invalid shard '%s'", index_path, key, fn);
+			mg_errf(err, errlen, "%s: weight_map entry '%s' names an invalid shard '%s'", index_path, key, fn);
 			free(shards);
 			goto out;
 		}
@@ -383,14 +373,14 @@ static int open_index(st_set *s, const char *index_path, char *err, size_t errle
 		const st_tensor *t = st_find(s, key);
 		const char *shard = json_string_value(val);
 		if (!t) {
-			st_err(err, errlen, "%s: tensor '%s' is listed in the index but missing from %s", index_path, key,
+			mg_errf(err, errlen, "%s: tensor '%s' is listed in the index but missing from %s", index_path, key,
 			       shard);
 			goto out;
 		}
 		const char *base = strrchr(t->file, '/');
 		base = base ? base + 1 : t->file;
 		if (strcmp(base, shard)) {
-			st_err(err, errlen, "%s: tensor '%s' is listed in %s but found in %s", index_path, key, shard, t->file);
+			mg_errf(err, errlen, "%s: tensor '%s' is listed in %s but found in %s", index_path, key, shard, t->file);
 			goto out;
 		}
 	}
@@ -405,12 +395,12 @@ int st_open(st_set **out, const char *path, char *err, size_t errlen)
 	*out = NULL;
 	st_set *s = st_new_memory();
 	if (!s)
-		return st_err(err, errlen, "%s: out of memory", path);
+		return mg_errf(err, errlen, "%s: out of memory", path);
 	struct stat sb;
 	int rc;
 	if (stat(path, &sb) != 0) {
 		st_close(s);
-		return st_err(err, errlen, "%s: %s", path, strerror(errno));
+		return mg_errf(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	if (S_ISDIR(sb.st_mode)) {
 		char p[PATH_MAX + 64];
@@ -424,7 +414,7 @@ int st_open(st_set **out, const char *path, char *err, size_t errlen)
 			if (access(p, F_OK) == 0)
 				rc = open_index(s, p, err, errlen);
 			else
-				rc = st_err(err, errlen, "%s: no model.safetensors or model.safetensors.index.json", path);
+				rc = mg_errf(err, errlen, "%s: no model.safetensors or model.safetensors.index.json", path);
 		}
 	} else {
 		size_t len = strlen(path);
@@ -618,7 +608,7 @@ int st_to_f32(const st_tensor *t, float *dst, char *err, size_t errlen)
 		}
 		return 0;
 	default:
-		return st_err(err, errlen, "%s: tensor '%s' has dtype %s, which cannot be used as floating point",
+		return mg_errf(err, errlen, "%s: tensor '%s' has dtype %s, which cannot be used as floating point",
 		              t->file, t->name, st_dtype_name(t->dtype));
 	}
 }
@@ -659,7 +649,7 @@ int st_check_finite(const st_tensor *t, char *err, size_t errlen)
 		break;
 	}
 	if (bad >= 0)
-		return st_err(err, errlen, "%s: tensor '%s' holds NaN or infinite values (element %lld)", t->file, t->name,
+		return mg_errf(err, errlen, "%s: tensor '%s' holds NaN or infinite values (element %lld)", t->file, t->name,
 		              (long long)bad);
 	return 0;
 }

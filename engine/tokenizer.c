@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/errf.h"
 #include "engine/tokenizer.h"
 
 enum piece_type { PT_NORMAL = 1, PT_UNKNOWN = 2, PT_CONTROL = 3, PT_USER = 4, PT_UNUSED = 5, PT_BYTE = 6 };
@@ -63,17 +64,6 @@ struct mg_tokenizer {
 	const char *pool;          /* replacement strings, inside charsmap */
 	size_t pool_len;
 };
-
-static int tk_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* ---- protobuf wire format ---- */
 
@@ -295,13 +285,13 @@ static int parse_normalizer(mg_tokenizer *t, struct pb b, char *err, size_t errl
 	struct field f;
 	while (b.p < b.end) {
 		if (pb_field(&b, &f))
-			return tk_err(err, errlen, "%s: malformed normalizer_spec", what);
+			return mg_errf(err, errlen, "%s: malformed normalizer_spec", what);
 		if (f.num == 2 && f.wt == 2) {
 			size_t n = (size_t)(f.sub.end - f.sub.p);
 			free(t->charsmap);
 			t->charsmap = malloc(n ? n : 1);
 			if (!t->charsmap)
-				return tk_err(err, errlen, "%s: out of memory", what);
+				return mg_errf(err, errlen, "%s: out of memory", what);
 			memcpy(t->charsmap, f.sub.p, n);
 			t->charsmap_len = n;
 		} else if (f.num == 3 && f.wt == 0)
@@ -321,16 +311,16 @@ static int setup_charsmap(mg_tokenizer *t, char *err, size_t errlen, const char 
 	if (!t->charsmap || t->charsmap_len == 0)
 		return 0; /* no normalisation rules: characters pass through */
 	if (t->charsmap_len <= 4)
-		return tk_err(err, errlen, "%s: precompiled charsmap too short (%zu bytes)", what, t->charsmap_len);
+		return mg_errf(err, errlen, "%s: precompiled charsmap too short (%zu bytes)", what, t->charsmap_len);
 	const uint8_t *c = t->charsmap;
 	uint32_t T = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
 	if (T % 4 || T == 0 || (size_t)T > t->charsmap_len - 4)
-		return tk_err(err, errlen, "%s: precompiled charsmap trie size %u does not fit (%zu bytes)", what, T,
+		return mg_errf(err, errlen, "%s: precompiled charsmap trie size %u does not fit (%zu bytes)", what, T,
 		              t->charsmap_len);
 	t->n_units = T / 4;
 	t->units = malloc(T);
 	if (!t->units)
-		return tk_err(err, errlen, "%s: out of memory", what);
+		return mg_errf(err, errlen, "%s: out of memory", what);
 	for (size_t i = 0; i < t->n_units; i++) {
 		const uint8_t *u = c + 4 + 4 * i;
 		t->units[i] = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
@@ -357,17 +347,17 @@ static int index_pieces(mg_tokenizer *t, const struct trainer *tr, char *err, si
 {
 	int n = t->n_pieces, n_matchable = 0, n_bytes = 0;
 	if (map_alloc(&t->normal, n) || map_alloc(&t->reserved, n))
-		return tk_err(err, errlen, "%s: out of memory", what);
+		return mg_errf(err, errlen, "%s: out of memory", what);
 	t->unk_id = -1;
 	for (int i = 0; i < 256; i++)
 		t->byte_ids[i] = -1;
 	for (int i = 0; i < n; i++) {
 		const struct piece *p = &t->pieces[i];
 		if (p->len == 0)
-			return tk_err(err, errlen, "%s: piece %d is empty", what, i);
+			return mg_errf(err, errlen, "%s: piece %d is empty", what, i);
 		int matchable = p->type == PT_NORMAL || p->type == PT_USER || p->type == PT_UNUSED;
 		if (map_add(t, matchable ? &t->normal : &t->reserved, i))
-			return tk_err(err, errlen, "%s: piece %d '%.40s' is defined twice", what, i, p->str);
+			return mg_errf(err, errlen, "%s: piece %d '%.40s' is defined twice", what, i, p->str);
 		n_matchable += matchable;
 		if (matchable && p->len > t->max_piece_len)
 			t->max_piece_len = p->len;
@@ -375,31 +365,31 @@ static int index_pieces(mg_tokenizer *t, const struct trainer *tr, char *err, si
 			t->n_user++;
 		if (p->type == PT_UNKNOWN) {
 			if (t->unk_id >= 0)
-				return tk_err(err, errlen, "%s: pieces %d and %d are both the unknown piece", what, t->unk_id,
+				return mg_errf(err, errlen, "%s: pieces %d and %d are both the unknown piece", what, t->unk_id,
 				              i);
 			t->unk_id = i;
 		}
 		if (p->type == PT_BYTE) {
 			int v = byte_piece_value(p);
 			if (!tr->byte_fallback)
-				return tk_err(err, errlen, "%s: byte piece %d '%.40s' although byte_fallback is off", what, i,
+				return mg_errf(err, errlen, "%s: byte piece %d '%.40s' although byte_fallback is off", what, i,
 				              p->str);
 			if (v < 0)
-				return tk_err(err, errlen, "%s: byte piece %d '%.40s' is not <0xXX>", what, i, p->str);
+				return mg_errf(err, errlen, "%s: byte piece %d '%.40s' is not <0xXX>", what, i, p->str);
 			if (t->byte_ids[v] < 0)
 				n_bytes++;
 			t->byte_ids[v] = i;
 		}
 	}
 	if (t->unk_id < 0)
-		return tk_err(err, errlen, "%s: no unknown piece", what);
+		return mg_errf(err, errlen, "%s: no unknown piece", what);
 	if (tr->unk_id >= 0 && tr->unk_id != t->unk_id)
-		return tk_err(err, errlen, "%s: trainer unk_id %d is not the unknown piece %d", what, tr->unk_id,
+		return mg_errf(err, errlen, "%s: trainer unk_id %d is not the unknown piece %d", what, tr->unk_id,
 		              t->unk_id);
 	if (n_matchable == 0)
-		return tk_err(err, errlen, "%s: no pieces that text can match", what);
+		return mg_errf(err, errlen, "%s: no pieces that text can match", what);
 	if (tr->byte_fallback && n_bytes != 256)
-		return tk_err(err, errlen, "%s: byte_fallback is on but only %d of the 256 byte pieces exist", what,
+		return mg_errf(err, errlen, "%s: byte_fallback is on but only %d of the 256 byte pieces exist", what,
 		              n_bytes);
 	/* Scores as SentencePiece keeps them: min/max over NORMAL pieces,
 	 * starting from FLT_MAX / FLT_MIN (so max_score is never below the
@@ -436,30 +426,30 @@ static int parse_model(mg_tokenizer *t, const uint8_t *data, size_t len, const c
 	struct trainer tr = {MT_UNIGRAM, -1, -1, -1, 0, 0};
 	t->add_dummy_prefix = t->remove_extra_ws = t->escape_ws = 1;
 	if (len == 0)
-		return tk_err(err, errlen, "%s: empty file", what);
+		return mg_errf(err, errlen, "%s: empty file", what);
 	while (b.p < b.end) {
 		if (pb_field(&b, &f))
-			return tk_err(err, errlen, "%s: not a SentencePiece model (malformed protobuf at byte %zu)", what,
+			return mg_errf(err, errlen, "%s: not a SentencePiece model (malformed protobuf at byte %zu)", what,
 			              (size_t)(b.p - data));
 		if (f.num == 1) {
 			if (f.wt != 2)
-				return tk_err(err, errlen, "%s: malformed piece entry", what);
+				return mg_errf(err, errlen, "%s: malformed piece entry", what);
 			if (n == INT32_MAX / 2)
-				return tk_err(err, errlen, "%s: too many pieces", what);
+				return mg_errf(err, errlen, "%s: too many pieces", what);
 			if (n == cap) {
 				cap = cap ? 2 * cap : 1024;
 				struct piece *np = realloc(t->pieces, (size_t)cap * sizeof *np);
 				if (!np)
-					return tk_err(err, errlen, "%s: out of memory", what);
+					return mg_errf(err, errlen, "%s: out of memory", what);
 				t->pieces = np;
 			}
 			if (parse_piece(f.sub, &t->pieces[n]))
-				return tk_err(err, errlen, "%s: piece %d is malformed", what, n);
+				return mg_errf(err, errlen, "%s: piece %d is malformed", what, n);
 			t->n_pieces = ++n;
 		} else if (f.num == 2 && f.wt == 2) {
 			have_trainer = 1;
 			if (parse_trainer(f.sub, &tr))
-				return tk_err(err, errlen, "%s: malformed trainer_spec", what);
+				return mg_errf(err, errlen, "%s: malformed trainer_spec", what);
 		} else if (f.num == 3 && f.wt == 2) {
 			have_normalizer = 1;
 			if (parse_normalizer(t, f.sub, err, errlen, what))
@@ -467,14 +457,14 @@ static int parse_model(mg_tokenizer *t, const uint8_t *data, size_t len, const c
 		}
 	}
 	if (n == 0)
-		return tk_err(err, errlen, "%s: not a SentencePiece model (no pieces)", what);
+		return mg_errf(err, errlen, "%s: not a SentencePiece model (no pieces)", what);
 	/* Both specs follow the pieces in every model SentencePiece writes: a
 	 * file without them was cut short. */
 	if (!have_trainer || !have_normalizer)
-		return tk_err(err, errlen, "%s: incomplete SentencePiece model (no %s): the file is truncated", what,
+		return mg_errf(err, errlen, "%s: incomplete SentencePiece model (no %s): the file is truncated", what,
 		              have_trainer ? "normalizer_spec" : "trainer_spec");
 	if (tr.model_type != MT_UNIGRAM)
-		return tk_err(err, errlen, "%s: model_type %d is not unigram (1); only unigram models are supported", what,
+		return mg_errf(err, errlen, "%s: model_type %d is not unigram (1); only unigram models are supported", what,
 		              tr.model_type);
 	t->byte_fallback = tr.byte_fallback;
 	t->ws_suffix = tr.ws_suffix;
@@ -490,10 +480,10 @@ int mg_tokenizer_load_mem(mg_tokenizer **out, const void *data, size_t len, cons
 	if (!what)
 		what = "spiece.model";
 	if (!data && len)
-		return tk_err(err, errlen, "%s: no data", what);
+		return mg_errf(err, errlen, "%s: no data", what);
 	mg_tokenizer *t = calloc(1, sizeof *t);
 	if (!t)
-		return tk_err(err, errlen, "%s: out of memory", what);
+		return mg_errf(err, errlen, "%s: out of memory", what);
 	if (parse_model(t, data, len, what, err, errlen)) {
 		mg_tokenizer_free(t);
 		return -1;
@@ -507,10 +497,10 @@ int mg_tokenizer_load(mg_tokenizer **out, const char *path, char *err, size_t er
 	*out = NULL;
 	struct stat st;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		return tk_err(err, errlen, "%s: not a regular file", path);
+		return mg_errf(err, errlen, "%s: not a regular file", path);
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return tk_err(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+		return mg_errf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
 	size_t cap = 1 << 20, n = 0;
 	uint8_t *buf = malloc(cap);
 	while (buf) {
@@ -521,7 +511,7 @@ int mg_tokenizer_load(mg_tokenizer **out, const char *path, char *err, size_t er
 		if (cap >= (256u << 20)) {
 			free(buf);
 			fclose(f);
-			return tk_err(err, errlen, "%s: larger than 256 MB, not a SentencePiece model", path);
+			return mg_errf(err, errlen, "%s: larger than 256 MB, not a SentencePiece model", path);
 		}
 		uint8_t *nb = realloc(buf, cap * 2);
 		if (!nb) {
@@ -535,10 +525,10 @@ int mg_tokenizer_load(mg_tokenizer **out, const char *path, char *err, size_t er
 	int bad = ferror(f);
 	fclose(f);
 	if (!buf)
-		return tk_err(err, errlen, "%s: out of memory", path);
+		return mg_errf(err, errlen, "%s: out of memory", path);
 	if (bad) {
 		free(buf);
-		return tk_err(err, errlen, "%s: read error", path);
+		return mg_errf(err, errlen, "%s: read error", path);
 	}
 	int rc = mg_tokenizer_load_mem(out, buf, n, path, err, errlen);
 	free(buf);
@@ -907,10 +897,10 @@ int mg_sp_encode(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_
 	*ids = NULL;
 	*n_ids = 0;
 	if (!text)
-		return tk_err(err, errlen, "no text to tokenize");
+		return mg_errf(err, errlen, "no text to tokenize");
 	if (encode_chunk(t, text, strlen(text), 0, &v) || ids_add(&v, 0)) {
 		free(v.p);
-		return tk_err(err, errlen, "out of memory tokenizing a text of %zu bytes", strlen(text));
+		return mg_errf(err, errlen, "out of memory tokenizing a text of %zu bytes", strlen(text));
 	}
 	v.n--; /* the extra slot keeps a non-NULL array for empty results */
 	*ids = v.p;
@@ -954,7 +944,7 @@ int mg_tokenize(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_i
 	*ids = NULL;
 	*n_ids = 0;
 	if (!text)
-		return tk_err(err, errlen, "no text to tokenize");
+		return mg_errf(err, errlen, "no text to tokenize");
 	size_t len = strlen(text), chunk = 0, i = 0;
 	int rc = 0;
 	/* Special-token strings first; each stretch between them is encoded
@@ -976,7 +966,7 @@ int mg_tokenize(const mg_tokenizer *t, const char *text, int32_t **ids, int *n_i
 		rc = ids_add(&v, t->eos_id);
 	if (rc) {
 		free(v.p);
-		return tk_err(err, errlen, "out of memory tokenizing a text of %zu bytes", len);
+		return mg_errf(err, errlen, "out of memory tokenizing a text of %zu bytes", len);
 	}
 	*ids = v.p;
 	*n_ids = v.n;
@@ -989,12 +979,12 @@ int mg_tokenize_batch(const mg_tokenizer *t, const char *const *texts, int n_tex
 	*ids = *mask = NULL;
 	*seq_len = 0;
 	if (n_texts < 1 || !texts)
-		return tk_err(err, errlen, "no texts to tokenize");
+		return mg_errf(err, errlen, "no texts to tokenize");
 	int32_t **each = calloc((size_t)n_texts, sizeof *each);
 	int *lens = calloc((size_t)n_texts, sizeof *lens);
 	int rc = 0, S = 0;
 	if (!each || !lens)
-		rc = tk_err(err, errlen, "out of memory");
+		rc = mg_errf(err, errlen, "out of memory");
 	for (int i = 0; i < n_texts && !rc; i++) {
 		rc = mg_tokenize(t, texts[i], &each[i], &lens[i], err, errlen);
 		if (!rc && lens[i] > S)
@@ -1006,7 +996,7 @@ int mg_tokenize_batch(const mg_tokenizer *t, const char *const *texts, int n_tex
 		if (!*ids || !*mask) {
 			free(*ids), free(*mask);
 			*ids = *mask = NULL;
-			rc = tk_err(err, errlen, "out of memory");
+			rc = mg_errf(err, errlen, "out of memory");
 		}
 	}
 	for (int i = 0; i < n_texts && !rc; i++)
