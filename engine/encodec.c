@@ -1177,8 +1177,8 @@ __attribute__((target("avx512f"))) static void matvecs_avx512(const float *W, in
 
 /* The same with W as IEEE halves. */
 #ifdef TAPS_HAVE_AVX512
-__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void matvecs_h_avx512(const uint16_t *W, int rows, int dim,
-                                                                const float *h, int S, float *G, int ldg)
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void
+matvecs_h_avx512(const uint16_t *W, int rows, int dim, const float *h, int S, float *G, int ldg)
 {
 	__mmask16 tail = (__mmask16)((1u << (dim % 16)) - 1);
 	int full = dim - dim % 16;
