@@ -97,4 +97,15 @@ static inline int fx_close(const float *got, const float *ref, size_t n, const c
 	return tap_ok(e <= 1e-4, "%s within 1e-4 of the reference's max abs value", what);
 }
 
+/* The relative L2 distance of a from b (the audio figure). */
+static inline double fx_rel_l2(const float *a, const float *b, size_t n)
+{
+	double e = 0, r = 0;
+	for (size_t i = 0; i < n; i++) {
+		e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+		r += (double)b[i] * b[i];
+	}
+	return r > 0 ? sqrt(e / r) : sqrt(e);
+}
+
 #endif

@@ -13,16 +13,6 @@
 #include "engine/model.h"
 #include "tests/gen_fixture.h"
 
-static double rel_l2(const float *a, const float *b, size_t n)
-{
-	double e = 0, r = 0;
-	for (size_t i = 0; i < n; i++) {
-		e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-		r += (double)b[i] * b[i];
-	}
-	return r > 0 ? sqrt(e / r) : sqrt(e);
-}
-
 int main(void)
 {
 	const char *ref = tap_require_ref();
@@ -103,7 +93,7 @@ int main(void)
 		}
 		size_t n = (size_t)nb * 4 * F;
 		tap_ok(!memcmp(t->codes, want, n * sizeof(int32_t)), "%s on OpenCL: codes identical to HF's", cases[c].name);
-		double e = rel_l2(t->pcm, audio, (size_t)nb * t->n_samples);
+		double e = fx_rel_l2(t->pcm, audio, (size_t)nb * t->n_samples);
 		tap_diag("%s on OpenCL: audio relative L2 error %.3g", cases[c].name, e);
 		tap_ok(e <= 1e-4, "%s on OpenCL: audio within 1e-4 relative L2", cases[c].name);
 		mg_take_free(t);

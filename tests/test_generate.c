@@ -12,16 +12,6 @@
 #include "engine/model.h"
 #include "tests/gen_fixture.h"
 
-static double rel_l2(const float *a, const float *b, size_t n)
-{
-	double e = 0, r = 0;
-	for (size_t i = 0; i < n; i++) {
-		e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-		r += (double)b[i] * b[i];
-	}
-	return r > 0 ? sqrt(e / r) : sqrt(e);
-}
-
 struct cbs {
 	int steps, total, frames, frames_ok, abort_at;
 	const int32_t *want; /* [B][K][F] */
@@ -96,7 +86,7 @@ static void check_case(mg_model *m, const char *what, const int32_t *ids, const 
 	tap_ok(seeds_ok, "%s: take i reports seed + i", what);
 	if (audio) {
 		size_t na = (size_t)B * t->channels * t->n_samples;
-		double e = rel_l2(t->pcm, audio, na);
+		double e = fx_rel_l2(t->pcm, audio, na);
 		tap_diag("%s: audio relative L2 error %.3g", what, e);
 		tap_ok(e <= 1e-4, "%s: audio within 1e-4 relative L2", what);
 	}
