@@ -39,6 +39,14 @@
  * two signed bytes hi * 256 + lo (the AMX kernels multiply int8 by int8). */
 #define MG_XQ_MAX 32639
 
+/* Asks the L2 cache for the n bytes at p, a line at a time (a hint: never
+ * faults, results never depend on it). */
+static inline void mg_prefetch_l2(const void *p, size_t n)
+{
+	for (size_t c = 0; c < n; c += 64)
+		__builtin_prefetch((const char *)p + c, 0, 2);
+}
+
 /* Positions per key block of a decoder KV cache (kv_scores). */
 #define MG_KV_BLOCK 16
 
@@ -111,9 +119,15 @@ typedef struct mg_kernels {
 	 * block; values as rows of hd. Float32, or IEEE halves when half.
 	 * kv_scores: sc[j] = sum_d q[d] * key_j[d] for j < nk.
 	 * kv_wsum: o[d] = sum_j a[j] * value_j[d] over j < nk in order, each
-	 * term a product then a sum (as axpy), so the same bits in every set. */
-	void (*kv_scores)(const float *q, const void *k, int half, int nk, int hd, float *sc);
-	void (*kv_wsum)(const float *a, const void *v, int half, int nk, int hd, float *o);
+	 * term a product then a sum (as axpy), so the same bits in every set.
+	 * pf (may be NULL): what the next pass reads (the values after the
+	 * keys, the next head's keys after the values), laid out as this pass's
+	 * operand, hd elements per position; each pass asks the L2 cache for
+	 * pf's positions as it walks its own, so that one core has both streams
+	 * in flight (a single stream leaves it waiting on memory between the
+	 * arithmetic). Only a hint: the results never depend on it. */
+	void (*kv_scores)(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf);
+	void (*kv_wsum)(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf);
 	/* Exact (erf) GELU in place, x = 0.5 x (1 + erf(x / sqrt 2)); the
 	 * portable set is mg_gelu (libm's erff), the others are within a few
 	 * ulp of it (test_linear). */

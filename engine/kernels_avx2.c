@@ -240,10 +240,13 @@ INLINE __m256 kv_load8(const void *p, int half, size_t i)
 	return _mm256_loadu_ps((const float *)p + i);
 }
 
-INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc)
+INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
 {
+	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
 		size_t base = (size_t)j0 * hd;
+		if (pf)
+			mg_prefetch_l2((const char *)pf + base * esz, (size_t)MG_KV_BLOCK * hd * esz);
 		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
 		int d = 0;
 		for (; d + 2 <= hd; d += 2) {
@@ -268,20 +271,23 @@ INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int h
 	}
 }
 
-static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc)
+static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf)
 {
 	if (half)
-		kv_scores_fmt(1, q, k, nk, hd, sc);
+		kv_scores_fmt(1, q, k, nk, hd, sc, pf);
 	else
-		kv_scores_fmt(0, q, k, nk, hd, sc);
+		kv_scores_fmt(0, q, k, nk, hd, sc, pf);
 }
 
-INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o)
+INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
 {
+	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
 	int d0 = 0;
 	for (; d0 + 32 <= hd; d0 += 32) {
 		__m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps(), o2 = _mm256_setzero_ps(), o3 = _mm256_setzero_ps();
 		for (int j = 0; j < nk; j++) {
+			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
+				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
 			__m256 aj = _mm256_broadcast_ss(a + j);
 			size_t e = (size_t)j * hd + d0;
 			o0 = _mm256_add_ps(o0, _mm256_mul_ps(aj, kv_load8(v, half, e)));
@@ -296,13 +302,18 @@ INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd,
 	}
 	for (; d0 + 8 <= hd; d0 += 8) {
 		__m256 o0 = _mm256_setzero_ps();
-		for (int j = 0; j < nk; j++)
+		for (int j = 0; j < nk; j++) {
+			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
+				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
 			o0 = _mm256_add_ps(o0, _mm256_mul_ps(_mm256_broadcast_ss(a + j), kv_load8(v, half, (size_t)j * hd + d0)));
+		}
 		_mm256_storeu_ps(o + d0, o0);
 	}
 	for (; d0 < hd; d0++) {
 		float s = 0;
 		for (int j = 0; j < nk; j++) {
+			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
+				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
 			size_t e = (size_t)j * hd + d0;
 			float x = half ? _cvtsh_ss(((const uint16_t *)v)[e]) : ((const float *)v)[e];
 			float t = a[j] * x;
@@ -312,12 +323,12 @@ INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd,
 	}
 }
 
-static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o)
+static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf)
 {
 	if (half)
-		kv_wsum_fmt(1, a, v, nk, hd, o);
+		kv_wsum_fmt(1, a, v, nk, hd, o, pf);
 	else
-		kv_wsum_fmt(0, a, v, nk, hd, o);
+		kv_wsum_fmt(0, a, v, nk, hd, o, pf);
 }
 
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)

@@ -357,10 +357,13 @@ INLINE __m512 kv_load16(const void *p, int half, size_t i, __mmask16 m)
 	return _mm512_maskz_loadu_ps(m, (const float *)p + i);
 }
 
-INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc)
+INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
 {
+	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
 		size_t base = (size_t)j0 * hd;
+		if (pf)
+			mg_prefetch_l2((const char *)pf + base * esz, (size_t)MG_KV_BLOCK * hd * esz);
 		__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
 		int d = 0;
 		for (; d + 4 <= hd; d += 4) {
@@ -377,16 +380,17 @@ INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int h
 	}
 }
 
-static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc)
+static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf)
 {
 	if (half)
-		kv_scores_fmt(1, q, k, nk, hd, sc);
+		kv_scores_fmt(1, q, k, nk, hd, sc, pf);
 	else
-		kv_scores_fmt(0, q, k, nk, hd, sc);
+		kv_scores_fmt(0, q, k, nk, hd, sc, pf);
 }
 
-INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o)
+INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
 {
+	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
 	for (int d0 = 0; d0 < hd; d0 += 64) {
 		__mmask16 m[4];
 		for (int c = 0; c < 4; c++) {
@@ -395,6 +399,8 @@ INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd,
 		}
 		__m512 o0 = _mm512_setzero_ps(), o1 = _mm512_setzero_ps(), o2 = _mm512_setzero_ps(), o3 = _mm512_setzero_ps();
 		for (int j = 0; j < nk; j++) {
+			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
+				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
 			__m512 aj = _mm512_set1_ps(a[j]);
 			size_t e = (size_t)j * hd + d0;
 			o0 = _mm512_add_ps(o0, _mm512_mul_ps(aj, kv_load16(v, half, e, m[0])));
@@ -409,12 +415,12 @@ INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd,
 	}
 }
 
-static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o)
+static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf)
 {
 	if (half)
-		kv_wsum_fmt(1, a, v, nk, hd, o);
+		kv_wsum_fmt(1, a, v, nk, hd, o, pf);
 	else
-		kv_wsum_fmt(0, a, v, nk, hd, o);
+		kv_wsum_fmt(0, a, v, nk, hd, o, pf);
 }
 
 /* exp(x) for -104 <= x <= 0, 16 at a time: x = k ln2 + r, |r| <= ln2 / 2

@@ -112,8 +112,9 @@ static float kv_at(const void *p, int half, size_t i)
 	return half ? st_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-static void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc)
+static void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf)
 {
+	(void)pf; /* the portable set leaves the prefetch to the hardware */
 	for (int j = 0; j < nk; j++) {
 		size_t base = (size_t)(j / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(j % MG_KV_BLOCK);
 		float s = 0;
@@ -123,8 +124,9 @@ static void kv_scores(const float *q, const void *k, int half, int nk, int hd, f
 	}
 }
 
-static void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o)
+static void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf)
 {
+	(void)pf;
 	for (int d = 0; d < hd; d++)
 		o[d] = 0.0f;
 	for (int j = 0; j < nk; j++)

@@ -98,9 +98,16 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 		}
 		for (int c = 0; c < hd; c++)
 			qs[c] = q[c] * a->scale;
-		k->kv_scores(qs, kb + off, half, nk, hd, sc);
+		/* While the keys are read, the values are fetched; while the
+		 * values are read, the next item's keys. */
+		const char *next_k = NULL;
+		if (it + 1 < e) {
+			int h1 = (it + 1) % a->n_heads, s1 = (it + 1) / a->n_heads / a->q_per_seq;
+			next_k = kb + ((size_t)s1 * a->n_heads + h1) * (size_t)a->kv_cap * hd * esz;
+		}
+		k->kv_scores(qs, kb + off, half, nk, hd, sc, vb + off);
 		k->softmax(sc, nk);
-		k->kv_wsum(sc, vb + off, half, nk, hd, a->out + (size_t)r * a->out_stride + (size_t)h * hd);
+		k->kv_wsum(sc, vb + off, half, nk, hd, a->out + (size_t)r * a->out_stride + (size_t)h * hd, next_k);
 	}
 }
 

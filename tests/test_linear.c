@@ -359,7 +359,7 @@ static void test_kv(const mg_kernels *k)
 				}
 			for (int nk = 1; nk <= nk_max; nk += (nk < 20 ? 1 : 11)) {
 				sc[nk - 1 < cap - 1 ? nk : 0] = 12345.0f; /* must survive: past the keys asked for */
-				k->kv_scores(q, half ? (const void *)kh : kf, half, nk, hd, sc);
+				k->kv_scores(q, half ? (const void *)kh : kf, half, nk, hd, sc, half ? (const void *)vh : vals);
 				for (int j = 0; j < nk; j++) {
 					double ref = 0, mag = 1e-30;
 					for (int d = 0; d < hd; d++)
@@ -369,7 +369,7 @@ static void test_kv(const mg_kernels *k)
 				}
 				if (nk < cap && sc[nk] != 12345.0f)
 					exact = 0;
-				k->kv_wsum(a, half ? (const void *)vh : vals, half, nk, hd, o);
+				k->kv_wsum(a, half ? (const void *)vh : vals, half, nk, hd, o, half ? (const void *)kh : kf);
 				for (int d = 0; d < hd; d++) {
 					float r = 0;
 					for (int j = 0; j < nk; j++) {
