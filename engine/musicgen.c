@@ -191,7 +191,7 @@ void mg_dec_state_free(mg_dec_state *s)
 {
 	mg_big_free(s->kc, s->cache_bytes), mg_big_free(s->vc, s->cache_bytes);
 	mg_big_free(s->kch, s->cache_bytes), mg_big_free(s->vch, s->cache_bytes);
-	free(s->row16), free(s->xk), free(s->xv), free(s->xmask);
+	free(s->row16), free(s->xk), free(s->xv), free(s->xn), free(s->xt);
 	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->y), free(s->f), free(s->lt);
 	free(s->scratch);
 	memset(s, 0, sizeof *s);
@@ -238,10 +238,12 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 		s->vc = mg_big_alloc(s->cache_bytes);
 		bad |= !s->kc || !s->vc;
 	}
-	s->xk = falloc(Lyr * N * S * D, &bad);
-	s->xv = falloc(Lyr * N * S * D, &bad);
-	s->xmask = malloc((size_t)N * S * sizeof(int));
-	bad |= !s->xmask;
+	s->xcap = (S + MG_KV_BLOCK - 1) / MG_KV_BLOCK * MG_KV_BLOCK;
+	s->xk = falloc(Lyr * N * (size_t)s->xcap * D, &bad);
+	s->xv = falloc(Lyr * N * (size_t)s->xcap * D, &bad);
+	s->xt = falloc((size_t)N * S * D, &bad);
+	s->xn = malloc((size_t)N * sizeof(int));
+	bad |= !s->xn;
 	s->x = falloc(rows * D, &bad);
 	s->h = falloc(rows * D, &bad);
 	s->q = falloc(rows * D, &bad);
@@ -262,14 +264,38 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 
 void mg_dec_set_cross(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const float *enc, const int32_t *mask)
 {
-	int D = d->c.hidden_size, n = s->N * s->S;
-	for (int i = 0; i < n; i++)
-		s->xmask[i] = mask[i] != 0;
-	for (int l = 0; l < d->c.num_layers; l++) {
-		size_t off = (size_t)l * n * D;
-		mg_linear(pool, &d->layers[l].ck, NULL, enc, n, s->xk + off);
-		mg_linear(pool, &d->layers[l].cv, NULL, enc, n, s->xv + off);
+	int D = d->c.hidden_size, H = d->c.num_heads, hd = d->c.head_dim, N = s->N, S = s->S, n = N * S;
+	size_t head = (size_t)s->xcap * hd, lstride = (size_t)N * H * head;
+	for (int nn = 0; nn < N; nn++) {
+		s->xn[nn] = 0;
+		for (int j = 0; j < S; j++)
+			s->xn[nn] += mask[(size_t)nn * S + j] != 0;
 	}
+	/* Zeroed first: a key block's lanes past xn are read (their scores
+	 * dropped), so they must hold numbers. */
+	memset(s->xk, 0, (size_t)d->c.num_layers * lstride * sizeof(float));
+	memset(s->xv, 0, (size_t)d->c.num_layers * lstride * sizeof(float));
+	for (int l = 0; l < d->c.num_layers; l++)
+		for (int kv = 0; kv < 2; kv++) {
+			mg_linear(pool, kv ? &d->layers[l].cv : &d->layers[l].ck, NULL, enc, n, s->xt);
+			float *dst = (kv ? s->xv : s->xk) + (size_t)l * lstride;
+			for (int nn = 0; nn < N; nn++)
+				for (int j = 0, p = 0; j < S; j++) {
+					if (!mask[(size_t)nn * S + j])
+						continue;
+					const float *row = s->xt + ((size_t)nn * S + j) * D;
+					for (int h = 0; h < H; h++) {
+						float *at = dst + ((size_t)nn * H + h) * head;
+						if (kv)
+							memcpy(at + (size_t)p * hd, row + (size_t)h * hd, (size_t)hd * sizeof(float));
+						else
+							for (int e = 0; e < hd; e++)
+								at[(size_t)(p / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(p % MG_KV_BLOCK) +
+								   (size_t)e * MG_KV_BLOCK] = row[(size_t)h * hd + e];
+					}
+					p++;
+				}
+		}
 	s->past = 0;
 }
 
@@ -351,15 +377,15 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		.out = s->a, .out_stride = D, .scratch = s->scratch, .max_keys = s->max_len > s->S ? s->max_len : s->S,
 	};
 	mg_attn cross = self;
-	cross.kv_cap = 0;
+	cross.kv_cap = s->xcap;
 	cross.new_k = cross.new_v = NULL;
+	cross.store_k = cross.store_v = NULL;
 	cross.kh = cross.vh = NULL; /* the text's K/V stay float32 */
 	cross.causal = 0;
 	cross.past = 0;
 	cross.n_keys = s->S;
-	cross.key_mask = s->xmask;
-	cross.kv_stride = D;
-	cross.kv_seq_stride = (size_t)s->S * D;
+	cross.seq_keys = s->xn;
+	size_t xstride = (size_t)N * s->xcap * D;
 	for (int l = 0; l < c->num_layers; l++) {
 		const mg_dec_layer *L = &d->layers[l];
 		if (hidden)
@@ -396,8 +422,8 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		/* Cross-attention over the text states. */
 		mg_layer_norm(s->x, L->ln_cross_w, L->ln_cross_b, LN_EPS, n, D, s->h);
 		mg_linear(pool, &L->cq, NULL, s->h, n, s->q);
-		cross.k = s->xk + (size_t)l * N * s->S * D;
-		cross.v = s->xv + (size_t)l * N * s->S * D;
+		cross.k = s->xk + l * xstride;
+		cross.v = s->xv + l * xstride;
 		mg_attention(pool, &cross);
 		mg_linear(pool, &L->co, NULL, s->a, n, s->y);
 		add(s->x, s->y, nx);

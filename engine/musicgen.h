@@ -76,8 +76,15 @@ typedef struct mg_dec_state {
 	float *kc, *vc;
 	uint16_t *kch, *vch;
 	uint16_t *row16;             /* one hidden-size row as halves */
-	float *xk, *xv;              /* [layers][N][S][hidden] */
-	int *xmask;                  /* [N][S] */
+	/* The cross-attention keys/values of the text, in the cache layout
+	 * above for xcap (S rounded up to MG_KV_BLOCK) positions, float32:
+	 * row nn keeps only its xn[nn] unmasked positions, in order (a masked
+	 * key has exactly zero weight in the reference, so attending to the
+	 * others alone is the same sum). */
+	int xcap;
+	float *xk, *xv;              /* [layers][N][heads][xcap * head_dim] */
+	int *xn;                     /* [N] */
+	float *xt;                   /* one projection of the text, [N * S][hidden] */
 	float *x, *h, *q, *k, *v, *a, *y, *f, *lt;
 	float *scratch;              /* attention scores, nth * max(max_len, S) */
 } mg_dec_state;

@@ -125,7 +125,8 @@ void mg_relu(float *x, size_t n)
 		x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
-/* Items b..e of a causal attention over the blocked decoder cache. */
+/* Items b..e of an attention over a blocked cache: the decoder's own
+ * (causal) or the text's keys and values (seq_keys). */
 static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 {
 	const mg_kernels *k = mg_kernels_active();
@@ -136,8 +137,13 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 	for (int it = b; it < e; it++) {
 		int h = it % a->n_heads, r = it / a->n_heads;
 		int s = r / a->q_per_seq, t = r % a->q_per_seq;
-		int nk = a->past + t + 1;
+		int nk = a->causal ? a->past + t + 1 : a->seq_keys ? a->seq_keys[s] : a->n_keys;
 		const float *q = a->q + (size_t)r * a->q_stride + (size_t)h * hd;
+		float *o = a->out + (size_t)r * a->out_stride + (size_t)h * hd;
+		if (nk <= 0) {
+			memset(o, 0, (size_t)hd * sizeof(float));
+			continue;
+		}
 		size_t off = ((size_t)s * a->n_heads + h) * (size_t)a->kv_cap * hd * esz;
 		if (a->new_k) {
 			/* Key lane past % B of block past / B, value row past. */
@@ -170,7 +176,7 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 		}
 		k->kv_scores(qs, kb + off, half, nk, hd, sc, vb + off);
 		k->softmax(sc, nk);
-		k->kv_wsum(sc, vb + off, half, nk, hd, a->out + (size_t)r * a->out_stride + (size_t)h * hd, next_k);
+		k->kv_wsum(sc, vb + off, half, nk, hd, o, next_k);
 	}
 }
 

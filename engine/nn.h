@@ -33,6 +33,8 @@ void mg_relu(float *x, size_t n);
  * sequence s, head h at + (s * n_heads + h) * kv_cap * head_dim, keys in
  * blocks of MG_KV_BLOCK positions ([head_dim][MG_KV_BLOCK] each), values
  * as rows of head_dim; kv_stride, kv_seq_stride and key_mask are unused.
+ * Not causal, a cache has seq_keys[s] keys for sequence s (n_keys when
+ * seq_keys is NULL); none: the output is 0.
  * With kv_cap > 0, q_per_seq == 1 and new_k set, each (sequence, head)
  * first stores its new key and value (row s of new_k / new_v at s *
  * new_stride, head h at + h * head_dim) at position past of the cache
@@ -50,6 +52,7 @@ typedef struct mg_attn {
 	int kv_cap;                  /* > 0: the blocked decoder cache layout */
 	int causal, past, n_keys;
 	const int *key_mask;
+	const int *seq_keys;
 	const float *pos_bias;
 	float scale;
 	float *out;
