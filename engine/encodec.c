@@ -257,9 +257,12 @@ static void free_lstm(mg_encodec_lstm *l)
 	}
 	for (int n = 0; l->w_hh16 && n < l->layers; n++)
 		free(l->w_hh16[n]);
+	for (int n = 0; l->w_hh8 && n < l->layers; n++)
+		mg_mat_free(&l->w_hh8[n]);
 	free(l->w_ih);
 	free(l->w_hh);
 	free(l->w_hh16);
+	free(l->w_hh8);
 	free(l->bias);
 	memset(l, 0, sizeof *l);
 }
@@ -513,7 +516,7 @@ int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c,
 
 static int lstm_half(mg_encodec_lstm *l, char *err, size_t errlen)
 {
-	if (l->w_hh16 || l->layers < 1)
+	if (l->w_hh16 || l->w_hh8 || l->layers < 1)
 		return 0;
 	size_t n = (size_t)4 * l->dim * l->dim;
 	l->w_hh16 = calloc((size_t)l->layers, sizeof *l->w_hh16);
@@ -536,15 +539,46 @@ static int lstm_half(mg_encodec_lstm *l, char *err, size_t errlen)
 	return 0;
 }
 
-int mg_encodec_lstm_half(mg_encodec *e, char *err, size_t errlen)
+static int lstm_q8(mg_encodec_lstm *l, char *err, size_t errlen)
+{
+	if (l->w_hh16 || l->w_hh8 || l->layers < 1)
+		return 0;
+	if (!(l->w_hh8 = calloc((size_t)l->layers, sizeof *l->w_hh8)))
+		return mg_errf(err, errlen, "out of memory for the EnCodec LSTM in q8");
+	for (int k = 0; k < l->layers; k++)
+		if (mg_mat_from_f32(&l->w_hh8[k], l->w_hh[k], 4 * l->dim, l->dim, MG_WEIGHTS_Q8, err, errlen)) {
+			for (int i = 0; i < k; i++)
+				mg_mat_free(&l->w_hh8[i]);
+			free(l->w_hh8);
+			l->w_hh8 = NULL;
+			return -1;
+		}
+	for (int k = 0; k < l->layers; k++) {
+		free(l->w_hh[k]);
+		l->w_hh[k] = NULL;
+	}
+	return 0;
+}
+
+static int lstm_reduce(mg_encodec *e, int (*to)(mg_encodec_lstm *, char *, size_t), char *err, size_t errlen)
 {
 	for (int i = 0; i < e->n_dec; i++)
-		if (e->dec[i].op == MG_ENCODEC_LSTM && lstm_half(&e->dec[i].lstm, err, errlen))
+		if (e->dec[i].op == MG_ENCODEC_LSTM && to(&e->dec[i].lstm, err, errlen))
 			return -1;
 	for (int i = 0; i < e->n_enc; i++)
-		if (e->enc[i].op == MG_ENCODEC_LSTM && lstm_half(&e->enc[i].lstm, err, errlen))
+		if (e->enc[i].op == MG_ENCODEC_LSTM && to(&e->enc[i].lstm, err, errlen))
 			return -1;
 	return 0;
+}
+
+int mg_encodec_lstm_half(mg_encodec *e, char *err, size_t errlen)
+{
+	return lstm_reduce(e, lstm_half, err, errlen);
+}
+
+int mg_encodec_lstm_q8(mg_encodec *e, char *err, size_t errlen)
+{
+	return lstm_reduce(e, lstm_q8, err, errlen);
 }
 
 int mg_encodec_bind_decoder(mg_encodec *e, const st_set *st, const mg_encodec_config *c, char *err, size_t errlen)
@@ -1101,6 +1135,7 @@ struct lstm_job {
 	float *h_in;         /* previous layer's output [T][S][dim] (layers > 0) */
 	float *h;            /* this layer's output [T][S][dim] */
 	float *c;            /* [S][dim] cell state */
+	float *rec;          /* q8: W_hh h_{t-1} of this step, [S][4 dim] */
 	int64_t t;           /* current step */
 };
 
@@ -1250,7 +1285,11 @@ static void lstm_step_job(void *arg, int ith, int nth)
 	int rows = 4 * (e - b);
 	float *G = j->gates + j->t * S * 4 * dim + 4 * b;
 	const float *hp = j->h + (j->t - 1) * S * dim;
-	if (j->t > 0 && j->l->w_hh16)
+	if (j->t > 0 && j->l->w_hh8) {
+		for (int s = 0; s < S; s++)
+			for (int r = 0; r < rows; r++)
+				G[(size_t)s * 4 * dim + r] += j->rec[(size_t)s * 4 * dim + 4 * b + r];
+	} else if (j->t > 0 && j->l->w_hh16)
 		matvecs_h(j->l->w_hh16[j->layer] + (size_t)4 * b * dim, rows, dim, hp, S, G, 4 * dim);
 	else if (j->t > 0)
 		matvecs(j->l->w_hh[j->layer] + (size_t)4 * b * dim, rows, dim, hp, S, G, 4 * dim);
@@ -1290,11 +1329,13 @@ static int lstm_forward(mg_pool *pool, const mg_encodec_lstm *l, float *const *x
 	float *gates = malloc(4 * n * sizeof(float));
 	float *h[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
 	float *c = malloc((size_t)S * dim * sizeof(float));
-	if (!gates || !h[0] || !h[1] || !c) {
+	float *rec = l->w_hh8 ? malloc((size_t)S * 4 * dim * sizeof(float)) : NULL;
+	if (!gates || !h[0] || !h[1] || !c || (l->w_hh8 && !rec)) {
 		free(gates);
 		free(h[0]);
 		free(h[1]);
 		free(c);
+		free(rec);
 		return mg_errf(err, errlen, "out of memory for the EnCodec LSTM over %d x %lld frames", S, (long long)T);
 	}
 	struct lstm_job j = {0};
@@ -1304,19 +1345,26 @@ static int lstm_forward(mg_pool *pool, const mg_encodec_lstm *l, float *const *x
 	j.T = T;
 	j.gates = gates;
 	j.c = c;
+	j.rec = rec;
 	for (int k = 0; k < l->layers; k++) {
 		j.layer = k;
 		j.h_in = h[(k + 1) & 1];
 		j.h = h[k & 1];
 		mg_pool_run(pool, lstm_input_job, &j);
-		for (j.t = 0; j.t < T; j.t++)
+		for (j.t = 0; j.t < T; j.t++) {
+			/* q8: the recurrent product as one of the decoder's (its own
+			 * threads), then the cells. */
+			if (rec && j.t > 0)
+				mg_linear(pool, &l->w_hh8[k], NULL, j.h + (j.t - 1) * S * dim, S, rec);
 			mg_pool_run(pool, lstm_step_job, &j);
+		}
 	}
 	mg_pool_run(pool, lstm_out_job, &j);
 	free(gates);
 	free(h[0]);
 	free(h[1]);
 	free(c);
+	free(rec);
 	return 0;
 }
 

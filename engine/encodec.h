@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "engine/config.h"
+#include "engine/linear.h"
 #include "engine/pool.h"
 #include "engine/safetensors.h"
 
@@ -52,8 +53,9 @@ typedef struct mg_encodec_conv {
 typedef struct mg_encodec_lstm {
 	int dim, layers;
 	float **w_ih;  /* [layers] -> [4 dim][dim] */
-	float **w_hh;  /* [layers] -> [4 dim][dim]; NULL entries once halved */
+	float **w_hh;  /* [layers] -> [4 dim][dim]; NULL entries once halved or in q8 */
 	uint16_t **w_hh16; /* mg_encodec_lstm_half: w_hh as IEEE halves, else NULL */
+	mg_mat *w_hh8;     /* mg_encodec_lstm_q8: w_hh as q8 matrices, else NULL */
 	float **bias;  /* [layers] -> [4 dim], bias_ih + bias_hh */
 } mg_encodec_lstm;
 
@@ -93,6 +95,11 @@ void mg_encodec_free(mg_encodec *e);
  * audio within a relative L2 distance of about 1e-5 of the float32 decode
  * (test_encodec, bench_encodec). */
 int mg_encodec_lstm_half(mg_encodec *e, char *err, size_t errlen);
+/* The same as q8 matrices (linear.h: int8 per block of 64 with a scale,
+ * the products of the decoder's q8 weights), for the q8 format: about a
+ * quarter of the float32 bytes; audio within a relative L2 distance of
+ * about 1e-3 of the float32 decode (test_encodec, bench_encodec). */
+int mg_encodec_lstm_q8(mg_encodec *e, char *err, size_t errlen);
 
 /* Adds random EnCodec weights of the shape c describes to an in-memory set
  * (st_new_memory), under the names bind expects: for benchmarks. */

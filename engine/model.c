@@ -143,8 +143,11 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 			return MG_ERR_FORMAT;
 		}
 		/* The reduced-precision formats also keep EnCodec's recurrent
-		 * matrices in halves (half the bytes of its sequential part). */
-		if (mg_weights_resolve(m->weights) != MG_WEIGHTS_F32 && mg_encodec_lstm_half(&m->codec, err, errlen)) {
+		 * matrices (its sequential part) in halves, or in q8 with q8
+		 * weights. */
+		int wf = mg_weights_resolve(m->weights);
+		if ((wf == MG_WEIGHTS_F16 && mg_encodec_lstm_half(&m->codec, err, errlen)) ||
+		    (wf == MG_WEIGHTS_Q8 && mg_encodec_lstm_q8(&m->codec, err, errlen))) {
 			mg_model_free(m);
 			return MG_ERR_FORMAT;
 		}

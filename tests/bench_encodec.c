@@ -76,6 +76,39 @@ static const char *op_name(int op)
 	return "?";
 }
 
+/* A codec bound anew from st with its LSTMs' recurrent matrices reduced by
+ * to: its decode time and relative L2 distance to the float32 audio. */
+static void reduced(const st_set *st, const mg_config *cfg, mg_pool *pool, const int32_t *codes, int F,
+                    const float *audio, int64_t n, double audio_s, const char *what,
+                    int (*to)(mg_encodec *, char *, size_t))
+{
+	char err[512];
+	mg_encodec e;
+	if (mg_encodec_bind(&e, st, &cfg->codec, err, sizeof err)) {
+		fprintf(stderr, "bench_encodec: %s\n", err);
+		return;
+	}
+	float *a = malloc((size_t)n * sizeof(float));
+	double t0 = now();
+	int ok = a && !to(&e, err, sizeof err);
+	double tc = now() - t0;
+	t0 = now();
+	if (ok && !mg_encodec_decode_n(&e, pool, codes, e.n_q, F, a, err, sizeof err)) {
+		double dt = now() - t0, d2 = 0, r2 = 0;
+		for (int64_t i = 0; i < n; i++) {
+			d2 += ((double)a[i] - audio[i]) * ((double)a[i] - audio[i]);
+			r2 += (double)audio[i] * audio[i];
+		}
+		printf("with the LSTM recurrent matrices in %s (converted in %.0f ms): %.1f ms per second of "
+		       "audio, relative L2 distance %.2g\n",
+		       what, 1e3 * tc, 1e3 * dt / audio_s, sqrt(d2 / (r2 > 0 ? r2 : 1)));
+	} else {
+		fprintf(stderr, "bench_encodec: %s\n", err);
+	}
+	free(a);
+	mg_encodec_free(&e);
+}
+
 int main(int argc, char **argv)
 {
 	char path[4400], err[512] = "";
@@ -111,7 +144,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t_bind = now() - t0;
-	st_close(st);
 
 	mg_pool *pool = mg_pool_new(threads);
 	int F = (int)(seconds * cfg.codec.frame_rate + 0.5);
@@ -146,24 +178,11 @@ int main(int argc, char **argv)
 			       e.dec[i].cout, 1e3 * tm.per_layer[i]);
 		printf("decode %d frames (%.2f s of audio): %.1f ms = %.1f ms per second of audio (%.3f x real time)\n",
 		       F, audio_s, 1e3 * dt, 1e3 * dt / audio_s, dt / audio_s);
-		/* The LSTMs' recurrent matrices in halves (the reduced-precision
-		 * weight formats): time and distance to the float32 audio. */
-		float *ah = malloc((size_t)n * sizeof(float));
-		double t1 = now();
-		int ok = ah && !mg_encodec_lstm_half(&e, err, sizeof err);
-		double tc = now() - t1;
-		t1 = now();
-		if (ok && !mg_encodec_decode_n(&e, pool, codes, e.n_q, F, ah, err, sizeof err)) {
-			double dh = now() - t1, d2 = 0, r2 = 0;
-			for (int64_t i = 0; i < n; i++) {
-				d2 += ((double)ah[i] - audio[i]) * ((double)ah[i] - audio[i]);
-				r2 += (double)audio[i] * audio[i];
-			}
-			printf("with the LSTM recurrent matrices in halves (converted in %.0f ms): %.1f ms per second of "
-			       "audio, relative L2 distance %.2g\n",
-			       1e3 * tc, 1e3 * dh / audio_s, sqrt(d2 / (r2 > 0 ? r2 : 1)));
-		}
-		free(ah);
+		/* The LSTMs' recurrent matrices in halves and in q8 (the
+		 * reduced-precision weight formats), each on a codec of its own:
+		 * time and distance to the float32 audio. */
+		reduced(st, &cfg, pool, codes, F, audio, n, audio_s, "halves", mg_encodec_lstm_half);
+		reduced(st, &cfg, pool, codes, F, audio, n, audio_s, "q8", mg_encodec_lstm_q8);
 	}
 	if (!rc && S > 1) {
 		int32_t *bc = malloc((size_t)S * e.n_q * F * sizeof(int32_t));
@@ -186,6 +205,7 @@ int main(int argc, char **argv)
 	free(codes);
 	free(audio);
 	mg_encodec_free(&e);
+	st_close(st);
 	mg_pool_free(pool);
 	return rc ? 1 : 0;
 }

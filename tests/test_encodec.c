@@ -410,6 +410,30 @@ int main(void)
 			mg_encodec_free(&eh);
 	}
 
+	/* And in q8 (the q8 weight format): close to the float32 audio too. */
+	if (codes && audio) {
+		mg_encodec eq;
+		int bound = !mg_encodec_bind(&eq, model, &cfg.codec, err, sizeof err), rc = bound ? 0 : -1;
+		rc = rc ? rc : mg_encodec_lstm_q8(&eq, err, sizeof err);
+		int reduced = !rc;
+		for (int i = 0; !rc && i < eq.n_dec; i++)
+			if (eq.dec[i].op == MG_ENCODEC_LSTM)
+				reduced &= eq.dec[i].lstm.w_hh8 != NULL && eq.dec[i].lstm.w_hh16 == NULL;
+		rc = rc ? rc : mg_encodec_decode_n(&eq, pool, codes, nq, F, audio2, err, sizeof err);
+		double rel_max = 1, rel_l2 = 1;
+		if (!rc)
+			compare(audio2, audio, na, &rel_max, &rel_l2);
+		int32_t *c1 = NULL;
+		int f1 = 0;
+		int enc = !rc && !mg_encodec_encode(&eq, pool, audio, 640, &c1, &f1, err, sizeof err) && c1 && f1 > 0;
+		tap_ok(!rc && reduced && rel_l2 > 0 && rel_l2 < 1e-2 && enc,
+		       "LSTM recurrent matrices in q8: relative L2 %.2g, max %.2g of the float32 audio; encode works %s",
+		       rel_l2, rel_max, rc ? err : "");
+		free(c1);
+		if (bound)
+			mg_encodec_free(&eq);
+	}
+
 	/* The quantizers stored decide how many there are. */
 	{
 		char last[128];
