@@ -508,8 +508,11 @@ static double device_step_weight_bytes(const mg_decoder_config *c, int bytes_per
 
 static double step_cache_bytes(const mg_decoder *d, int N, int positions, int text_len)
 {
-	double self = d->kv_half ? 2 : 4; /* the text's K/V are float32 */
-	return 2.0 * d->c.num_layers * N * ((double)positions * self + (double)text_len * 4) * d->c.hidden_size;
+	/* Per position and head: the self-attention cache in its format (q8:
+	 * a byte per element and a float scale), the text's K/V in float32. */
+	int hd = d->c.head_dim;
+	double self = d->kv_fmt == MG_KV_Q8 ? hd + 4.0 : hd * (d->kv_fmt == MG_KV_F16 ? 2.0 : 4.0);
+	return 2.0 * d->c.num_layers * N * d->c.num_heads * ((double)positions * self + (double)text_len * 4 * hd);
 }
 
 /* The matrix products of one step alone for N rows: median of 5 passes. */

@@ -50,6 +50,21 @@ static inline void mg_prefetch_l2(const void *p, size_t n)
 /* Positions per key block of a decoder KV cache (kv_scores). */
 #define MG_KV_BLOCK 16
 
+/* Element formats of a KV cache. A head's cache is a run of blocks of
+ * MG_KV_BLOCK positions: keys [hd][MG_KV_BLOCK] (lane = position in the
+ * block), values [MG_KV_BLOCK][hd]. MG_KV_Q8: int8 codes, then the
+ * MG_KV_BLOCK float scales of the block's positions (a position's key or
+ * value is scale * code; scale = max |x| / 127 of that position's hd
+ * elements, code = round(x / scale)). */
+enum { MG_KV_F32 = 0, MG_KV_F16 = 1, MG_KV_Q8 = 2 };
+
+/* Bytes of one block of keys (or values) of hd elements per position. */
+static inline size_t mg_kv_block_bytes(int fmt, int hd)
+{
+	size_t n = (size_t)MG_KV_BLOCK * (size_t)hd;
+	return fmt == MG_KV_Q8 ? n + MG_KV_BLOCK * sizeof(float) : n * (fmt == MG_KV_F16 ? 2 : 4);
+}
+
 /* Quantised activations: n rows of ld columns. q: the int16 codes in
  * [-MG_XQ_MAX, MG_XQ_MAX] (padding 0); s: the scale of each row; a (kernel
  * sets with q8_tiles only): the codes split into bytes, hi = (q - lo) / 256
@@ -113,21 +128,23 @@ typedef struct mg_kernels {
 	/* The same with b / x IEEE halves (an f16 KV cache). */
 	float (*dot_h)(const float *a, const uint16_t *b, int n);
 	void (*axpy_h)(float *y, float a, const uint16_t *x, int n);
-	/* Attention over one head of a decoder KV cache (musicgen.h): keys in
-	 * blocks of MG_KV_BLOCK positions, each block [hd][MG_KV_BLOCK], so
-	 * that MG_KV_BLOCK scores come out of one pass over a contiguous
-	 * block; values as rows of hd. Float32, or IEEE halves when half.
-	 * kv_scores: sc[j] = sum_d q[d] * key_j[d] for j < nk.
+	/* Attention over one head of a decoder KV cache (musicgen.h) in format
+	 * fmt (MG_KV_*): keys in blocks of MG_KV_BLOCK positions, each block
+	 * [hd][MG_KV_BLOCK], so that MG_KV_BLOCK scores come out of one pass
+	 * over a contiguous block; values as rows of hd.
+	 * kv_scores: sc[j] = sum_d q[d] * key_j[d] for j < nk (q8: the code
+	 * sum times the position's scale).
 	 * kv_wsum: o[d] = sum_j a[j] * value_j[d] over j < nk in order, each
-	 * term a product then a sum (as axpy), so the same bits in every set.
+	 * term a product then a sum (as axpy), so the same bits in every set
+	 * (q8: the term is (a[j] * scale_j) * code, the weight rounded first).
 	 * pf (may be NULL): what the next pass reads (the values after the
 	 * keys, the next head's keys after the values), laid out as this pass's
 	 * operand, hd elements per position; each pass asks the L2 cache for
 	 * pf's positions as it walks its own, so that one core has both streams
 	 * in flight (a single stream leaves it waiting on memory between the
 	 * arithmetic). Only a hint: the results never depend on it. */
-	void (*kv_scores)(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf);
-	void (*kv_wsum)(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf);
+	void (*kv_scores)(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf);
+	void (*kv_wsum)(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf);
 	/* Exact (erf) GELU in place, x = 0.5 x (1 + erf(x / sqrt 2)); the
 	 * portable set is mg_gelu (libm's erff), the others are within a few
 	 * ulp of it (test_linear). */

@@ -233,67 +233,87 @@ static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
 }
 
 /* 8 cache values (f32 or halves) from element i as floats. */
-INLINE __m256 kv_load8(const void *p, int half, size_t i)
+/* 8 cache values (f32, halves or int8 codes) from element i as floats. */
+INLINE __m256 kv_load8(const void *p, int fmt, size_t i)
 {
-	if (half)
+	if (fmt == MG_KV_Q8)
+		return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)p + i))));
+	if (fmt == MG_KV_F16)
 		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
 	return _mm256_loadu_ps((const float *)p + i);
 }
 
-INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
+/* The scale of lane `lane` of a q8 block of hd elements per position. */
+INLINE float kv_scale(const char *b, int hd, int lane)
 {
-	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
+	float s;
+	memcpy(&s, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof s, sizeof s);
+	return s;
+}
+
+INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
+{
+	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
-		size_t base = (size_t)j0 * hd;
+		const char *kb = (const char *)k + (size_t)(j0 / MG_KV_BLOCK) * blk;
 		if (pf)
-			mg_prefetch_l2((const char *)pf + base * esz, (size_t)MG_KV_BLOCK * hd * esz);
+			mg_prefetch_l2((const char *)pf + (size_t)(j0 / MG_KV_BLOCK) * blk, blk);
 		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
 		int d = 0;
 		for (; d + 2 <= hd; d += 2) {
 			__m256 q0 = _mm256_broadcast_ss(q + d), q1 = _mm256_broadcast_ss(q + d + 1);
-			size_t e = base + (size_t)d * MG_KV_BLOCK;
-			a0 = _mm256_fmadd_ps(q0, kv_load8(k, half, e), a0);
-			a1 = _mm256_fmadd_ps(q0, kv_load8(k, half, e + 8), a1);
-			b0 = _mm256_fmadd_ps(q1, kv_load8(k, half, e + MG_KV_BLOCK), b0);
-			b1 = _mm256_fmadd_ps(q1, kv_load8(k, half, e + MG_KV_BLOCK + 8), b1);
+			size_t e = (size_t)d * MG_KV_BLOCK;
+			a0 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e), a0);
+			a1 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e + 8), a1);
+			b0 = _mm256_fmadd_ps(q1, kv_load8(kb, fmt, e + MG_KV_BLOCK), b0);
+			b1 = _mm256_fmadd_ps(q1, kv_load8(kb, fmt, e + MG_KV_BLOCK + 8), b1);
 		}
 		if (d < hd) {
 			__m256 q0 = _mm256_broadcast_ss(q + d);
-			size_t e = base + (size_t)d * MG_KV_BLOCK;
-			a0 = _mm256_fmadd_ps(q0, kv_load8(k, half, e), a0);
-			a1 = _mm256_fmadd_ps(q0, kv_load8(k, half, e + 8), a1);
+			size_t e = (size_t)d * MG_KV_BLOCK;
+			a0 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e), a0);
+			a1 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e + 8), a1);
+		}
+		__m256 r0 = _mm256_add_ps(a0, b0), r1 = _mm256_add_ps(a1, b1);
+		if (fmt == MG_KV_Q8) {
+			const float *ks = (const float *)(kb + (size_t)MG_KV_BLOCK * hd);
+			r0 = _mm256_mul_ps(r0, _mm256_loadu_ps(ks));
+			r1 = _mm256_mul_ps(r1, _mm256_loadu_ps(ks + 8));
 		}
 		float t[MG_KV_BLOCK];
-		_mm256_storeu_ps(t, _mm256_add_ps(a0, b0));
-		_mm256_storeu_ps(t + 8, _mm256_add_ps(a1, b1));
+		_mm256_storeu_ps(t, r0);
+		_mm256_storeu_ps(t + 8, r1);
 		int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
 		memcpy(sc + j0, t, (size_t)n * sizeof *t);
 	}
 }
 
-static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf)
+static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
 {
-	if (half)
-		kv_scores_fmt(1, q, k, nk, hd, sc, pf);
+	if (fmt == MG_KV_Q8)
+		kv_scores_fmt(MG_KV_Q8, q, k, nk, hd, sc, pf);
+	else if (fmt == MG_KV_F16)
+		kv_scores_fmt(MG_KV_F16, q, k, nk, hd, sc, pf);
 	else
-		kv_scores_fmt(0, q, k, nk, hd, sc, pf);
+		kv_scores_fmt(MG_KV_F32, q, k, nk, hd, sc, pf);
 }
 
-INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
+/* Position j's weight a[j] (times its scale, q8) and the start of its row. */
+#define KV_ROW(j)                                                                                  	const char *vb = (const char *)v + (size_t)((j) / MG_KV_BLOCK) * blk;                         	int lane = (j) % MG_KV_BLOCK;                                                                	if (pf && d0 == 0 && lane == 0)                                                              		mg_prefetch_l2((const char *)pf + (size_t)((j) / MG_KV_BLOCK) * blk, blk);            	float w = fmt == MG_KV_Q8 ? a[j] * kv_scale(vb, hd, lane) : a[j];                            	size_t e = (size_t)lane * hd + d0
+
+INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
 {
-	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
+	size_t blk = mg_kv_block_bytes(fmt, hd);
 	int d0 = 0;
 	for (; d0 + 32 <= hd; d0 += 32) {
 		__m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps(), o2 = _mm256_setzero_ps(), o3 = _mm256_setzero_ps();
 		for (int j = 0; j < nk; j++) {
-			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
-				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
-			__m256 aj = _mm256_broadcast_ss(a + j);
-			size_t e = (size_t)j * hd + d0;
-			o0 = _mm256_add_ps(o0, _mm256_mul_ps(aj, kv_load8(v, half, e)));
-			o1 = _mm256_add_ps(o1, _mm256_mul_ps(aj, kv_load8(v, half, e + 8)));
-			o2 = _mm256_add_ps(o2, _mm256_mul_ps(aj, kv_load8(v, half, e + 16)));
-			o3 = _mm256_add_ps(o3, _mm256_mul_ps(aj, kv_load8(v, half, e + 24)));
+			KV_ROW(j);
+			__m256 aj = _mm256_set1_ps(w);
+			o0 = _mm256_add_ps(o0, _mm256_mul_ps(aj, kv_load8(vb, fmt, e)));
+			o1 = _mm256_add_ps(o1, _mm256_mul_ps(aj, kv_load8(vb, fmt, e + 8)));
+			o2 = _mm256_add_ps(o2, _mm256_mul_ps(aj, kv_load8(vb, fmt, e + 16)));
+			o3 = _mm256_add_ps(o3, _mm256_mul_ps(aj, kv_load8(vb, fmt, e + 24)));
 		}
 		_mm256_storeu_ps(o + d0, o0);
 		_mm256_storeu_ps(o + d0 + 8, o1);
@@ -303,32 +323,34 @@ INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd,
 	for (; d0 + 8 <= hd; d0 += 8) {
 		__m256 o0 = _mm256_setzero_ps();
 		for (int j = 0; j < nk; j++) {
-			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
-				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
-			o0 = _mm256_add_ps(o0, _mm256_mul_ps(_mm256_broadcast_ss(a + j), kv_load8(v, half, (size_t)j * hd + d0)));
+			KV_ROW(j);
+			o0 = _mm256_add_ps(o0, _mm256_mul_ps(_mm256_set1_ps(w), kv_load8(vb, fmt, e)));
 		}
 		_mm256_storeu_ps(o + d0, o0);
 	}
 	for (; d0 < hd; d0++) {
 		float s = 0;
 		for (int j = 0; j < nk; j++) {
-			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
-				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
-			size_t e = (size_t)j * hd + d0;
-			float x = half ? _cvtsh_ss(((const uint16_t *)v)[e]) : ((const float *)v)[e];
-			float t = a[j] * x;
+			KV_ROW(j);
+			float x = fmt == MG_KV_Q8   ? (float)((const int8_t *)vb)[e]
+			          : fmt == MG_KV_F16 ? _cvtsh_ss(((const uint16_t *)vb)[e])
+			                             : ((const float *)vb)[e];
+			float t = w * x;
 			s = s + t;
 		}
 		o[d0] = s;
 	}
 }
+#undef KV_ROW
 
-static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf)
+static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
 {
-	if (half)
-		kv_wsum_fmt(1, a, v, nk, hd, o, pf);
+	if (fmt == MG_KV_Q8)
+		kv_wsum_fmt(MG_KV_Q8, a, v, nk, hd, o, pf);
+	else if (fmt == MG_KV_F16)
+		kv_wsum_fmt(MG_KV_F16, a, v, nk, hd, o, pf);
 	else
-		kv_wsum_fmt(0, a, v, nk, hd, o, pf);
+		kv_wsum_fmt(MG_KV_F32, a, v, nk, hd, o, pf);
 }
 
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)

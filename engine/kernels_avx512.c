@@ -349,48 +349,56 @@ static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
 	}
 }
 
-/* 16 cache values (f32 or halves) from element i as floats; the lanes of m. */
-INLINE __m512 kv_load16(const void *p, int half, size_t i, __mmask16 m)
+/* 16 cache values (f32, halves or int8 codes) from element i as floats;
+ * the lanes of m. */
+INLINE __m512 kv_load16(const void *p, int fmt, size_t i, __mmask16 m)
 {
-	if (half)
+	if (fmt == MG_KV_Q8)
+		return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (const int8_t *)p + i)));
+	if (fmt == MG_KV_F16)
 		return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
 	return _mm512_maskz_loadu_ps(m, (const float *)p + i);
 }
 
-INLINE void kv_scores_fmt(int half, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
+INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
 {
-	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
+	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
-		size_t base = (size_t)j0 * hd;
+		const char *kb = (const char *)k + (size_t)(j0 / MG_KV_BLOCK) * blk;
 		if (pf)
-			mg_prefetch_l2((const char *)pf + base * esz, (size_t)MG_KV_BLOCK * hd * esz);
+			mg_prefetch_l2((const char *)pf + (size_t)(j0 / MG_KV_BLOCK) * blk, blk);
 		__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
 		int d = 0;
 		for (; d + 4 <= hd; d += 4) {
-			size_t e = base + (size_t)d * MG_KV_BLOCK;
-			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(k, half, e, 0xffff), a0);
-			a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), kv_load16(k, half, e + MG_KV_BLOCK, 0xffff), a1);
-			a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), kv_load16(k, half, e + 2 * MG_KV_BLOCK, 0xffff), a2);
-			a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), kv_load16(k, half, e + 3 * MG_KV_BLOCK, 0xffff), a3);
+			size_t e = (size_t)d * MG_KV_BLOCK;
+			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, e, 0xffff), a0);
+			a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), kv_load16(kb, fmt, e + MG_KV_BLOCK, 0xffff), a1);
+			a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), kv_load16(kb, fmt, e + 2 * MG_KV_BLOCK, 0xffff), a2);
+			a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), kv_load16(kb, fmt, e + 3 * MG_KV_BLOCK, 0xffff), a3);
 		}
 		for (; d < hd; d++)
-			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(k, half, base + (size_t)d * MG_KV_BLOCK, 0xffff), a0);
+			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, (size_t)d * MG_KV_BLOCK, 0xffff), a0);
+		__m512 r = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+		if (fmt == MG_KV_Q8)
+			r = _mm512_mul_ps(r, _mm512_loadu_ps(kb + (size_t)MG_KV_BLOCK * hd));
 		int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
-		_mm512_mask_storeu_ps(sc + j0, (__mmask16)((1u << n) - 1), _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+		_mm512_mask_storeu_ps(sc + j0, (__mmask16)((1u << n) - 1), r);
 	}
 }
 
-static TARGET void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf)
+static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
 {
-	if (half)
-		kv_scores_fmt(1, q, k, nk, hd, sc, pf);
+	if (fmt == MG_KV_Q8)
+		kv_scores_fmt(MG_KV_Q8, q, k, nk, hd, sc, pf);
+	else if (fmt == MG_KV_F16)
+		kv_scores_fmt(MG_KV_F16, q, k, nk, hd, sc, pf);
 	else
-		kv_scores_fmt(0, q, k, nk, hd, sc, pf);
+		kv_scores_fmt(MG_KV_F32, q, k, nk, hd, sc, pf);
 }
 
-INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
+INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
 {
-	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
+	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int d0 = 0; d0 < hd; d0 += 64) {
 		__mmask16 m[4];
 		for (int c = 0; c < 4; c++) {
@@ -399,14 +407,22 @@ INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd,
 		}
 		__m512 o0 = _mm512_setzero_ps(), o1 = _mm512_setzero_ps(), o2 = _mm512_setzero_ps(), o3 = _mm512_setzero_ps();
 		for (int j = 0; j < nk; j++) {
-			if (pf && d0 == 0 && j % MG_KV_BLOCK == 0)
-				mg_prefetch_l2((const char *)pf + (size_t)j * hd * esz, (size_t)MG_KV_BLOCK * hd * esz);
-			__m512 aj = _mm512_set1_ps(a[j]);
-			size_t e = (size_t)j * hd + d0;
-			o0 = _mm512_add_ps(o0, _mm512_mul_ps(aj, kv_load16(v, half, e, m[0])));
-			o1 = _mm512_add_ps(o1, _mm512_mul_ps(aj, kv_load16(v, half, e + 16, m[1])));
-			o2 = _mm512_add_ps(o2, _mm512_mul_ps(aj, kv_load16(v, half, e + 32, m[2])));
-			o3 = _mm512_add_ps(o3, _mm512_mul_ps(aj, kv_load16(v, half, e + 48, m[3])));
+			const char *vb = (const char *)v + (size_t)(j / MG_KV_BLOCK) * blk;
+			int lane = j % MG_KV_BLOCK;
+			if (pf && d0 == 0 && lane == 0)
+				mg_prefetch_l2((const char *)pf + (size_t)(j / MG_KV_BLOCK) * blk, blk);
+			float w = a[j];
+			if (fmt == MG_KV_Q8) {
+				float scale;
+				memcpy(&scale, vb + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof scale, sizeof scale);
+				w = w * scale;
+			}
+			__m512 aj = _mm512_set1_ps(w);
+			size_t e = (size_t)lane * hd + d0;
+			o0 = _mm512_add_ps(o0, _mm512_mul_ps(aj, kv_load16(vb, fmt, e, m[0])));
+			o1 = _mm512_add_ps(o1, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 16, m[1])));
+			o2 = _mm512_add_ps(o2, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 32, m[2])));
+			o3 = _mm512_add_ps(o3, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 48, m[3])));
 		}
 		_mm512_mask_storeu_ps(o + d0, m[0], o0);
 		_mm512_mask_storeu_ps(o + d0 + 16, m[1], o1);
@@ -415,12 +431,14 @@ INLINE void kv_wsum_fmt(int half, const float *a, const void *v, int nk, int hd,
 	}
 }
 
-static TARGET void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf)
+static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
 {
-	if (half)
-		kv_wsum_fmt(1, a, v, nk, hd, o, pf);
+	if (fmt == MG_KV_Q8)
+		kv_wsum_fmt(MG_KV_Q8, a, v, nk, hd, o, pf);
+	else if (fmt == MG_KV_F16)
+		kv_wsum_fmt(MG_KV_F16, a, v, nk, hd, o, pf);
 	else
-		kv_wsum_fmt(0, a, v, nk, hd, o, pf);
+		kv_wsum_fmt(MG_KV_F32, a, v, nk, hd, o, pf);
 }
 
 /* exp(x) for -104 <= x <= 0, 16 at a time: x = k ln2 + r, |r| <= ln2 / 2

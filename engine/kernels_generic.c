@@ -5,6 +5,7 @@
 #include "autoconfig.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "engine/kernels.h"
 #include "engine/nn.h"
@@ -107,33 +108,60 @@ static void axpy_h(float *y, float a, const uint16_t *x, int n)
 		y[i] += a * st_f16_to_f32(x[i]);
 }
 
+/* Element i of a float32 or half block. */
 static float kv_at(const void *p, int half, size_t i)
 {
 	return half ? st_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-static void kv_scores(const float *q, const void *k, int half, int nk, int hd, float *sc, const void *pf)
+static void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
 {
 	(void)pf; /* the portable set leaves the prefetch to the hardware */
+	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int j = 0; j < nk; j++) {
-		size_t base = (size_t)(j / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(j % MG_KV_BLOCK);
+		const char *b = (const char *)k + (size_t)(j / MG_KV_BLOCK) * blk;
+		int lane = j % MG_KV_BLOCK;
 		float s = 0;
-		for (int d = 0; d < hd; d++)
-			s += q[d] * kv_at(k, half, base + (size_t)d * MG_KV_BLOCK);
+		if (fmt == MG_KV_Q8) {
+			const int8_t *c = (const int8_t *)b;
+			for (int d = 0; d < hd; d++)
+				s += q[d] * (float)c[(size_t)d * MG_KV_BLOCK + lane];
+			float scale;
+			memcpy(&scale, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof scale, sizeof scale);
+			s *= scale;
+		} else {
+			for (int d = 0; d < hd; d++)
+				s += q[d] * kv_at(b, fmt == MG_KV_F16, (size_t)d * MG_KV_BLOCK + lane);
+		}
 		sc[j] = s;
 	}
 }
 
-static void kv_wsum(const float *a, const void *v, int half, int nk, int hd, float *o, const void *pf)
+static void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
 {
 	(void)pf;
+	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int d = 0; d < hd; d++)
 		o[d] = 0.0f;
-	for (int j = 0; j < nk; j++)
-		for (int d = 0; d < hd; d++) {
-			float t = a[j] * kv_at(v, half, (size_t)j * hd + d);
-			o[d] = o[d] + t;
+	for (int j = 0; j < nk; j++) {
+		const char *b = (const char *)v + (size_t)(j / MG_KV_BLOCK) * blk;
+		int lane = j % MG_KV_BLOCK;
+		if (fmt == MG_KV_Q8) {
+			const int8_t *c = (const int8_t *)b + (size_t)lane * hd;
+			float scale;
+			memcpy(&scale, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof scale, sizeof scale);
+			float w = a[j] * scale;
+			for (int d = 0; d < hd; d++) {
+				float t = w * (float)c[d];
+				o[d] = o[d] + t;
+			}
+		} else {
+			for (int d = 0; d < hd; d++) {
+				float t = a[j] * kv_at(b, fmt == MG_KV_F16, (size_t)lane * hd + d);
+				o[d] = o[d] + t;
+			}
 		}
+	}
 }
 
 static void to_f16(const float *src, uint16_t *dst, size_t n)

@@ -103,10 +103,11 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 		return -1;
 	const mg_decoder_config *c = &d->c;
 	int D = c->hidden_size, F = c->ffn_dim, K = c->num_codebooks, V = c->vocab_size;
-	/* Reduced-precision weights get a half-precision KV cache too: it is a
-	 * fifth of what a step reads half way through a 10 s take. f32 keeps a
-	 * float32 cache (exact parity). */
-	d->kv_half = fmt == MG_WEIGHTS_F16 || fmt == MG_WEIGHTS_Q8;
+	/* Reduced-precision weights get a reduced-precision KV cache too (half
+	 * way through a 10 s take it is a fifth of what a step reads in halves):
+	 * f16 with f16 weights, q8 with q8 weights. f32 keeps a float32 cache
+	 * (exact parity). */
+	d->kv_fmt = fmt == MG_WEIGHTS_Q8 ? MG_KV_Q8 : fmt == MG_WEIGHTS_F16 ? MG_KV_F16 : MG_KV_F32;
 	d->has_proj = cfg->has_enc_to_dec_proj || st_find(st, "enc_to_dec_proj.weight") != NULL;
 	if (d->has_proj) {
 		if (mg_bind_mat(st, &d->proj, D, d->text_dim, fmt, err, errlen, "enc_to_dec_proj.weight") ||
@@ -190,7 +191,6 @@ void mg_decoder_project(const mg_decoder *d, mg_pool *pool, const float *h, cons
 void mg_dec_state_free(mg_dec_state *s)
 {
 	mg_big_free(s->kc, s->cache_bytes), mg_big_free(s->vc, s->cache_bytes);
-	mg_big_free(s->kch, s->cache_bytes), mg_big_free(s->vch, s->cache_bytes);
 	free(s->row16), free(s->xk), free(s->xv), free(s->xn), free(s->xt);
 	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->y), free(s->f), free(s->lt);
 	free(s->scratch);
@@ -226,18 +226,11 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	s->cap = (max_len + MG_KV_BLOCK - 1) / MG_KV_BLOCK * MG_KV_BLOCK;
 	/* Zeroed: a block's positions past the keys in use are read (and
 	 * their scores dropped), so they must hold numbers. */
-	size_t ncache = Lyr * N * (size_t)s->cap * D;
-	s->cache_bytes = ncache * (d->kv_half ? sizeof(uint16_t) : sizeof(float));
-	if (d->kv_half) {
-		s->kch = mg_big_alloc(s->cache_bytes);
-		s->vch = mg_big_alloc(s->cache_bytes);
-		s->row16 = malloc(D * sizeof(uint16_t));
-		bad |= !s->kch || !s->vch || !s->row16;
-	} else {
-		s->kc = mg_big_alloc(s->cache_bytes);
-		s->vc = mg_big_alloc(s->cache_bytes);
-		bad |= !s->kc || !s->vc;
-	}
+	s->cache_bytes = (size_t)Lyr * N * c->num_heads * mg_kv_head_bytes(d->kv_fmt, s->cap, c->head_dim);
+	s->kc = mg_big_alloc(s->cache_bytes);
+	s->vc = mg_big_alloc(s->cache_bytes);
+	s->row16 = malloc((size_t)c->head_dim * sizeof(uint16_t));
+	bad |= !s->kc || !s->vc || !s->row16;
 	s->xcap = (S + MG_KV_BLOCK - 1) / MG_KV_BLOCK * MG_KV_BLOCK;
 	s->xk = falloc(Lyr * N * (size_t)s->xcap * D, &bad);
 	s->xv = falloc(Lyr * N * (size_t)s->xcap * D, &bad);
@@ -306,31 +299,18 @@ static void add(float *x, const float *y, size_t n)
 }
 
 /* The keys and values of T new positions (s->k, s->v: N * T rows) into
- * layer l's cache. Head h of row nn: keys in block p / MG_KV_BLOCK, lane
- * p % MG_KV_BLOCK of each of its hd rows; values at row p. */
+ * layer l's cache. */
 static void store_kv(const mg_decoder *d, mg_dec_state *s, int l, int T)
 {
 	int D = d->c.hidden_size, H = d->c.num_heads, hd = d->c.head_dim;
-	size_t lstride = (size_t)s->N * s->cap * D;
-	void (*to_f16)(const float *, uint16_t *, size_t) = mg_kernels_active()->to_f16;
+	size_t head = mg_kv_head_bytes(d->kv_fmt, s->cap, hd), layer = (size_t)s->N * H * head;
 	for (int nn = 0; nn < s->N; nn++)
 		for (int t = 0; t < T; t++) {
-			int p = s->past + t;
-			size_t head0 = l * lstride + (size_t)nn * H * s->cap * hd;
-			size_t kpos = (size_t)(p / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(p % MG_KV_BLOCK);
 			const float *kr = s->k + ((size_t)nn * T + t) * D, *vr = s->v + ((size_t)nn * T + t) * D;
 			for (int h = 0; h < H; h++) {
-				size_t at = head0 + (size_t)h * s->cap * hd;
-				if (d->kv_half) {
-					to_f16(kr + (size_t)h * hd, s->row16, (size_t)hd);
-					for (int e = 0; e < hd; e++)
-						s->kch[at + kpos + (size_t)e * MG_KV_BLOCK] = s->row16[e];
-					to_f16(vr + (size_t)h * hd, s->vch + at + (size_t)p * hd, (size_t)hd);
-				} else {
-					for (int e = 0; e < hd; e++)
-						s->kc[at + kpos + (size_t)e * MG_KV_BLOCK] = kr[h * hd + e];
-					memcpy(s->vc + at + (size_t)p * hd, vr + (size_t)h * hd, (size_t)hd * sizeof(float));
-				}
+				size_t at = l * layer + ((size_t)nn * H + h) * head;
+				mg_kv_store((char *)s->kc + at, (char *)s->vc + at, d->kv_fmt, s->past + t, hd, kr + (size_t)h * hd,
+				            vr + (size_t)h * hd, s->row16);
 			}
 		}
 }
@@ -368,19 +348,19 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 			}
 			add(x, d->pos + (size_t)(s->past + t) * D, (size_t)D);
 		}
-	size_t lstride = (size_t)N * s->cap * D;
 	int hd = c->head_dim;
+	size_t layer = (size_t)N * H * mg_kv_head_bytes(d->kv_fmt, s->cap, hd);
 	mg_attn self = {
 		.n_seq = N, .q_per_seq = T, .n_heads = H, .head_dim = hd,
 		.q = s->q, .q_stride = D, .kv_cap = s->cap,
 		.causal = 1, .past = s->past, .scale = (float)pow((double)hd, -0.5),
 		.out = s->a, .out_stride = D, .scratch = s->scratch, .max_keys = s->max_len > s->S ? s->max_len : s->S,
+		.kv_fmt = d->kv_fmt,
 	};
 	mg_attn cross = self;
 	cross.kv_cap = s->xcap;
+	cross.kv_fmt = MG_KV_F32; /* the text's K/V stay float32 */
 	cross.new_k = cross.new_v = NULL;
-	cross.store_k = cross.store_v = NULL;
-	cross.kh = cross.vh = NULL; /* the text's K/V stay float32 */
 	cross.causal = 0;
 	cross.past = 0;
 	cross.n_keys = s->S;
@@ -400,17 +380,8 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		 * Several: stored here first (they see each other's keys). */
 		if (T > 1)
 			store_kv(d, s, l, T);
-		if (d->kv_half) {
-			self.kh = s->kch + l * lstride;
-			self.vh = s->vch + l * lstride;
-			self.store_k = s->kch + l * lstride;
-			self.store_v = s->vch + l * lstride;
-		} else {
-			self.k = s->kc + l * lstride;
-			self.v = s->vc + l * lstride;
-			self.store_k = s->kc + l * lstride;
-			self.store_v = s->vc + l * lstride;
-		}
+		self.cache_k = (char *)s->kc + l * layer;
+		self.cache_v = (char *)s->vc + l * layer;
 		if (T == 1) {
 			self.new_k = s->k;
 			self.new_v = s->v;
@@ -422,8 +393,8 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		/* Cross-attention over the text states. */
 		mg_layer_norm(s->x, L->ln_cross_w, L->ln_cross_b, LN_EPS, n, D, s->h);
 		mg_linear(pool, &L->cq, NULL, s->h, n, s->q);
-		cross.k = s->xk + l * xstride;
-		cross.v = s->xv + l * xstride;
+		cross.cache_k = s->xk + l * xstride;
+		cross.cache_v = s->xv + l * xstride;
 		mg_attention(pool, &cross);
 		mg_linear(pool, &L->co, NULL, s->a, n, s->y);
 		add(s->x, s->y, nx);

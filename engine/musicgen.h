@@ -40,7 +40,8 @@ typedef struct mg_decoder {
 	float *ln_w, *ln_b;          /* final LayerNorm */
 	mg_mat *heads;               /* K heads [vocab, hidden] */
 	int start_id, pad_id;        /* generation_config decoder_start_token_id / pad_token_id */
-	int kv_half;                 /* self-attention cache in IEEE halves (weights f16 / q8) */
+	int kv_fmt;                  /* self-attention cache format (kernels.h MG_KV_*): f32, f16 with
+	                              * f16 weights, q8 with q8 weights */
 } mg_decoder;
 
 /* Only the sizes, window and start/pad ids (for a generation loop whose
@@ -67,15 +68,14 @@ typedef struct mg_dec_state {
 	int N, S, max_len, max_cols, nth;
 	int past;                    /* positions already in the cache */
 	/* The self-attention cache, per layer, row and head, for cap (max_len
-	 * rounded up to MG_KV_BLOCK) positions: [layers][N][heads][cap * head_dim],
-	 * keys in blocks of MG_KV_BLOCK positions stored [head_dim][MG_KV_BLOCK]
-	 * (kernels.h), values as rows of head_dim. Float32, or halves (kch, vch)
-	 * when the decoder's kv_half is set. */
+	 * rounded up to MG_KV_BLOCK) positions: [layers][N][heads] of
+	 * mg_kv_head_bytes(kv_fmt, cap, head_dim) each, in the decoder's
+	 * kv_fmt: blocks of MG_KV_BLOCK positions, keys [head_dim][MG_KV_BLOCK],
+	 * values [MG_KV_BLOCK][head_dim] (kernels.h). */
 	int cap;
-	size_t cache_bytes;          /* of each of the four (mg_big_alloc) */
-	float *kc, *vc;
-	uint16_t *kch, *vch;
-	uint16_t *row16;             /* one hidden-size row as halves */
+	size_t cache_bytes;          /* of each of the two (mg_big_alloc) */
+	void *kc, *vc;
+	uint16_t *row16;             /* one head of halves (scratch of mg_kv_store) */
 	/* The cross-attention keys/values of the text, in the cache layout
 	 * above for xcap (S rounded up to MG_KV_BLOCK) positions, float32:
 	 * row nn keeps only its xn[nn] unmasked positions, in order (a masked

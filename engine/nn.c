@@ -125,15 +125,71 @@ void mg_relu(float *x, size_t n)
 		x[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
+size_t mg_kv_head_bytes(int fmt, int cap, int hd)
+{
+	return (size_t)(cap / MG_KV_BLOCK) * mg_kv_block_bytes(fmt, hd);
+}
+
+/* x[hd] as int8 codes c[d * stride] and their scale (max |x| / 127, 0 for
+ * a zero row); a non-finite x gives a NaN scale, so that it still shows
+ * in the logits. */
+static float q8_codes(const float *x, int hd, int8_t *c, size_t stride)
+{
+	float amax = 0;
+	int finite = 1;
+	for (int d = 0; d < hd; d++) {
+		float m = fabsf(x[d]);
+		finite &= isfinite(m) != 0;
+		amax = m > amax ? m : amax;
+	}
+	if (!finite || amax == 0) {
+		for (int d = 0; d < hd; d++)
+			c[(size_t)d * stride] = 0;
+		return finite ? 0.0f : NAN;
+	}
+	float inv = 127.0f / amax;
+	for (int d = 0; d < hd; d++) {
+		long q = lrintf(x[d] * inv);
+		c[(size_t)d * stride] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+	}
+	return amax / 127.0f;
+}
+
+void mg_kv_store(void *hk, void *hv, int fmt, int p, int hd, const float *k, const float *v, uint16_t *tmp)
+{
+	size_t blk = mg_kv_block_bytes(fmt, hd);
+	char *kb = (char *)hk + (size_t)(p / MG_KV_BLOCK) * blk, *vb = (char *)hv + (size_t)(p / MG_KV_BLOCK) * blk;
+	int lane = p % MG_KV_BLOCK;
+	if (fmt == MG_KV_Q8) {
+		/* Keys: lane `lane` of each of the hd rows; values: row `lane`;
+		 * the scales after the codes. */
+		float ks = q8_codes(k, hd, (int8_t *)kb + lane, MG_KV_BLOCK);
+		float vs = q8_codes(v, hd, (int8_t *)vb + (size_t)lane * hd, 1);
+		memcpy(kb + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof ks, &ks, sizeof ks);
+		memcpy(vb + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof vs, &vs, sizeof vs);
+	} else if (fmt == MG_KV_F16) {
+		const mg_kernels *kern = mg_kernels_active();
+		uint16_t *kd = (uint16_t *)kb + lane;
+		kern->to_f16(k, tmp, (size_t)hd);
+		for (int d = 0; d < hd; d++)
+			kd[(size_t)d * MG_KV_BLOCK] = tmp[d];
+		kern->to_f16(v, (uint16_t *)vb + (size_t)lane * hd, (size_t)hd);
+	} else {
+		float *kd = (float *)kb + lane;
+		for (int d = 0; d < hd; d++)
+			kd[(size_t)d * MG_KV_BLOCK] = k[d];
+		memcpy((float *)vb + (size_t)lane * hd, v, (size_t)hd * sizeof(float));
+	}
+}
+
 /* Items b..e of an attention over a blocked cache: the decoder's own
  * (causal) or the text's keys and values (seq_keys). */
 static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 {
 	const mg_kernels *k = mg_kernels_active();
-	int hd = a->head_dim, half = a->kh != NULL;
-	size_t esz = half ? sizeof(uint16_t) : sizeof(float);
-	const char *kb = half ? (const char *)a->kh : (const char *)a->k;
-	const char *vb = half ? (const char *)a->vh : (const char *)a->v;
+	int hd = a->head_dim, fmt = a->kv_fmt;
+	size_t head = mg_kv_head_bytes(fmt, a->kv_cap, hd);
+	char *kb = a->cache_k, *vb = a->cache_v;
 	for (int it = b; it < e; it++) {
 		int h = it % a->n_heads, r = it / a->n_heads;
 		int s = r / a->q_per_seq, t = r % a->q_per_seq;
@@ -144,27 +200,11 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 			memset(o, 0, (size_t)hd * sizeof(float));
 			continue;
 		}
-		size_t off = ((size_t)s * a->n_heads + h) * (size_t)a->kv_cap * hd * esz;
-		if (a->new_k) {
-			/* Key lane past % B of block past / B, value row past. */
-			int p = a->past;
-			size_t kpos = (size_t)(p / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)(p % MG_KV_BLOCK);
-			const float *nk_ = a->new_k + (size_t)s * a->new_stride + (size_t)h * hd;
-			const float *nv = a->new_v + (size_t)s * a->new_stride + (size_t)h * hd;
-			if (half) {
-				uint16_t *kd = (uint16_t *)((char *)a->store_k + off) + kpos;
-				uint16_t *tmp = (uint16_t *)(qs + hd); /* hd halves of scratch past the query */
-				k->to_f16(nk_, tmp, (size_t)hd);
-				for (int c = 0; c < hd; c++)
-					kd[(size_t)c * MG_KV_BLOCK] = tmp[c];
-				k->to_f16(nv, (uint16_t *)((char *)a->store_v + off) + (size_t)p * hd, (size_t)hd);
-			} else {
-				float *kd = (float *)((char *)a->store_k + off) + kpos;
-				for (int c = 0; c < hd; c++)
-					kd[(size_t)c * MG_KV_BLOCK] = nk_[c];
-				memcpy((float *)((char *)a->store_v + off) + (size_t)p * hd, nv, (size_t)hd * sizeof(float));
-			}
-		}
+		size_t off = ((size_t)s * a->n_heads + h) * head;
+		if (a->new_k)
+			mg_kv_store(kb + off, vb + off, fmt, a->past, hd, a->new_k + (size_t)s * a->new_stride + (size_t)h * hd,
+			            a->new_v + (size_t)s * a->new_stride + (size_t)h * hd,
+			            (uint16_t *)(qs + hd) /* hd halves of scratch past the query */);
 		for (int c = 0; c < hd; c++)
 			qs[c] = q[c] * a->scale;
 		/* While the keys are read, the values are fetched; while the
@@ -172,11 +212,11 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 		const char *next_k = NULL;
 		if (it + 1 < e) {
 			int h1 = (it + 1) % a->n_heads, s1 = (it + 1) / a->n_heads / a->q_per_seq;
-			next_k = kb + ((size_t)s1 * a->n_heads + h1) * (size_t)a->kv_cap * hd * esz;
+			next_k = kb + ((size_t)s1 * a->n_heads + h1) * head;
 		}
-		k->kv_scores(qs, kb + off, half, nk, hd, sc, vb + off);
+		k->kv_scores(qs, kb + off, fmt, nk, hd, sc, vb + off);
 		k->softmax(sc, nk);
-		k->kv_wsum(sc, vb + off, half, nk, hd, o, next_k);
+		k->kv_wsum(sc, vb + off, fmt, nk, hd, o, next_k);
 	}
 }
 

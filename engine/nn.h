@@ -29,17 +29,17 @@ void mg_relu(float *x, size_t n);
  * a row with no key left outputs 0, as HF's uniform softmax over zero values.
  * Score = (q * scale) . k (+ pos_bias[h * (2 * n_keys - 1) + j - t + n_keys - 1]
  * when pos_bias is set: T5's relative position bias; needs q_per_seq == n_keys).
- * With kv_cap > 0 the keys/values are a decoder cache instead (musicgen.h):
- * sequence s, head h at + (s * n_heads + h) * kv_cap * head_dim, keys in
- * blocks of MG_KV_BLOCK positions ([head_dim][MG_KV_BLOCK] each), values
- * as rows of head_dim; kv_stride, kv_seq_stride and key_mask are unused.
+ * With kv_cap > 0 the keys/values are a cache instead, cache_k / cache_v
+ * in format kv_fmt (kernels.h: blocks of MG_KV_BLOCK positions): sequence
+ * s, head h at + (s * n_heads + h) * mg_kv_head_bytes(kv_fmt, kv_cap,
+ * head_dim); k, v, kh, vh, kv_stride, kv_seq_stride and key_mask are unused.
  * Not causal, a cache has seq_keys[s] keys for sequence s (n_keys when
  * seq_keys is NULL); none: the output is 0.
  * With kv_cap > 0, q_per_seq == 1 and new_k set, each (sequence, head)
  * first stores its new key and value (row s of new_k / new_v at s *
  * new_stride, head h at + h * head_dim) at position past of the cache
- * (store_k / store_v: the cache k / v or kh / vh point into, writable), on
- * the thread that reads that block next: no separate pass over the cache.
+ * (mg_kv_store), on the thread that reads that block next: no separate
+ * pass over the cache.
  * scratch: mg_pool_size(pool) * (max_keys + 2 * head_dim) floats. */
 typedef struct mg_attn {
 	int n_seq, q_per_seq, n_heads, head_dim;
@@ -61,9 +61,17 @@ typedef struct mg_attn {
 	int max_keys;
 	const float *new_k, *new_v;
 	int new_stride;
-	void *store_k, *store_v;
+	void *cache_k, *cache_v;     /* kv_cap > 0: the cache (written only with new_k) */
+	int kv_fmt;                  /* kv_cap > 0: MG_KV_F32 / F16 / Q8 */
 } mg_attn;
 
 void mg_attention(mg_pool *pool, const mg_attn *a);
+
+/* Bytes of one head's cache of cap positions (a multiple of MG_KV_BLOCK). */
+size_t mg_kv_head_bytes(int fmt, int cap, int hd);
+/* Position p's key k[hd] and value v[hd] into one head's cache (hk, hv) in
+ * format fmt (q8: each quantised with its own scale); tmp: hd halves of
+ * scratch. */
+void mg_kv_store(void *hk, void *hv, int fmt, int p, int hd, const float *k, const float *v, uint16_t *tmp);
 
 #endif

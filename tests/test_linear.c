@@ -13,6 +13,7 @@
 
 #include "engine/kernels.h"
 #include "engine/linear.h"
+#include "engine/nn.h"
 #include "engine/pool.h"
 #include "engine/safetensors.h"
 #include "tests/tap.h"
@@ -326,64 +327,96 @@ static void test_dot(const mg_kernels *k)
 	free(b);
 }
 
-/* kv_scores / kv_wsum over the blocked cache layout of kernels.h, f32 and
- * halves, head sizes that do and do not fill vectors, key counts that do
- * not fill the last block: scores against a double reference, the weighted
- * sum bit for bit against the C expression, term by term. */
+/* Key (is_key) or value element (j, d) of a head's cache in format fmt, as
+ * the kernels read it. */
+static float kv_elem(const void *head, int fmt, int hd, int j, int d, int is_key)
+{
+	const char *b = (const char *)head + (size_t)(j / MG_KV_BLOCK) * mg_kv_block_bytes(fmt, hd);
+	int lane = j % MG_KV_BLOCK;
+	size_t i = is_key ? (size_t)d * MG_KV_BLOCK + lane : (size_t)lane * hd + d;
+	if (fmt == MG_KV_Q8) {
+		float sc;
+		memcpy(&sc, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof sc, sizeof sc);
+		return sc * (float)((const int8_t *)b)[i];
+	}
+	if (fmt == MG_KV_F16)
+		return st_f16_to_f32(((const uint16_t *)b)[i]);
+	return ((const float *)b)[i];
+}
+
+/* kv_scores / kv_wsum over the blocked cache layouts of kernels.h (f32,
+ * halves, q8), filled by mg_kv_store, head sizes that do and do not fill
+ * vectors, key counts that do not fill the last block: scores against a
+ * double reference, the weighted sum bit for bit against the C expression,
+ * term by term; mg_kv_store within each format's rounding. */
 static void test_kv(const mg_kernels *k)
 {
 	static const int hds[] = {1, 5, 8, 16, 24, 64, 72, 100, 128};
 	int nk_max = 53, cap = (nk_max + MG_KV_BLOCK - 1) / MG_KV_BLOCK * MG_KV_BLOCK;
-	double worst = 0;
+	double worst = 0, store_err[3] = {0};
 	int exact = 1;
-	for (int half = 0; half < 2; half++)
+	for (int fmt = MG_KV_F32; fmt <= MG_KV_Q8; fmt++)
 		for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
 			int hd = hds[hi];
 			float *keys = rand_vec((size_t)cap * hd, 1.0f), *vals = rand_vec((size_t)cap * hd, 1.0f);
 			float *q = rand_vec((size_t)hd, 1.0f), *a = rand_vec((size_t)cap, 0.5f);
-			float *kf = calloc((size_t)cap * hd, sizeof(float)), *sc = calloc((size_t)cap, sizeof(float));
-			float *o = calloc((size_t)hd, sizeof(float));
-			uint16_t *kh = calloc((size_t)cap * hd, sizeof(uint16_t)), *vh = calloc((size_t)cap * hd, sizeof(uint16_t));
-			if (half)
-				for (size_t i = 0; i < (size_t)cap * hd; i++) {
-					keys[i] = st_f16_to_f32(kh[i] = st_f32_to_f16(keys[i]));
-					vals[i] = st_f16_to_f32(vh[i] = st_f32_to_f16(vals[i]));
-				}
-			/* key j, dimension d of keys[] at block j / B, row d, lane j % B. */
+			float *sc = calloc((size_t)cap, sizeof(float)), *o = calloc((size_t)hd, sizeof(float));
+			size_t bytes = mg_kv_head_bytes(fmt, cap, hd);
+			void *kc = calloc(bytes, 1), *vc = calloc(bytes, 1);
+			uint16_t *tmp = calloc((size_t)hd, sizeof(uint16_t));
 			for (int j = 0; j < cap; j++)
+				mg_kv_store(kc, vc, fmt, j, hd, keys + (size_t)j * hd, vals + (size_t)j * hd, tmp);
+			/* What was stored, relative to each position's largest element. */
+			for (int j = 0; j < cap; j++) {
+				double mk = 1e-30, mv = 1e-30, ek = 0, ev = 0;
 				for (int d = 0; d < hd; d++) {
-					size_t at = (size_t)(j / MG_KV_BLOCK) * hd * MG_KV_BLOCK + (size_t)d * MG_KV_BLOCK + j % MG_KV_BLOCK;
-					kf[at] = keys[(size_t)j * hd + d];
-					if (half)
-						kh[at] = st_f32_to_f16(keys[(size_t)j * hd + d]);
+					mk = fmax(mk, fabs(keys[(size_t)j * hd + d])), mv = fmax(mv, fabs(vals[(size_t)j * hd + d]));
+					ek = fmax(ek, fabs(kv_elem(kc, fmt, hd, j, d, 1) - keys[(size_t)j * hd + d]));
+					ev = fmax(ev, fabs(kv_elem(vc, fmt, hd, j, d, 0) - vals[(size_t)j * hd + d]));
 				}
+				store_err[fmt] = fmax(store_err[fmt], fmax(ek / mk, ev / mv));
+			}
 			for (int nk = 1; nk <= nk_max; nk += (nk < 20 ? 1 : 11)) {
 				sc[nk - 1 < cap - 1 ? nk : 0] = 12345.0f; /* must survive: past the keys asked for */
-				k->kv_scores(q, half ? (const void *)kh : kf, half, nk, hd, sc, half ? (const void *)vh : vals);
+				k->kv_scores(q, kc, fmt, nk, hd, sc, vc);
 				for (int j = 0; j < nk; j++) {
 					double ref = 0, mag = 1e-30;
-					for (int d = 0; d < hd; d++)
-						ref += (double)q[d] * keys[(size_t)j * hd + d], mag += fabs((double)q[d] * keys[(size_t)j * hd + d]);
+					for (int d = 0; d < hd; d++) {
+						double t = (double)q[d] * kv_elem(kc, fmt, hd, j, d, 1);
+						ref += t, mag += fabs(t);
+					}
 					if (fabs(sc[j] - ref) / mag > worst)
 						worst = fabs(sc[j] - ref) / mag;
 				}
 				if (nk < cap && sc[nk] != 12345.0f)
 					exact = 0;
-				k->kv_wsum(a, half ? (const void *)vh : vals, half, nk, hd, o, half ? (const void *)kh : kf);
+				k->kv_wsum(a, vc, fmt, nk, hd, o, kc);
 				for (int d = 0; d < hd; d++) {
 					float r = 0;
 					for (int j = 0; j < nk; j++) {
-						volatile float t = a[j] * vals[(size_t)j * hd + d];
+						/* q8: the weight times the scale first, then the code. */
+						const char *b = (const char *)vc + (size_t)(j / MG_KV_BLOCK) * mg_kv_block_bytes(fmt, hd);
+						volatile float w = a[j], x = kv_elem(vc, fmt, hd, j, d, 0);
+						if (fmt == MG_KV_Q8) {
+							float s;
+							memcpy(&s, b + (size_t)MG_KV_BLOCK * hd + (size_t)(j % MG_KV_BLOCK) * sizeof s, sizeof s);
+							w = a[j] * s;
+							x = (float)((const int8_t *)b)[(size_t)(j % MG_KV_BLOCK) * hd + d];
+						}
+						volatile float t = w * x;
 						r = r + t;
 					}
 					exact &= memcmp(&r, &o[d], sizeof r) == 0;
 				}
 			}
-			free(keys), free(vals), free(q), free(a), free(kf), free(sc), free(o), free(kh), free(vh);
+			free(keys), free(vals), free(q), free(a), free(sc), free(o), free(kc), free(vc), free(tmp);
 		}
-	tap_ok(worst < 1e-6, "%s: kv_scores over the blocked cache, f32 and halves (relative error %.2g)", k->name,
+	tap_ok(worst < 1e-6, "%s: kv_scores over the blocked cache, f32, halves and q8 (relative error %.2g)", k->name,
 	       worst);
 	tap_ok(exact, "%s: kv_wsum rounds as the C expression; nothing written past the keys", k->name);
+	tap_ok(store_err[MG_KV_F32] == 0 && store_err[MG_KV_F16] <= 1.0 / 2048 && store_err[MG_KV_Q8] <= 0.5 / 127 + 1e-6,
+	       "%s: mg_kv_store: f32 exact, halves within %.2g, q8 within %.2g of each position's largest element",
+	       k->name, store_err[MG_KV_F16], store_err[MG_KV_Q8]);
 }
 
 /* GELU against double erf / erfc over [-12, 12] and beyond: relative
