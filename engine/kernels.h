@@ -125,9 +125,6 @@ typedef struct mg_kernels {
 	/* y[i] += a * x[i] for i < n, rounded as the C expression (a product,
 	 * then a sum: no fused multiply-add), so the same bits in every set. */
 	void (*axpy)(float *y, float a, const float *x, int n);
-	/* The same with b / x IEEE halves (an f16 KV cache). */
-	float (*dot_h)(const float *a, const uint16_t *b, int n);
-	void (*axpy_h)(float *y, float a, const uint16_t *x, int n);
 	/* Attention over one head of a decoder KV cache (musicgen.h) in format
 	 * fmt (MG_KV_*): keys in blocks of MG_KV_BLOCK positions, each block
 	 * [hd][MG_KV_BLOCK], so that MG_KV_BLOCK scores come out of one pass

@@ -203,35 +203,6 @@ INLINE __m256 load_h(const uint16_t *h, int left)
 	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
 }
 
-static TARGET float dot_h(const float *a, const uint16_t *b, int n)
-{
-	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-	int i = 0;
-	for (; i + 16 <= n; i += 16) {
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_h(b + i, 8), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load_h(b + i + 8, 8), s1);
-	}
-	if (i + 8 <= n) {
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_h(b + i, 8), s0);
-		i += 8;
-	}
-	if (i < n) {
-		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), load_h(b + i, n - i), s1);
-	}
-	return hsum(_mm256_add_ps(s0, s1));
-}
-
-static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
-{
-	__m256 va = _mm256_set1_ps(a);
-	int i = 0;
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(va, load_h(x + i, 8))));
-	for (; i < n; i++)
-		y[i] += a * _cvtsh_ss(x[i]);
-}
-
 /* 8 cache values (f32 or halves) from element i as floats. */
 /* 8 cache values (f32, halves or int8 codes) from element i as floats. */
 INLINE __m256 kv_load8(const void *p, int fmt, size_t i)
@@ -375,8 +346,6 @@ const mg_kernels mg_kernels_avx2 = {
 	.quant_x = mg_quant_x_generic,
 	.dot = dot,
 	.axpy = axpy,
-	.dot_h = dot_h,
-	.axpy_h = axpy_h,
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
 	.gelu = mg_gelu,

@@ -319,36 +319,6 @@ static TARGET void axpy(float *y, float a, const float *x, int n)
 	}
 }
 
-static TARGET float dot_h(const float *a, const uint16_t *b, int n)
-{
-	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-	int i = 0;
-	for (; i + 32 <= n; i += 32) {
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + i))), s0);
-		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16),
-		                     _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + i + 16))), s1);
-	}
-	if (i + 16 <= n) {
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + i))), s0);
-		i += 16;
-	}
-	if (i < n) {
-		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, b + i)), s1);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-static TARGET void axpy_h(float *y, float a, const uint16_t *x, int n)
-{
-	__m512 va = _mm512_set1_ps(a);
-	for (int i = 0; i < n; i += 16) {
-		__mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-		__m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
-		_mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_mul_ps(va, v)));
-	}
-}
-
 /* 16 cache values (f32, halves or int8 codes) from element i as floats;
  * the lanes of m. */
 INLINE __m512 kv_load16(const void *p, int fmt, size_t i, __mmask16 m)
@@ -537,7 +507,7 @@ static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 
 /* What the AVX-512 sets share: all but the q8 product and its quantiser. */
 #define AVX512_SHARED                                                                              \
-	.to_f16 = to_f16, .dot = dot, .axpy = axpy, .dot_h = dot_h, .axpy_h = axpy_h, .kv_scores = kv_scores, \
+	.to_f16 = to_f16, .dot = dot, .axpy = axpy, .kv_scores = kv_scores, \
 	.kv_wsum = kv_wsum, .gelu = gelu, .softmax = softmax
 
 const mg_kernels mg_kernels_avx512 = {

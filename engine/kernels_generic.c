@@ -97,17 +97,6 @@ static void axpy(float *y, float a, const float *x, int n)
 		y[i] += a * x[i];
 }
 
-static float dot_h(const float *a, const uint16_t *b, int n)
-{
-	return dot_f16(b, a, n);
-}
-
-static void axpy_h(float *y, float a, const uint16_t *x, int n)
-{
-	for (int i = 0; i < n; i++)
-		y[i] += a * st_f16_to_f32(x[i]);
-}
-
 /* Element i of a float32 or half block. */
 static float kv_at(const void *p, int half, size_t i)
 {
@@ -213,8 +202,6 @@ const mg_kernels mg_kernels_generic = {
 	.quant_x = mg_quant_x_generic,
 	.dot = dot_f32,
 	.axpy = axpy,
-	.dot_h = dot_h,
-	.axpy_h = axpy_h,
 	.kv_scores = kv_scores,
 	.kv_wsum = kv_wsum,
 	.gelu = mg_gelu,

@@ -226,8 +226,6 @@ static void attn_rows(void *arg, int ith, int nth)
 	/* The SIMD dot product and axpy of the CPU's kernel set (kernels.h). */
 	float (*dot)(const float *, const float *, int) = mg_kernels_active()->dot;
 	void (*axpy)(float *, float, const float *, int) = mg_kernels_active()->axpy;
-	float (*dot_h)(const float *, const uint16_t *, int) = mg_kernels_active()->dot_h;
-	void (*axpy_h)(float *, float, const uint16_t *, int) = mg_kernels_active()->axpy_h;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
 	float *sc = a->scratch + (size_t)ith * (a->max_keys + 2 * (size_t)hd);
 	float *qs = sc + a->max_keys; /* the scaled query of one head */
@@ -242,8 +240,7 @@ static void attn_rows(void *arg, int ith, int nth)
 		int nk = a->causal ? a->past + t + 1 : a->n_keys;
 		const float *q = a->q + (size_t)r * a->q_stride + (size_t)h * hd;
 		size_t kvo = (size_t)s * a->kv_seq_stride + (size_t)h * hd;
-		const float *kb = a->kh ? NULL : a->k + kvo, *vb = a->vh ? NULL : a->v + kvo;
-		const uint16_t *kbh = a->kh ? a->kh + kvo : NULL, *vbh = a->vh ? a->vh + kvo : NULL;
+		const float *kb = a->k + kvo, *vb = a->v + kvo;
 		const int *mask = a->key_mask ? a->key_mask + (size_t)s * a->n_keys : NULL;
 		const float *pb = a->pos_bias ? a->pos_bias + (size_t)h * (2 * a->n_keys - 1) + a->n_keys - 1 - t : NULL;
 		float *o = a->out + (size_t)r * a->out_stride + (size_t)h * hd;
@@ -257,7 +254,7 @@ static void attn_rows(void *arg, int ith, int nth)
 				sc[j] = -INFINITY;
 				continue;
 			}
-			float d = kbh ? dot_h(qs, kbh + (size_t)j * a->kv_stride, hd) : dot(qs, kb + (size_t)j * a->kv_stride, hd);
+			float d = dot(qs, kb + (size_t)j * a->kv_stride, hd);
 			if (pb)
 				d += pb[j];
 			sc[j] = d;
@@ -278,10 +275,7 @@ static void attn_rows(void *arg, int ith, int nth)
 		for (int j = 0; j < nk; j++) {
 			if (sc[j] == 0.0f)
 				continue;
-			if (vbh)
-				axpy_h(o, sc[j] * inv, vbh + (size_t)j * a->kv_stride, hd);
-			else
-				axpy(o, sc[j] * inv, vb + (size_t)j * a->kv_stride, hd);
+			axpy(o, sc[j] * inv, vb + (size_t)j * a->kv_stride, hd);
 		}
 	}
 }

@@ -32,7 +32,7 @@ void mg_relu(float *x, size_t n);
  * With kv_cap > 0 the keys/values are a cache instead, cache_k / cache_v
  * in format kv_fmt (kernels.h: blocks of MG_KV_BLOCK positions): sequence
  * s, head h at + (s * n_heads + h) * mg_kv_head_bytes(kv_fmt, kv_cap,
- * head_dim); k, v, kh, vh, kv_stride, kv_seq_stride and key_mask are unused.
+ * head_dim); k, v, kv_stride, kv_seq_stride and key_mask are unused.
  * Not causal, a cache has seq_keys[s] keys for sequence s (n_keys when
  * seq_keys is NULL); none: the output is 0.
  * With kv_cap > 0, q_per_seq == 1 and new_k set, each (sequence, head)
@@ -46,7 +46,6 @@ typedef struct mg_attn {
 	const float *q;
 	int q_stride;
 	const float *k, *v;
-	const uint16_t *kh, *vh;     /* when set: the keys/values as IEEE halves, in place of k, v */
 	size_t kv_seq_stride;
 	int kv_stride;
 	int kv_cap;                  /* > 0: the blocked decoder cache layout */

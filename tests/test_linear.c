@@ -306,23 +306,6 @@ static void test_dot(const mg_kernels *k)
 		exact = !memcmp(y1, y2, (size_t)n * sizeof *y1);
 	}
 	tap_ok(exact, "%s: axpy of length 0..40 rounds as the C expression", k->name);
-	/* The half-precision forms: as the float ones on the widened values. */
-	uint16_t h[300];
-	float hf[300];
-	for (int i = 0; i < 300; i++)
-		h[i] = st_f32_to_f16(b[i]), hf[i] = st_f16_to_f32(h[i]);
-	int hsame = 1;
-	for (int n = 0; n <= 300 && hsame; n += (n < 70 ? 1 : 23)) {
-		hsame = k->dot_h(a, h, n) == k->dot(a, hf, n);
-		float y1[70], y2[70];
-		int m = n < 70 ? n : 70;
-		for (int i = 0; i < m; i++)
-			y1[i] = y2[i] = a[i + 200];
-		k->axpy_h(y1, 0.37f, h, m);
-		k->axpy(y2, 0.37f, hf, m);
-		hsame &= !memcmp(y1, y2, (size_t)m * sizeof *y1);
-	}
-	tap_ok(hsame, "%s: dot_h and axpy_h equal dot and axpy of the widened halves", k->name);
 	free(a);
 	free(b);
 }
