@@ -482,9 +482,9 @@ static void prompt_ids(const mg_model *m, int32_t *ids, int32_t *mask)
 	}
 }
 
-/* Bytes one decoder step reads: the matrices applied per step, and the KV
- * caches (self-attention over `positions`, f16 or f32; cross-attention over
- * the text, f32) of N rows. */
+/* Bytes one decoder step reads: the matrices applied per step
+ * (step_weight_bytes), and the KV caches of self- and cross-attention in the
+ * decoder's cache format (step_cache_bytes). */
 static double step_weight_bytes(const mg_decoder *d)
 {
 	double b = 0;
@@ -506,13 +506,16 @@ static double device_step_weight_bytes(const mg_decoder_config *c, int bytes_per
 	return (c->num_layers * per_layer + (double)c->num_codebooks * c->vocab_size * D) * bytes_per_weight;
 }
 
-static double step_cache_bytes(const mg_decoder *d, int N, int positions, int text_len)
+/* N rows over `positions` cached positions, text_rows of them also over
+ * text_len text positions (the null row of guidance attends to none). */
+static double step_cache_bytes(const mg_decoder *d, int N, int positions, int text_rows, int text_len)
 {
-	/* Per position and head: the self-attention cache in its format (q8:
-	 * a byte per element and a float scale), the text's K/V in float32. */
+	/* Per position and head, the self-attention and the text's caches in
+	 * their formats (q8: a byte per element and a float scale). */
 	int hd = d->c.head_dim;
-	double self = d->kv_fmt == MG_KV_Q8 ? hd + 4.0 : hd * (d->kv_fmt == MG_KV_F16 ? 2.0 : 4.0);
-	return 2.0 * d->c.num_layers * N * d->c.num_heads * ((double)positions * self + (double)text_len * 4 * hd);
+	double self = (double)mg_kv_block_bytes(d->kv_fmt, hd) / MG_KV_BLOCK;
+	double text = (double)mg_kv_block_bytes(d->xkv_fmt, hd) / MG_KV_BLOCK;
+	return 2.0 * d->c.num_layers * d->c.num_heads * ((double)N * positions * self + (double)text_rows * text_len * text);
 }
 
 /* The matrix products of one step alone for N rows: median of 5 passes. */
@@ -895,7 +898,7 @@ int cmd_bench(int argc, char **argv)
 	int on_device = m->ocl != NULL;
 	double wbytes = on_device ? device_step_weight_bytes(&m->cfg.dec, !strcmp(info.weights, "f16") ? 2 : 4)
 	                          : step_weight_bytes(&m->dec);
-	double cbytes = step_cache_bytes(&m->dec, N, steps / 2 + 1, PROMPT_TOKENS);
+	double cbytes = step_cache_bytes(&m->dec, N, steps / 2 + 1, 1, PROMPT_TOKENS);
 	double floor_ms = on_device ? 0 : (wbytes + cbytes) / bw * 1e3;
 	double prod_ms = on_device ? 0 : time_products(m, N) * 1e3, prod_floor = on_device ? 0 : wbytes / bw * 1e3;
 	double rtf = wall / audio_s;

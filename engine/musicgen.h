@@ -42,6 +42,7 @@ typedef struct mg_decoder {
 	int start_id, pad_id;        /* generation_config decoder_start_token_id / pad_token_id */
 	int kv_fmt;                  /* self-attention cache format (kernels.h MG_KV_*): f32, f16 with
 	                              * f16 weights, q8 with q8 weights */
+	int xkv_fmt;                 /* the text's keys and values: f32, or f16 with f16 / q8 weights */
 } mg_decoder;
 
 /* Only the sizes, window and start/pad ids (for a generation loop whose
@@ -77,14 +78,15 @@ typedef struct mg_dec_state {
 	void *kc, *vc;
 	uint16_t *row16;             /* one head of halves (scratch of mg_kv_store) */
 	/* The cross-attention keys/values of the text, in the cache layout
-	 * above for xcap (S rounded up to MG_KV_BLOCK) positions, float32:
+	 * above, in the decoder's xkv_fmt, for xcap (S rounded up to MG_KV_BLOCK) positions:
 	 * row nn keeps only its xn[nn] unmasked positions, in order (a masked
 	 * key has exactly zero weight in the reference, so attending to the
 	 * others alone is the same sum). */
 	int xcap;
-	float *xk, *xv;              /* [layers][N][heads][xcap * head_dim] */
+	size_t xbytes;               /* of each of xk, xv */
+	void *xk, *xv;               /* [layers][N][heads] */
 	int *xn;                     /* [N] */
-	float *xt;                   /* one projection of the text, [N * S][hidden] */
+	float *xt;                   /* the text's keys then values, [2][N * S][hidden] */
 	float *x, *h, *q, *k, *v, *a, *y, *f, *lt;
 	float *scratch;              /* attention scores, nth * max(max_len, S) */
 } mg_dec_state;
