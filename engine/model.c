@@ -138,7 +138,7 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		snprintf(m->backend_name, sizeof m->backend_name, "cpu");
 		if (mg_t5_bind(&m->t5, m->st, &cfg->t5, m->weights, err, errlen) ||
 		    mg_decoder_bind(&m->dec, m->st, cfg, m->weights, err, errlen) ||
-		    mg_encodec_bind(&m->codec, m->st, &cfg->codec, err, errlen)) {
+		    mg_encodec_bind_decoder(&m->codec, m->st, &cfg->codec, err, errlen)) {
 			mg_model_free(m);
 			return MG_ERR_FORMAT;
 		}

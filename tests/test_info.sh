@@ -171,9 +171,9 @@ patch "$tmp/missing_emb/model.safetensors" '"text_encoder.shared.weight"' '"text
 expect_fail "no T5 embedding under either name" "$tmp/missing_emb" "embed_tokens"
 
 mk missing_wn
-patch "$tmp/missing_wn/model.safetensors" 'audio_encoder.encoder.layers.0.conv.parametrizations.weight.original1' \
-	'audio_encoder.encoder.layers.0.conv.parametrizations.weight.originalX'
-expect_fail "half of a weight-normed convolution missing" "$tmp/missing_wn" "audio_encoder.encoder.layers.0.conv"
+patch "$tmp/missing_wn/model.safetensors" 'audio_encoder.decoder.layers.0.conv.parametrizations.weight.original1' \
+	'audio_encoder.decoder.layers.0.conv.parametrizations.weight.originalX'
+expect_fail "half of a weight-normed convolution missing" "$tmp/missing_wn" "audio_encoder.decoder.layers.0.conv"
 
 mk shape
 patch "$tmp/shape/model.safetensors" '"decoder.model.decoder.layers.0.fc1.weight":{"dtype":"F32","shape":[160,96]' \
@@ -190,7 +190,7 @@ nan() {
 }
 for t in decoder.lm_heads.0.weight decoder.model.decoder.layers.0.fc1.weight decoder.model.decoder.embed_tokens.1.weight \
 	text_encoder.shared.weight audio_encoder.quantizer.layers.2.codebook.embed audio_encoder.decoder.layers.1.lstm.weight_hh_l0 \
-	audio_encoder.encoder.layers.0.conv.bias audio_encoder.decoder.layers.0.conv.parametrizations.weight.original1 \
+	audio_encoder.decoder.layers.0.conv.bias audio_encoder.decoder.layers.0.conv.parametrizations.weight.original1 \
 	text_encoder.encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight; do
 	mk "nan-$t"
 	nan "$tmp/nan-$t/model.safetensors" "$t"
