@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/linear.h"
 
@@ -58,12 +59,26 @@ static inline void mg_prefetch_l2(const void *p, size_t n)
  * elements, code = round(x / scale)). */
 enum { MG_KV_F32 = 0, MG_KV_F16 = 1, MG_KV_Q8 = 2 };
 
+/* The scale of position `lane` of a q8 block of hd elements per position. */
+static inline float mg_kv_scale(const void *block, int hd, int lane)
+{
+	float s;
+	memcpy(&s, (const char *)block + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof s, sizeof s);
+	return s;
+}
+
 /* Bytes of one block of keys (or values) of hd elements per position. */
 static inline size_t mg_kv_block_bytes(int fmt, int hd)
 {
 	size_t n = (size_t)MG_KV_BLOCK * (size_t)hd;
 	return fmt == MG_KV_Q8 ? n + MG_KV_BLOCK * sizeof(float) : n * (fmt == MG_KV_F16 ? 2 : 4);
 }
+
+/* f(fmt, ...) with fmt as a constant of each format, so that a kernel set's
+ * inline body is compiled once per format (f returns void). */
+#define MG_KV_SPECIALISE(f, fmt, ...)                                                              \
+	((fmt) == MG_KV_Q8 ? f(MG_KV_Q8, __VA_ARGS__) : (fmt) == MG_KV_F16 ? f(MG_KV_F16, __VA_ARGS__) \
+	                                                : f(MG_KV_F32, __VA_ARGS__))
 
 /* Quantised activations: n rows of ld columns. q: the int16 codes in
  * [-MG_XQ_MAX, MG_XQ_MAX] (padding 0); s: the scale of each row; a (kernel

@@ -214,14 +214,6 @@ INLINE __m256 kv_load8(const void *p, int fmt, size_t i)
 	return _mm256_loadu_ps((const float *)p + i);
 }
 
-/* The scale of lane `lane` of a q8 block of hd elements per position. */
-INLINE float kv_scale(const char *b, int hd, int lane)
-{
-	float s;
-	memcpy(&s, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof s, sizeof s);
-	return s;
-}
-
 INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
 {
 	size_t blk = mg_kv_block_bytes(fmt, hd);
@@ -261,16 +253,17 @@ INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd
 
 static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
 {
-	if (fmt == MG_KV_Q8)
-		kv_scores_fmt(MG_KV_Q8, q, k, nk, hd, sc, pf);
-	else if (fmt == MG_KV_F16)
-		kv_scores_fmt(MG_KV_F16, q, k, nk, hd, sc, pf);
-	else
-		kv_scores_fmt(MG_KV_F32, q, k, nk, hd, sc, pf);
+	MG_KV_SPECIALISE(kv_scores_fmt, fmt, q, k, nk, hd, sc, pf);
 }
 
 /* Position j's weight a[j] (times its scale, q8) and the start of its row. */
-#define KV_ROW(j)                                                                                  	const char *vb = (const char *)v + (size_t)((j) / MG_KV_BLOCK) * blk;                         	int lane = (j) % MG_KV_BLOCK;                                                                	if (pf && d0 == 0 && lane == 0)                                                              		mg_prefetch_l2((const char *)pf + (size_t)((j) / MG_KV_BLOCK) * blk, blk);            	float w = fmt == MG_KV_Q8 ? a[j] * kv_scale(vb, hd, lane) : a[j];                            	size_t e = (size_t)lane * hd + d0
+#define KV_ROW(j)                                                                                  \
+	const char *vb = (const char *)v + (size_t)((j) / MG_KV_BLOCK) * blk;                         \
+	int lane = (j) % MG_KV_BLOCK;                                                                \
+	if (pf && d0 == 0 && lane == 0)                                                              \
+		mg_prefetch_l2((const char *)pf + (size_t)((j) / MG_KV_BLOCK) * blk, blk);            \
+	float w = fmt == MG_KV_Q8 ? a[j] * mg_kv_scale(vb, hd, lane) : a[j];                         \
+	size_t e = (size_t)lane * hd + d0
 
 INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
 {
@@ -316,12 +309,7 @@ INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, 
 
 static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
 {
-	if (fmt == MG_KV_Q8)
-		kv_wsum_fmt(MG_KV_Q8, a, v, nk, hd, o, pf);
-	else if (fmt == MG_KV_F16)
-		kv_wsum_fmt(MG_KV_F16, a, v, nk, hd, o, pf);
-	else
-		kv_wsum_fmt(MG_KV_F32, a, v, nk, hd, o, pf);
+	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, v, nk, hd, o, pf);
 }
 
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)

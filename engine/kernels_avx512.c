@@ -358,12 +358,7 @@ INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd
 
 static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
 {
-	if (fmt == MG_KV_Q8)
-		kv_scores_fmt(MG_KV_Q8, q, k, nk, hd, sc, pf);
-	else if (fmt == MG_KV_F16)
-		kv_scores_fmt(MG_KV_F16, q, k, nk, hd, sc, pf);
-	else
-		kv_scores_fmt(MG_KV_F32, q, k, nk, hd, sc, pf);
+	MG_KV_SPECIALISE(kv_scores_fmt, fmt, q, k, nk, hd, sc, pf);
 }
 
 INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
@@ -381,13 +376,7 @@ INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, 
 			int lane = j % MG_KV_BLOCK;
 			if (pf && d0 == 0 && lane == 0)
 				mg_prefetch_l2((const char *)pf + (size_t)(j / MG_KV_BLOCK) * blk, blk);
-			float w = a[j];
-			if (fmt == MG_KV_Q8) {
-				float scale;
-				memcpy(&scale, vb + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof scale, sizeof scale);
-				w = w * scale;
-			}
-			__m512 aj = _mm512_set1_ps(w);
+			__m512 aj = _mm512_set1_ps(fmt == MG_KV_Q8 ? a[j] * mg_kv_scale(vb, hd, lane) : a[j]);
 			size_t e = (size_t)lane * hd + d0;
 			o0 = _mm512_add_ps(o0, _mm512_mul_ps(aj, kv_load16(vb, fmt, e, m[0])));
 			o1 = _mm512_add_ps(o1, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 16, m[1])));
@@ -403,12 +392,7 @@ INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, 
 
 static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
 {
-	if (fmt == MG_KV_Q8)
-		kv_wsum_fmt(MG_KV_Q8, a, v, nk, hd, o, pf);
-	else if (fmt == MG_KV_F16)
-		kv_wsum_fmt(MG_KV_F16, a, v, nk, hd, o, pf);
-	else
-		kv_wsum_fmt(MG_KV_F32, a, v, nk, hd, o, pf);
+	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, v, nk, hd, o, pf);
 }
 
 /* exp(x) for -104 <= x <= 0, 16 at a time: x = k ln2 + r, |r| <= ln2 / 2

@@ -115,9 +115,7 @@ static void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, fl
 			const int8_t *c = (const int8_t *)b;
 			for (int d = 0; d < hd; d++)
 				s += q[d] * (float)c[(size_t)d * MG_KV_BLOCK + lane];
-			float scale;
-			memcpy(&scale, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof scale, sizeof scale);
-			s *= scale;
+			s *= mg_kv_scale(b, hd, lane);
 		} else {
 			for (int d = 0; d < hd; d++)
 				s += q[d] * kv_at(b, fmt == MG_KV_F16, (size_t)d * MG_KV_BLOCK + lane);
@@ -137,9 +135,7 @@ static void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, floa
 		int lane = j % MG_KV_BLOCK;
 		if (fmt == MG_KV_Q8) {
 			const int8_t *c = (const int8_t *)b + (size_t)lane * hd;
-			float scale;
-			memcpy(&scale, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof scale, sizeof scale);
-			float w = a[j] * scale;
+			float w = a[j] * mg_kv_scale(b, hd, lane);
 			for (int d = 0; d < hd; d++) {
 				float t = w * (float)c[d];
 				o[d] = o[d] + t;

@@ -317,11 +317,8 @@ static float kv_elem(const void *head, int fmt, int hd, int j, int d, int is_key
 	const char *b = (const char *)head + (size_t)(j / MG_KV_BLOCK) * mg_kv_block_bytes(fmt, hd);
 	int lane = j % MG_KV_BLOCK;
 	size_t i = is_key ? (size_t)d * MG_KV_BLOCK + lane : (size_t)lane * hd + d;
-	if (fmt == MG_KV_Q8) {
-		float sc;
-		memcpy(&sc, b + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof sc, sizeof sc);
-		return sc * (float)((const int8_t *)b)[i];
-	}
+	if (fmt == MG_KV_Q8)
+		return mg_kv_scale(b, hd, lane) * (float)((const int8_t *)b)[i];
 	if (fmt == MG_KV_F16)
 		return st_f16_to_f32(((const uint16_t *)b)[i]);
 	return ((const float *)b)[i];
@@ -381,9 +378,7 @@ static void test_kv(const mg_kernels *k)
 						const char *b = (const char *)vc + (size_t)(j / MG_KV_BLOCK) * mg_kv_block_bytes(fmt, hd);
 						volatile float w = a[j], x = kv_elem(vc, fmt, hd, j, d, 0);
 						if (fmt == MG_KV_Q8) {
-							float s;
-							memcpy(&s, b + (size_t)MG_KV_BLOCK * hd + (size_t)(j % MG_KV_BLOCK) * sizeof s, sizeof s);
-							w = a[j] * s;
+							w = a[j] * mg_kv_scale(b, hd, j % MG_KV_BLOCK);
 							x = (float)((const int8_t *)b)[(size_t)(j % MG_KV_BLOCK) * hd + d];
 						}
 						volatile float t = w * x;
