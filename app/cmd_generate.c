@@ -26,6 +26,7 @@
 #include "app/commands.h"
 #include "app/history.h"
 #include "app/take_save.h"
+#include "app/util.h"
 #include "engine/mg.h"
 
 #define CMD "generate"
@@ -359,14 +360,7 @@ static int exists(const char *path)
 static int can_write_at(const char *path, char *why, size_t len)
 {
 	char dir[4200];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof dir, ".");
-	else if (slash == dir)
-		dir[1] = 0;
-	else
-		*slash = 0;
+	parent_dir(path, dir, sizeof dir);
 	struct stat st;
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
 		snprintf(why, len, "cannot write in the directory '%s' (%s)", dir,

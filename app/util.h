@@ -40,18 +40,25 @@ static inline void fsync_dir(const char *dir)
 	}
 }
 
-/* fsync_dir of the directory that holds path ("." for a bare name). */
-static inline void fsync_parent(const char *path)
+/* The directory that holds path into dir: "." for a bare name, "/" for a
+ * name at the root. */
+static inline void parent_dir(const char *path, char *dir, size_t len)
 {
-	char dir[4200];
-	snprintf(dir, sizeof dir, "%s", path);
+	snprintf(dir, len, "%s", path);
 	char *slash = strrchr(dir, '/');
 	if (!slash)
-		snprintf(dir, sizeof dir, ".");
+		snprintf(dir, len, ".");
 	else if (slash == dir)
 		slash[1] = '\0';
 	else
 		*slash = '\0';
+}
+
+/* fsync_dir of the directory that holds path. */
+static inline void fsync_parent(const char *path)
+{
+	char dir[4200];
+	parent_dir(path, dir, sizeof dir);
 	fsync_dir(dir);
 }
 

@@ -12,6 +12,15 @@ stop_server() {
 	fi
 }
 
+# wait_nonempty FILE: returns once FILE has content, or after 10 s.
+wait_nonempty() {
+	i=0
+	while [ ! -s "$1" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
 # hub_start ROOT REPO LOG LIFETIME [hubserver options]: a fresh server serving
 # the model folder ROOT as REPO for at most LIFETIME seconds, its request log in
 # LOG; sets $port and $endpoint, or bails out when it does not come up in 10 s.
@@ -26,11 +35,7 @@ hub_start() {
 	python3 "$hub_src/tests/hubserver.py" --root "$hub_root" --repo "$hub_repo" --port-file "$tmp/port" \
 		--log "$hub_log" --lifetime "$hub_lifetime" "$@" &
 	server_pid=$!
-	i=0
-	while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_nonempty "$tmp/port"
 	port=$(cat "$tmp/port" 2>/dev/null)
 	if [ -z "$port" ]; then
 		echo "Bail out! the loopback hub did not start"

@@ -309,11 +309,7 @@ env -u HF_TOKEN HF_HUB_CACHE="$tmp/c10" HF_HOME="$tmp/hfhome" HF_ENDPOINT="$endp
 cpid=$!
 ( sleep 60; kill -9 $cpid ) >/dev/null 2>&1 &
 watchdog=$!
-i=0
-while [ ! -s "$tmp/c10/$rdir/blobs/$st_sha.incomplete" ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_nonempty "$tmp/c10/$rdir/blobs/$st_sha.incomplete"
 dl "$tmp/c10" "$repo"
 check "a second download of the same files meanwhile: exit 1, busy" \
 	sh -c "[ $rc -eq 1 ] && grep -q 'being written by another download' '$tmp/err'"
