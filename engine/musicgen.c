@@ -261,6 +261,16 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	return 0;
 }
 
+/* One row's key k and value v (hidden = H heads of hd) at position p of
+ * its H heads' caches, which start at kc / vc, head bytes apart. */
+static void store_row(void *kc, void *vc, int fmt, size_t head, int H, int hd, int p, const float *k, const float *v,
+                      uint16_t *tmp)
+{
+	for (int h = 0; h < H; h++)
+		mg_kv_store((char *)kc + (size_t)h * head, (char *)vc + (size_t)h * head, fmt, p, hd, k + (size_t)h * hd,
+		            v + (size_t)h * hd, tmp);
+}
+
 void mg_dec_set_cross(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const float *enc, const int32_t *mask)
 {
 	int D = d->c.hidden_size, H = d->c.num_heads, hd = d->c.head_dim, N = s->N, S = s->S, n = N * S;
@@ -282,13 +292,9 @@ void mg_dec_set_cross(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const
 			for (int j = 0, p = 0; j < S; j++) {
 				if (!mask[(size_t)nn * S + j])
 					continue;
-				size_t row = ((size_t)nn * S + j) * D;
-				for (int h = 0; h < H; h++) {
-					size_t at = l * layer + ((size_t)nn * H + h) * head;
-					mg_kv_store((char *)s->xk + at, (char *)s->xv + at, d->xkv_fmt, p, hd, kt + row + (size_t)h * hd,
-					            vt + row + (size_t)h * hd, s->row16);
-				}
-				p++;
+				size_t row = ((size_t)nn * S + j) * D, at = l * layer + (size_t)nn * H * head;
+				store_row((char *)s->xk + at, (char *)s->xv + at, d->xkv_fmt, head, H, hd, p++, kt + row, vt + row,
+				          s->row16);
 			}
 	}
 	s->past = 0;
@@ -308,12 +314,9 @@ static void store_kv(const mg_decoder *d, mg_dec_state *s, int l, int T)
 	size_t head = mg_kv_head_bytes(d->kv_fmt, s->cap, hd), layer = (size_t)s->N * H * head;
 	for (int nn = 0; nn < s->N; nn++)
 		for (int t = 0; t < T; t++) {
-			const float *kr = s->k + ((size_t)nn * T + t) * D, *vr = s->v + ((size_t)nn * T + t) * D;
-			for (int h = 0; h < H; h++) {
-				size_t at = l * layer + ((size_t)nn * H + h) * head;
-				mg_kv_store((char *)s->kc + at, (char *)s->vc + at, d->kv_fmt, s->past + t, hd, kr + (size_t)h * hd,
-				            vr + (size_t)h * hd, s->row16);
-			}
+			size_t row = ((size_t)nn * T + t) * D, at = l * layer + (size_t)nn * H * head;
+			store_row((char *)s->kc + at, (char *)s->vc + at, d->kv_fmt, head, H, hd, s->past + t, s->k + row,
+			          s->v + row, s->row16);
 		}
 }
 
