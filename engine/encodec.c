@@ -514,6 +514,15 @@ int mg_encodec_bind(mg_encodec *e, const st_set *st, const mg_encodec_config *c,
 	return bind_from(e, &src, c, 1, err, errlen);
 }
 
+/* The float32 recurrent matrices, once a reduced copy replaces them. */
+static void drop_w_hh(mg_encodec_lstm *l)
+{
+	for (int k = 0; k < l->layers; k++) {
+		free(l->w_hh[k]);
+		l->w_hh[k] = NULL;
+	}
+}
+
 static int lstm_half(mg_encodec_lstm *l, char *err, size_t errlen)
 {
 	if (l->w_hh16 || l->w_hh8 || l->layers < 1)
@@ -532,10 +541,7 @@ static int lstm_half(mg_encodec_lstm *l, char *err, size_t errlen)
 	}
 	if (!l->w_hh16)
 		return mg_errf(err, errlen, "out of memory for the EnCodec LSTM in half precision");
-	for (int k = 0; k < l->layers; k++) {
-		free(l->w_hh[k]);
-		l->w_hh[k] = NULL;
-	}
+	drop_w_hh(l);
 	return 0;
 }
 
@@ -553,10 +559,7 @@ static int lstm_q8(mg_encodec_lstm *l, char *err, size_t errlen)
 			l->w_hh8 = NULL;
 			return -1;
 		}
-	for (int k = 0; k < l->layers; k++) {
-		free(l->w_hh[k]);
-		l->w_hh[k] = NULL;
-	}
+	drop_w_hh(l);
 	return 0;
 }
 
