@@ -61,10 +61,15 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		__m512 wa[2], wb[2];
 		UNROLL
 		for (int k = 0; k < NW; k++) {
-			/* The same columns of the next tile's rows: the hardware
-			 * prefetcher alone keeps too few lines in flight when the
-			 * arithmetic per byte is high (q8). */
-			_mm_prefetch((const char *)w[k] + (size_t)c * esz + 4096, _MM_HINT_T0);
+			/* Every line ahead of its loads (docs/PERFORMANCE.md, item
+			 * 32: a line touched twice streams faster than a line read
+			 * once; f32 one prefetch per line 1 KiB ahead in its row,
+			 * f16 6 KiB ahead, where distances that are multiples of
+			 * 4 KiB were slow). */
+			const char *pf = (const char *)w[k] + (size_t)c * esz + (F == MG_WEIGHTS_F32 ? 1024 : 6144);
+			_mm_prefetch(pf, _MM_HINT_T0);
+			if (F == MG_WEIGHTS_F32)
+				_mm_prefetch(pf + 64, _MM_HINT_T0);
 			wa[k] = wload(F, w[k], c);
 			wb[k] = wload(F, w[k], c + 16);
 		}
