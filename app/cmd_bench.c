@@ -570,14 +570,8 @@ static int parse(int argc, char **argv, opts *o)
 	o->device = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			help(stdout);
+		if (cli_help_or_version(a, help))
 			exit(0);
-		}
-		if (!strcmp(a, "--version")) {
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
-			exit(0);
-		}
 		if (!strcmp(a, "--json")) {
 			o->json = 1;
 			continue;

@@ -158,14 +158,8 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->device = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			help(stdout);
+		if (cli_help_or_version(a, help))
 			return -1;
-		}
-		if (!strcmp(a, "--version")) {
-			printf("musicgen-tui %s\n", PACKAGE_VERSION);
-			return -1;
-		}
 		if (!strcmp(a, "--greedy")) {
 			o->greedy = 1;
 			continue;

@@ -203,7 +203,6 @@ INLINE __m256 load_h(const uint16_t *h, int left)
 	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
 }
 
-/* 8 cache values (f32 or halves) from element i as floats. */
 /* 8 cache values (f32, halves or int8 codes) from element i as floats. */
 INLINE __m256 kv_load8(const void *p, int fmt, size_t i)
 {
