@@ -149,7 +149,7 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		if ((wf == MG_WEIGHTS_F16 && mg_encodec_lstm_half(&m->codec, err, errlen)) ||
 		    (wf == MG_WEIGHTS_Q8 && mg_encodec_lstm_q8(&m->codec, err, errlen))) {
 			mg_model_free(m);
-			return MG_ERR_FORMAT;
+			return MG_ERR_NOMEM; /* the only way a bound matrix fails to convert */
 		}
 	}
 	int Kc = cfg->dec.num_codebooks / cfg->dec.audio_channels;
