@@ -32,6 +32,7 @@
 
 #include "app/cli.h"
 #include "app/commands.h"
+#include "app/util.h"
 #include "engine/config.h"
 #include "engine/encodec.h"
 #include "engine/kernels.h"
@@ -63,13 +64,6 @@ static void help(FILE *f)
 	        "  --json           also print the results as one JSON object on the last line\n"
 	        "  --accuracy       compare f16 and q8 with f32: greedy-token agreement and the largest\n"
 	        "                   logit difference over N steps (default 200) fed the f32 tokens\n");
-}
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 /* ---------------------------------------------------------------- shapes */
@@ -428,9 +422,9 @@ static double bandwidth(int threads, char *err, size_t errlen)
 	struct bw_job j = {buf, mg_kernels_active()->dot, 0};
 	int chunks = (int)(bytes / sizeof *buf / BW_CHUNK);
 	for (int pass = 0; pass < 6; pass++) {
-		double t = now();
+		double t = mono_seconds();
 		mg_pool_for(pool, chunks, 1, bw_read, &j);
-		t = now() - t;
+		t = mono_seconds() - t;
 		if (pass && bytes / t > best)
 			best = (double)bytes / t;
 	}
@@ -452,7 +446,7 @@ static void on_step(int step, int total, void *user)
 	(void)total;
 	struct step_clock *c = user;
 	if (c->n < c->cap)
-		c->t[c->n++] = now();
+		c->t[c->n++] = mono_seconds();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -533,7 +527,7 @@ static double time_products(mg_model *m, int N)
 	for (size_t i = 0; i < (size_t)N * w; i++)
 		x[i] = 0.01f * (float)(i % 13) - 0.06f;
 	for (int pass = 0; pass < 6; pass++) {
-		double t0 = now();
+		double t0 = mono_seconds();
 		for (int l = 0; l < d->c.num_layers; l++) {
 			const mg_dec_layer *L = &d->layers[l];
 			const mg_mat *dd[] = {&L->q, &L->k, &L->v, &L->o, &L->cq, &L->co, &L->fc1};
@@ -544,7 +538,7 @@ static double time_products(mg_model *m, int N)
 		for (int k = 0; k < d->c.num_codebooks; k++)
 			mg_linear(m->pool, &d->heads[k], NULL, x, N, y);
 		if (pass)
-			t[pass - 1] = now() - t0;
+			t[pass - 1] = mono_seconds() - t0;
 	}
 	(void)D;
 	free(x), free(y);
@@ -649,9 +643,9 @@ static int load(const opts *o, int weights, st_dtype dt, mg_model **m, double *l
 	lp.backend = o->backend;
 	lp.device = o->device;
 	if (o->model) {
-		double t = now();
+		double t = mono_seconds();
 		int rc = mg_model_load(m, o->model, &lp, err, errlen);
-		*load_s = now() - t;
+		*load_s = mono_seconds() - t;
 		return rc;
 	}
 	char json[4096];
@@ -666,9 +660,9 @@ static int load(const opts *o, int weights, st_dtype dt, mg_model **m, double *l
 	/* The random checkpoint stands for a file on disk: its pages are not
 	 * part of the model's memory until the loader maps them in. */
 	reset_peak_rss();
-	double t = now();
+	double t = mono_seconds();
 	int rc = mg_model_load_st(m, st, &cfg, NULL, &lp, err, errlen);
-	*load_s = now() - t;
+	*load_s = mono_seconds() - t;
 	return rc;
 }
 
@@ -865,11 +859,11 @@ int cmd_bench(int argc, char **argv)
 		goto fail;
 	p.frames = frames;
 	clk.n = 0;
-	clk.t[clk.n++] = now();
+	clk.t[clk.n++] = mono_seconds();
 	double t0 = clk.t[0];
 	if (mg_generate_tokens(m, &p, ids, mask, PROMPT_TOKENS, &cb, &take, err, sizeof err))
 		goto fail;
-	double wall = now() - t0;
+	double wall = mono_seconds() - t0;
 	double rss = status_bytes("VmHWM");
 
 	/* Step times: between consecutive progress calls (the first step also

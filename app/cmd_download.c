@@ -206,10 +206,9 @@ int cmd_download(int argc, char **argv)
 	else if (cols && atoi(cols) >= 20)
 		bar.width = atoi(cols);
 	uint64_t before = plan.missing_bytes;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = mono_seconds();
 	st = dl_plan_run(&plan, draw_bar, &bar, &interrupted, snap, sizeof snap, err, sizeof err);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = mono_seconds() - t0;
 	end_bar(&bar);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
@@ -222,7 +221,6 @@ int cmd_download(int argc, char **argv)
 		dl_plan_free(&plan);
 		return 1;
 	}
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	char r[32];
 	bytes_human(secs > 0 ? (double)before / secs : 0, r, sizeof r);
 	bytes_human((double)before, b, sizeof b);

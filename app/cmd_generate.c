@@ -462,13 +462,6 @@ struct progress {
 	int last_step, total;
 };
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void on_progress(int step, int total, void *u)
 {
 	struct progress *pr = u;
@@ -476,7 +469,7 @@ static void on_progress(int step, int total, void *u)
 	pr->total = total;
 	if (!pr->tty)
 		return;
-	double el = now() - pr->t0, rate = el > 0 ? step / el : 0;
+	double el = mono_seconds() - pr->t0, rate = el > 0 ? step / el : 0;
 	int width = 30, fill = total ? (int)((long)width * step / total) : width;
 	char bar[64];
 	for (int i = 0; i < width; i++)
@@ -658,11 +651,11 @@ int cmd_generate(int argc, char **argv)
 		}
 	}
 
-	struct progress pr = {isatty(STDERR_FILENO), now(), 0, 0};
+	struct progress pr = {isatty(STDERR_FILENO), mono_seconds(), 0, 0};
 	mg_callbacks cb = {on_progress, NULL, NULL, &pr};
 	mg_take *t = NULL;
 	rc = mg_generate(m, &p, &cb, &t, err, sizeof err);
-	double wall = now() - pr.t0;
+	double wall = mono_seconds() - pr.t0;
 	if (rc) {
 		if (pr.tty && pr.last_step && pr.last_step < pr.total)
 			fprintf(stderr, "\n");
