@@ -589,8 +589,12 @@ static inline __attribute__((always_inline)) TARGET_AMX void amx_post(const int3
 	}
 }
 
-/* How far ahead of the block in use the weights are prefetched (bytes). */
+/* How far ahead of the block in use the weights are prefetched (bytes):
+ * each line into L1, and once more, further ahead, into L2 (a second
+ * touch per line keeps more of the stream in flight: docs/PERFORMANCE.md,
+ * item 34: 8 KiB beyond it; 6 and 10 KiB were slower than 4, 8 and 12). */
 #define AMX_PREFETCH 2048
+#define AMX_PREFETCH_L2 (AMX_PREFETCH + 8192)
 
 static TARGET_AMX void rows_q8_amx(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
                                    float *Y, int r0, int r1)
@@ -611,9 +615,11 @@ static TARGET_AMX void rows_q8_amx(const mg_mat *W, const float *bias, const flo
 				acc[i] = _mm512_setzero_ps();
 			for (int b = 0; b < nb; b += 4) {
 				const int k = nb - b < 4 ? nb - b : 4;
-				const char *pf = (const char *)(wg + (size_t)b * MG_Q8_GROUP * MG_Q8_BLOCK) + AMX_PREFETCH;
-				for (int l = 0; l < k * MG_Q8_GROUP; l++)
-					_mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+				const char *at = (const char *)(wg + (size_t)b * MG_Q8_GROUP * MG_Q8_BLOCK);
+				for (int l = 0; l < k * MG_Q8_GROUP; l++) {
+					_mm_prefetch(at + AMX_PREFETCH + 64 * l, _MM_HINT_T0);
+					_mm_prefetch(at + AMX_PREFETCH_L2 + 64 * l, _MM_HINT_T1);
+				}
 				AMX_BLOCK(0, 4, 6, b);
 				if (k > 1)
 					AMX_BLOCK(1, 5, 7, b + 1);
