@@ -59,12 +59,24 @@ static inline void mg_prefetch_l2(const void *p, size_t n)
  * elements, code = round(x / scale)). */
 enum { MG_KV_F32 = 0, MG_KV_F16 = 1, MG_KV_Q8 = 2 };
 
-/* The scale of position `lane` of a q8 block of hd elements per position. */
+/* Where a q8 block of hd elements per position keeps its MG_KV_BLOCK
+ * float scales: bytes from its start, after the codes. */
+static inline size_t mg_kv_scales_at(int hd)
+{
+	return (size_t)MG_KV_BLOCK * (size_t)hd;
+}
+
+/* The scale of position `lane` of a q8 block, and setting it. */
 static inline float mg_kv_scale(const void *block, int hd, int lane)
 {
 	float s;
-	memcpy(&s, (const char *)block + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof s, sizeof s);
+	memcpy(&s, (const char *)block + mg_kv_scales_at(hd) + (size_t)lane * sizeof s, sizeof s);
 	return s;
+}
+
+static inline void mg_kv_set_scale(void *block, int hd, int lane, float s)
+{
+	memcpy((char *)block + mg_kv_scales_at(hd) + (size_t)lane * sizeof s, &s, sizeof s);
 }
 
 /* Bytes of one block of keys (or values) of hd elements per position. */

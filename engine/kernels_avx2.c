@@ -238,7 +238,7 @@ INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd
 		}
 		__m256 r0 = _mm256_add_ps(a0, b0), r1 = _mm256_add_ps(a1, b1);
 		if (fmt == MG_KV_Q8) {
-			const float *ks = (const float *)(kb + (size_t)MG_KV_BLOCK * hd);
+			const float *ks = (const float *)(kb + mg_kv_scales_at(hd));
 			r0 = _mm256_mul_ps(r0, _mm256_loadu_ps(ks));
 			r1 = _mm256_mul_ps(r1, _mm256_loadu_ps(ks + 8));
 		}

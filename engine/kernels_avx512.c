@@ -355,7 +355,7 @@ INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd
 			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, (size_t)d * MG_KV_BLOCK, 0xffff), a0);
 		__m512 r = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
 		if (fmt == MG_KV_Q8)
-			r = _mm512_mul_ps(r, _mm512_loadu_ps(kb + (size_t)MG_KV_BLOCK * hd));
+			r = _mm512_mul_ps(r, _mm512_loadu_ps(kb + mg_kv_scales_at(hd)));
 		int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
 		_mm512_mask_storeu_ps(sc + j0, (__mmask16)((1u << n) - 1), r);
 	}

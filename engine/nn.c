@@ -163,10 +163,8 @@ void mg_kv_store(void *hk, void *hv, int fmt, int p, int hd, const float *k, con
 	if (fmt == MG_KV_Q8) {
 		/* Keys: lane `lane` of each of the hd rows; values: row `lane`;
 		 * the scales after the codes. */
-		float ks = q8_codes(k, hd, (int8_t *)kb + lane, MG_KV_BLOCK);
-		float vs = q8_codes(v, hd, (int8_t *)vb + (size_t)lane * hd, 1);
-		memcpy(kb + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof ks, &ks, sizeof ks);
-		memcpy(vb + (size_t)MG_KV_BLOCK * hd + (size_t)lane * sizeof vs, &vs, sizeof vs);
+		mg_kv_set_scale(kb, hd, lane, q8_codes(k, hd, (int8_t *)kb + lane, MG_KV_BLOCK));
+		mg_kv_set_scale(vb, hd, lane, q8_codes(v, hd, (int8_t *)vb + (size_t)lane * hd, 1));
 	} else if (fmt == MG_KV_F16) {
 		const mg_kernels *kern = mg_kernels_active();
 		uint16_t *kd = (uint16_t *)kb + lane;
