@@ -484,8 +484,7 @@ static double step_weight_bytes(const mg_decoder *d)
 	double b = 0;
 	for (int l = 0; l < d->c.num_layers; l++) {
 		const mg_dec_layer *L = &d->layers[l];
-		b += (double)(L->q.bytes + L->k.bytes + L->v.bytes + L->o.bytes + L->cq.bytes + L->co.bytes + L->fc1.bytes +
-		              L->fc2.bytes);
+		b += (double)(L->qkv.bytes + L->o.bytes + L->cq.bytes + L->co.bytes + L->fc1.bytes + L->fc2.bytes);
 	}
 	for (int k = 0; k < d->c.num_codebooks; k++)
 		b += (double)d->heads[k].bytes;
@@ -518,6 +517,7 @@ static double time_products(mg_model *m, int N)
 	const mg_decoder *d = &m->dec;
 	int D = d->c.hidden_size, F = d->c.ffn_dim, V = d->c.vocab_size;
 	int w = F > V ? F : V;
+	w = w > 3 * D ? w : 3 * D;
 	float *x = malloc((size_t)N * w * sizeof *x), *y = malloc((size_t)N * w * sizeof *y);
 	double t[5];
 	if (!x || !y) {
@@ -530,7 +530,7 @@ static double time_products(mg_model *m, int N)
 		double t0 = mono_seconds();
 		for (int l = 0; l < d->c.num_layers; l++) {
 			const mg_dec_layer *L = &d->layers[l];
-			const mg_mat *dd[] = {&L->q, &L->k, &L->v, &L->o, &L->cq, &L->co, &L->fc1};
+			const mg_mat *dd[] = {&L->qkv, &L->o, &L->cq, &L->co, &L->fc1};
 			for (size_t k = 0; k < sizeof dd / sizeof dd[0]; k++)
 				mg_linear(m->pool, dd[k], NULL, x, N, y);
 			mg_linear(m->pool, &L->fc2, NULL, x, N, y);
@@ -540,7 +540,6 @@ static double time_products(mg_model *m, int N)
 		if (pass)
 			t[pass - 1] = mono_seconds() - t0;
 	}
-	(void)D;
 	free(x), free(y);
 	return median(t, 5);
 }

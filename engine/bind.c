@@ -139,21 +139,46 @@ int mg_bind_mat(const st_set *st, mg_mat *m, int64_t rows, int64_t cols, int fmt
 	va_start(ap, fmt_name);
 	vname(name, fmt_name, ap);
 	va_end(ap);
+	const char *names[1] = {name};
+	return mg_bind_mat_stack(st, m, 1, names, rows, cols, fmt, err, errlen);
+}
+
+int mg_bind_mat_stack(const st_set *st, mg_mat *m, int n, const char *const *names, int64_t rows, int64_t cols,
+                      int fmt, char *err, size_t errlen)
+{
 	memset(m, 0, sizeof *m);
-	int64_t shape[2] = {rows, cols};
-	float *w;
-	if (bind_f32_name(st, &w, 2, shape, name, err, errlen))
+	if (n < 1 || rows < 1 || cols < 1 || rows * n > INT32_MAX || cols > INT32_MAX ||
+	    (uint64_t)(rows * n) > SIZE_MAX / sizeof(float) / (uint64_t)cols) {
+		snprintf(err, errlen, "tensor '%s': %d x %lld x %lld is not a matrix this program can hold", names[0], n,
+		         (long long)rows, (long long)cols);
 		return -1;
-	int rc = mg_mat_from_f32(m, w, (int)rows, (int)cols, fmt, err, errlen);
-	free(w);
-	/* The converted copy is what the model reads from now on: the file's
-	 * pages of this tensor need not stay resident. */
-	if (!rc)
-		st_release(st, st_find(st, name));
+	}
+	int64_t shape[2] = {rows, cols};
+	size_t part = (size_t)rows * (size_t)cols;
+	float *all = n > 1 ? malloc((size_t)n * part * sizeof *all) : NULL;
+	if (n > 1 && !all) {
+		snprintf(err, errlen, "out of memory stacking tensor '%s' with %d others", names[0], n - 1);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		float *w;
+		if (bind_f32_name(st, &w, 2, shape, names[i], err, errlen)) {
+			free(all);
+			return -1;
+		}
+		if (n == 1) {
+			all = w;
+			break;
+		}
+		memcpy(all + (size_t)i * part, w, part * sizeof *w);
+		free(w);
+	}
+	int rc = mg_mat_from_f32(m, all, (int)(rows * n), (int)cols, fmt, err, errlen);
+	free(all);
 	if (rc) {
 		char why[MG_BIND_NAME * 2];
 		snprintf(why, sizeof why, "%s", err);
-		snprintf(err, errlen, "tensor '%s': %s", name, why);
+		snprintf(err, errlen, "tensor '%s': %s", names[0], why);
 	}
 	return rc;
 }

@@ -41,7 +41,7 @@ void mg_decoder_free(mg_decoder *d)
 			mg_dec_layer *L = &d->layers[l];
 			free(L->ln_self_w), free(L->ln_self_b), free(L->ln_cross_w), free(L->ln_cross_b);
 			free(L->ln_ff_w), free(L->ln_ff_b);
-			mg_mat *m[] = {&L->q, &L->k, &L->v, &L->o, &L->cq, &L->ck, &L->cv, &L->co, &L->fc1, &L->fc2};
+			mg_mat *m[] = {&L->qkv, &L->o, &L->cq, &L->ck, &L->cv, &L->co, &L->fc1, &L->fc2};
 			for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
 				mg_mat_free(m[i]);
 		}
@@ -69,6 +69,16 @@ static int bind_ln(const st_set *st, float **w, float **b, int D, char *err, siz
 	else
 		snprintf(n, sizeof n, P "%s", name);
 	return mg_bind_vec(st, w, D, err, errlen, "%s.weight", n) || mg_bind_vec(st, b, D, err, errlen, "%s.bias", n);
+}
+
+/* Layer l's self-attention q, k and v projections stacked into one matrix. */
+static int bind_qkv(const st_set *st, mg_mat *m, int D, int fmt, char *err, size_t errlen, int l)
+{
+	char names[3][MG_BIND_NAME];
+	const char *const parts[3] = {names[0], names[1], names[2]}, *proj = "qkv";
+	for (int i = 0; i < 3; i++)
+		snprintf(names[i], sizeof names[i], P "layers.%d.self_attn.%c_proj.weight", l, proj[i]);
+	return mg_bind_mat_stack(st, m, 3, parts, D, D, fmt, err, errlen);
 }
 
 int mg_decoder_init_config(mg_decoder *d, const st_set *st, const mg_config *cfg, char *err, size_t errlen)
@@ -156,9 +166,7 @@ int mg_decoder_bind(mg_decoder *d, const st_set *st, const mg_config *cfg, int f
 		if (bind_ln(st, &L->ln_self_w, &L->ln_self_b, D, err, errlen, "self_attn_layer_norm", l) ||
 		    bind_ln(st, &L->ln_cross_w, &L->ln_cross_b, D, err, errlen, "encoder_attn_layer_norm", l) ||
 		    bind_ln(st, &L->ln_ff_w, &L->ln_ff_b, D, err, errlen, "final_layer_norm", l) ||
-		    mg_bind_mat(st, &L->q, D, D, fmt, err, errlen, P "layers.%d.self_attn.q_proj.weight", l) ||
-		    mg_bind_mat(st, &L->k, D, D, fmt, err, errlen, P "layers.%d.self_attn.k_proj.weight", l) ||
-		    mg_bind_mat(st, &L->v, D, D, fmt, err, errlen, P "layers.%d.self_attn.v_proj.weight", l) ||
+		    bind_qkv(st, &L->qkv, D, fmt, err, errlen, l) ||
 		    mg_bind_mat(st, &L->o, D, D, fmt, err, errlen, P "layers.%d.self_attn.out_proj.weight", l) ||
 		    mg_bind_mat(st, &L->cq, D, D, fmt, err, errlen, P "layers.%d.encoder_attn.q_proj.weight", l) ||
 		    mg_bind_mat(st, &L->ck, D, D, fmt, err, errlen, P "layers.%d.encoder_attn.k_proj.weight", l) ||
@@ -196,7 +204,7 @@ void mg_dec_state_free(mg_dec_state *s)
 {
 	mg_big_free(s->kc, s->cache_bytes), mg_big_free(s->vc, s->cache_bytes);
 	free(s->row16), free(s->xk), free(s->xv), free(s->xn), free(s->xt);
-	free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->a), free(s->y), free(s->f), free(s->lt);
+	free(s->x), free(s->h), free(s->q), free(s->qkv), free(s->a), free(s->y), free(s->f), free(s->lt);
 	free(s->scratch);
 	memset(s, 0, sizeof *s);
 }
@@ -246,8 +254,7 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	s->x = falloc(rows * D, &bad);
 	s->h = falloc(rows * D, &bad);
 	s->q = falloc(rows * D, &bad);
-	s->k = falloc(rows * D, &bad);
-	s->v = falloc(rows * D, &bad);
+	s->qkv = falloc(rows * 3 * D, &bad);
 	s->a = falloc(rows * D, &bad);
 	s->y = falloc(rows * D, &bad);
 	s->f = falloc(rows * (size_t)c->ffn_dim, &bad);
@@ -306,7 +313,7 @@ static void add(float *x, const float *y, size_t n)
 		x[i] += y[i];
 }
 
-/* The keys and values of T new positions (s->k, s->v: N * T rows) into
+/* The keys and values of T new positions (in s->qkv: N * T rows) into
  * layer l's cache. */
 static void store_kv(const mg_decoder *d, mg_dec_state *s, int l, int T)
 {
@@ -314,9 +321,9 @@ static void store_kv(const mg_decoder *d, mg_dec_state *s, int l, int T)
 	size_t head = mg_kv_head_bytes(d->kv_fmt, s->cap, hd), layer = (size_t)s->N * H * head;
 	for (int nn = 0; nn < s->N; nn++)
 		for (int t = 0; t < T; t++) {
-			size_t row = ((size_t)nn * T + t) * D, at = l * layer + (size_t)nn * H * head;
-			store_row((char *)s->kc + at, (char *)s->vc + at, d->kv_fmt, head, H, hd, s->past + t, s->k + row,
-			          s->v + row, s->row16);
+			size_t row = ((size_t)nn * T + t) * 3 * D, at = l * layer + (size_t)nn * H * head;
+			store_row((char *)s->kc + at, (char *)s->vc + at, d->kv_fmt, head, H, hd, s->past + t,
+			          s->qkv + row + D, s->qkv + row + 2 * D, s->row16);
 		}
 }
 
@@ -357,12 +364,14 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 	size_t layer = (size_t)N * H * mg_kv_head_bytes(d->kv_fmt, s->cap, hd);
 	mg_attn self = {
 		.n_seq = N, .q_per_seq = T, .n_heads = H, .head_dim = hd,
-		.q = s->q, .q_stride = D, .kv_cap = s->cap,
+		.q = s->qkv, .q_stride = 3 * D, .kv_cap = s->cap,
 		.causal = 1, .past = s->past, .scale = (float)pow((double)hd, -0.5),
 		.out = s->a, .out_stride = D, .scratch = s->scratch, .max_keys = s->max_len > s->S ? s->max_len : s->S,
 		.kv_fmt = d->kv_fmt,
 	};
 	mg_attn cross = self;
+	cross.q = s->q;
+	cross.q_stride = D;
 	cross.kv_cap = s->xcap;
 	cross.kv_fmt = d->xkv_fmt;
 	cross.new_k = cross.new_v = NULL;
@@ -377,9 +386,7 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 			memcpy(hidden + (size_t)l * nx, s->x, nx * sizeof(float));
 		/* Causal self-attention; the new keys/values join the cache first. */
 		mg_layer_norm(s->x, L->ln_self_w, L->ln_self_b, LN_EPS, n, D, s->h);
-		mg_linear(pool, &L->q, NULL, s->h, n, s->q);
-		mg_linear(pool, &L->k, NULL, s->h, n, s->k);
-		mg_linear(pool, &L->v, NULL, s->h, n, s->v);
+		mg_linear(pool, &L->qkv, NULL, s->h, n, s->qkv);
 		/* One new position: each (row, head) of the attention stores its
 		 * key and value itself, just before it reads that cache block.
 		 * Several: stored here first (they see each other's keys). */
@@ -388,9 +395,9 @@ int mg_dec_forward(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const in
 		self.cache_k = (char *)s->kc + l * layer;
 		self.cache_v = (char *)s->vc + l * layer;
 		if (T == 1) {
-			self.new_k = s->k;
-			self.new_v = s->v;
-			self.new_stride = D;
+			self.new_k = s->qkv + D;
+			self.new_v = s->qkv + 2 * D;
+			self.new_stride = 3 * D;
 		}
 		mg_attention(pool, &self);
 		mg_linear(pool, &L->o, NULL, s->a, n, s->y);

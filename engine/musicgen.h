@@ -22,7 +22,8 @@
 
 typedef struct mg_dec_layer {
 	float *ln_self_w, *ln_self_b, *ln_cross_w, *ln_cross_b, *ln_ff_w, *ln_ff_b;
-	mg_mat q, k, v, o;           /* self-attention [D, D] */
+	mg_mat qkv, o;               /* self-attention: q, k, v stacked [3D, D] (one
+	                              * pass over the three); out [D, D] */
 	mg_mat cq, ck, cv, co;       /* cross-attention [D, D] */
 	mg_mat fc1, fc2;             /* [ffn, D], [D, ffn] */
 } mg_dec_layer;
@@ -87,7 +88,8 @@ typedef struct mg_dec_state {
 	void *xk, *xv;               /* [layers][N][heads] */
 	int *xn;                     /* [N] */
 	float *xt;                   /* the text's keys then values, [2][N * S][hidden] */
-	float *x, *h, *q, *k, *v, *a, *y, *f, *lt;
+	float *x, *h, *q, *a, *y, *f, *lt;
+	float *qkv;                  /* self-attention q, k, v of a row side by side, [rows][3 * hidden] */
 	float *scratch;              /* attention scores, nth * max(max_len, S) */
 } mg_dec_state;
 
