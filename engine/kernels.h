@@ -169,6 +169,17 @@ typedef struct mg_kernels {
 	 * arithmetic). Only a hint: the results never depend on it. */
 	void (*kv_scores)(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf);
 	void (*kv_wsum)(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf);
+	/* The same over two heads at once, NULL in sets without them: head u
+	 * (0, 1) has its query at q + u * hd, its keys or values at k / v + u *
+	 * stride bytes, its scores at sc + u * sc_stride, its weights at a + u *
+	 * a_stride, its output at o + u * hd, its prefetch at pf + u * stride;
+	 * the same bits as two calls of kv_scores / kv_wsum. Two streams read
+	 * side by side keep more of the memory's reads in flight per core
+	 * (docs/PERFORMANCE.md, item 37). */
+	void (*kv_scores2)(const float *q, const void *k, size_t stride, int fmt, int nk, int hd, float *sc,
+	                   size_t sc_stride, const void *pf);
+	void (*kv_wsum2)(const float *a, size_t a_stride, const void *v, size_t stride, int fmt, int nk, int hd,
+	                 float *o, const void *pf);
 	/* Exact (erf) GELU in place, x = 0.5 x (1 + erf(x / sqrt 2)); the
 	 * portable set is mg_gelu (libm's erff), the others are within a few
 	 * ulp of it (test_linear). */

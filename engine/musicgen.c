@@ -259,7 +259,7 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	s->y = falloc(rows * D, &bad);
 	s->f = falloc(rows * (size_t)c->ffn_dim, &bad);
 	s->lt = falloc(rows * (size_t)c->vocab_size, &bad);
-	s->scratch = falloc((size_t)nth * (size_t)((max_len > S ? max_len : S) + 2 * c->head_dim), &bad);
+	s->scratch = falloc((size_t)nth * mg_attn_scratch(max_len > S ? max_len : S, c->head_dim), &bad);
 	if (bad) {
 		mg_dec_state_free(s);
 		snprintf(err, errlen, "decoder: out of memory for the KV cache of %d rows x %d positions", N, max_len);

@@ -90,7 +90,7 @@ typedef struct mg_dec_state {
 	float *xt;                   /* the text's keys then values, [2][N * S][hidden] */
 	float *x, *h, *q, *a, *y, *f, *lt;
 	float *qkv;                  /* self-attention q, k, v of a row side by side, [rows][3 * hidden] */
-	float *scratch;              /* attention scores, nth * max(max_len, S) */
+	float *scratch;              /* attention, nth * mg_attn_scratch(max(max_len, S), head_dim) */
 } mg_dec_state;
 
 int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int S, int max_len, int max_cols,

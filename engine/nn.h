@@ -40,7 +40,7 @@ void mg_relu(float *x, size_t n);
  * new_stride, head h at + h * head_dim) at position past of the cache
  * (mg_kv_store), on the thread that reads that block next: no separate
  * pass over the cache.
- * scratch: mg_pool_size(pool) * (max_keys + 2 * head_dim) floats. */
+ * scratch: mg_pool_size(pool) * mg_attn_scratch(max_keys, head_dim) floats. */
 typedef struct mg_attn {
 	int n_seq, q_per_seq, n_heads, head_dim;
 	const float *q;
@@ -65,6 +65,8 @@ typedef struct mg_attn {
 } mg_attn;
 
 void mg_attention(mg_pool *pool, const mg_attn *a);
+/* Floats of mg_attn.scratch per thread of the pool. */
+size_t mg_attn_scratch(int max_keys, int head_dim);
 
 /* Bytes of one head's cache of cap positions (a multiple of MG_KV_BLOCK). */
 size_t mg_kv_head_bytes(int fmt, int cap, int hd);
