@@ -335,171 +335,145 @@ INLINE __m512 kv_load16(const void *p, int fmt, size_t i, __mmask16 m)
 	return _mm512_maskz_loadu_ps(m, (const float *)p + i);
 }
 
-INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
+/* Four dimensions d .. d+3 of one key block into the accumulators a[0..3]
+ * (a[0] alone for a single d: the head's last dimensions). */
+INLINE void kv_score4(int fmt, __m512 *a, const float *q, const char *kb, int d)
+{
+	size_t e = (size_t)d * MG_KV_BLOCK;
+	a[0] = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, e, 0xffff), a[0]);
+	a[1] = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), kv_load16(kb, fmt, e + MG_KV_BLOCK, 0xffff), a[1]);
+	a[2] = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), kv_load16(kb, fmt, e + 2 * MG_KV_BLOCK, 0xffff), a[2]);
+	a[3] = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), kv_load16(kb, fmt, e + 3 * MG_KV_BLOCK, 0xffff), a[3]);
+}
+
+INLINE void kv_score1(int fmt, __m512 *a, const float *q, const char *kb, int d)
+{
+	a[0] = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, (size_t)d * MG_KV_BLOCK, 0xffff), a[0]);
+}
+
+/* The block's scores from its accumulators, stored for the keys in use. */
+INLINE void kv_score_store(int fmt, const __m512 *a, const char *kb, int hd, float *sc, __mmask16 m)
+{
+	__m512 r = _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3]));
+	if (fmt == MG_KV_Q8)
+		r = _mm512_mul_ps(r, _mm512_loadu_ps(kb + mg_kv_scales_at(hd)));
+	_mm512_mask_storeu_ps(sc, m, r);
+}
+
+/* Scores of one head (nh = 1) or of two side by side (nh = 2: the second's
+ * query at q + hd, keys at k + ks, scores at sc + ss, prefetch at pf + ks),
+ * each head's arithmetic in the same order. */
+INLINE void kv_scores_heads(int fmt, int nh, const float *q, const void *k, size_t ks, int nk, int hd, float *sc,
+                            size_t ss, const void *pf)
 {
 	size_t blk = mg_kv_block_bytes(fmt, hd);
-	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
-		const char *kb = (const char *)k + (size_t)(j0 / MG_KV_BLOCK) * blk;
-		if (pf)
-			mg_prefetch_l2((const char *)pf + (size_t)(j0 / MG_KV_BLOCK) * blk, blk);
-		__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-		int d = 0;
-		for (; d + 4 <= hd; d += 4) {
-			size_t e = (size_t)d * MG_KV_BLOCK;
-			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, e, 0xffff), a0);
-			a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), kv_load16(kb, fmt, e + MG_KV_BLOCK, 0xffff), a1);
-			a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), kv_load16(kb, fmt, e + 2 * MG_KV_BLOCK, 0xffff), a2);
-			a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), kv_load16(kb, fmt, e + 3 * MG_KV_BLOCK, 0xffff), a3);
-		}
-		for (; d < hd; d++)
-			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, (size_t)d * MG_KV_BLOCK, 0xffff), a0);
-		__m512 r = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-		if (fmt == MG_KV_Q8)
-			r = _mm512_mul_ps(r, _mm512_loadu_ps(kb + mg_kv_scales_at(hd)));
-		int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
-		_mm512_mask_storeu_ps(sc + j0, (__mmask16)((1u << n) - 1), r);
-	}
-}
-
-static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
-{
-	MG_KV_SPECIALISE(kv_scores_fmt, fmt, q, k, nk, hd, sc, pf);
-}
-
-INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
-{
-	size_t blk = mg_kv_block_bytes(fmt, hd);
-	for (int d0 = 0; d0 < hd; d0 += 64) {
-		__mmask16 m[4];
-		for (int c = 0; c < 4; c++) {
-			int left = hd - d0 - 16 * c;
-			m[c] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-		}
-		__m512 o0 = _mm512_setzero_ps(), o1 = _mm512_setzero_ps(), o2 = _mm512_setzero_ps(), o3 = _mm512_setzero_ps();
-		for (int j = 0; j < nk; j++) {
-			const char *vb = (const char *)v + (size_t)(j / MG_KV_BLOCK) * blk;
-			int lane = j % MG_KV_BLOCK;
-			if (pf && d0 == 0 && lane == 0)
-				mg_prefetch_l2((const char *)pf + (size_t)(j / MG_KV_BLOCK) * blk, blk);
-			__m512 aj = _mm512_set1_ps(fmt == MG_KV_Q8 ? a[j] * mg_kv_scale(vb, hd, lane) : a[j]);
-			size_t e = (size_t)lane * hd + d0;
-			o0 = _mm512_add_ps(o0, _mm512_mul_ps(aj, kv_load16(vb, fmt, e, m[0])));
-			o1 = _mm512_add_ps(o1, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 16, m[1])));
-			o2 = _mm512_add_ps(o2, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 32, m[2])));
-			o3 = _mm512_add_ps(o3, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 48, m[3])));
-		}
-		_mm512_mask_storeu_ps(o + d0, m[0], o0);
-		_mm512_mask_storeu_ps(o + d0 + 16, m[1], o1);
-		_mm512_mask_storeu_ps(o + d0 + 32, m[2], o2);
-		_mm512_mask_storeu_ps(o + d0 + 48, m[3], o3);
-	}
-}
-
-static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
-{
-	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, v, nk, hd, o, pf);
-}
-
-/* kv_scores_fmt for heads 0 and 1 side by side, each head's arithmetic in
- * the same order as there. */
-INLINE void kv_scores2_fmt(int fmt, const float *q, const void *k, size_t ks, int nk, int hd, float *sc, size_t ss,
-                           const void *pf)
-{
-	size_t blk = mg_kv_block_bytes(fmt, hd);
-	const float *p = q + hd;
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
 		size_t bo = (size_t)(j0 / MG_KV_BLOCK) * blk;
 		const char *kb = (const char *)k + bo, *lb = kb + ks;
 		if (pf) {
 			mg_prefetch_l2((const char *)pf + bo, blk);
-			mg_prefetch_l2((const char *)pf + ks + bo, blk);
+			if (nh == 2)
+				mg_prefetch_l2((const char *)pf + ks + bo, blk);
 		}
-		__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-		__m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps(), b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
+		__m512 a[4], b[4];
+		UNROLL
+		for (int c = 0; c < 4; c++)
+			a[c] = b[c] = _mm512_setzero_ps();
 		int d = 0;
 		for (; d + 4 <= hd; d += 4) {
-			size_t e = (size_t)d * MG_KV_BLOCK;
-			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, e, 0xffff), a0);
-			b0 = _mm512_fmadd_ps(_mm512_set1_ps(p[d]), kv_load16(lb, fmt, e, 0xffff), b0);
-			a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), kv_load16(kb, fmt, e + MG_KV_BLOCK, 0xffff), a1);
-			b1 = _mm512_fmadd_ps(_mm512_set1_ps(p[d + 1]), kv_load16(lb, fmt, e + MG_KV_BLOCK, 0xffff), b1);
-			a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), kv_load16(kb, fmt, e + 2 * MG_KV_BLOCK, 0xffff), a2);
-			b2 = _mm512_fmadd_ps(_mm512_set1_ps(p[d + 2]), kv_load16(lb, fmt, e + 2 * MG_KV_BLOCK, 0xffff), b2);
-			a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), kv_load16(kb, fmt, e + 3 * MG_KV_BLOCK, 0xffff), a3);
-			b3 = _mm512_fmadd_ps(_mm512_set1_ps(p[d + 3]), kv_load16(lb, fmt, e + 3 * MG_KV_BLOCK, 0xffff), b3);
+			kv_score4(fmt, a, q, kb, d);
+			if (nh == 2)
+				kv_score4(fmt, b, q + hd, lb, d);
 		}
 		for (; d < hd; d++) {
-			a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), kv_load16(kb, fmt, (size_t)d * MG_KV_BLOCK, 0xffff), a0);
-			b0 = _mm512_fmadd_ps(_mm512_set1_ps(p[d]), kv_load16(lb, fmt, (size_t)d * MG_KV_BLOCK, 0xffff), b0);
-		}
-		__m512 r = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-		__m512 t = _mm512_add_ps(_mm512_add_ps(b0, b1), _mm512_add_ps(b2, b3));
-		if (fmt == MG_KV_Q8) {
-			r = _mm512_mul_ps(r, _mm512_loadu_ps(kb + mg_kv_scales_at(hd)));
-			t = _mm512_mul_ps(t, _mm512_loadu_ps(lb + mg_kv_scales_at(hd)));
+			kv_score1(fmt, a, q, kb, d);
+			if (nh == 2)
+				kv_score1(fmt, b, q + hd, lb, d);
 		}
 		__mmask16 m = (__mmask16)((1u << (nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK)) - 1);
-		_mm512_mask_storeu_ps(sc + j0, m, r);
-		_mm512_mask_storeu_ps(sc + ss + j0, m, t);
+		kv_score_store(fmt, a, kb, hd, sc + j0, m);
+		if (nh == 2)
+			kv_score_store(fmt, b, lb, hd, sc + ss + j0, m);
 	}
+}
+
+static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
+{
+	MG_KV_SPECIALISE(kv_scores_heads, fmt, 1, q, k, 0, nk, hd, sc, 0, pf);
 }
 
 static TARGET void kv_scores2(const float *q, const void *k, size_t ks, int fmt, int nk, int hd, float *sc,
                               size_t ss, const void *pf)
 {
-	MG_KV_SPECIALISE(kv_scores2_fmt, fmt, q, k, ks, nk, hd, sc, ss, pf);
+	MG_KV_SPECIALISE(kv_scores_heads, fmt, 2, q, k, ks, nk, hd, sc, ss, pf);
 }
 
-/* kv_wsum_fmt for heads 0 and 1 side by side, each head's terms in the same
- * order as there. */
-INLINE void kv_wsum2_fmt(int fmt, const float *a, size_t as, const void *v, size_t vs, int nk, int hd, float *o,
-                         const void *pf)
+/* Position j's term (weight w, its value row at vb, dimensions d0 ..
+ * d0+63, lanes m) added to the accumulators o[0..3]: a product, then a
+ * sum. */
+INLINE void kv_wterm(int fmt, __m512 *o, float w, const char *vb, size_t e, const __mmask16 *m)
+{
+	__m512 aj = _mm512_set1_ps(w);
+	o[0] = _mm512_add_ps(o[0], _mm512_mul_ps(aj, kv_load16(vb, fmt, e, m[0])));
+	o[1] = _mm512_add_ps(o[1], _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 16, m[1])));
+	o[2] = _mm512_add_ps(o[2], _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 32, m[2])));
+	o[3] = _mm512_add_ps(o[3], _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 48, m[3])));
+}
+
+INLINE void kv_wstore(float *o, const __m512 *acc, const __mmask16 *m)
+{
+	UNROLL
+	for (int c = 0; c < 4; c++)
+		_mm512_mask_storeu_ps(o + 16 * c, m[c], acc[c]);
+}
+
+/* The weighted sum of one head (nh = 1) or of two side by side (nh = 2:
+ * the second's weights at a + as, values at v + vs, output at o + hd,
+ * prefetch at pf + vs), each head's terms in the same order. */
+INLINE void kv_wsum_heads(int fmt, int nh, const float *a, size_t as, const void *v, size_t vs, int nk, int hd,
+                          float *o, const void *pf)
 {
 	size_t blk = mg_kv_block_bytes(fmt, hd);
-	const float *b = a + as;
 	for (int d0 = 0; d0 < hd; d0 += 64) {
 		__mmask16 m[4];
+		UNROLL
 		for (int c = 0; c < 4; c++) {
 			int left = hd - d0 - 16 * c;
 			m[c] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
 		}
-		__m512 o0 = _mm512_setzero_ps(), o1 = _mm512_setzero_ps(), o2 = _mm512_setzero_ps(), o3 = _mm512_setzero_ps();
-		__m512 p0 = _mm512_setzero_ps(), p1 = _mm512_setzero_ps(), p2 = _mm512_setzero_ps(), p3 = _mm512_setzero_ps();
+		__m512 acc[4], bcc[4];
+		UNROLL
+		for (int c = 0; c < 4; c++)
+			acc[c] = bcc[c] = _mm512_setzero_ps();
 		for (int j = 0; j < nk; j++) {
-			size_t bo = (size_t)(j / MG_KV_BLOCK) * blk;
+			size_t bo = (size_t)(j / MG_KV_BLOCK) * blk, e;
 			const char *vb = (const char *)v + bo, *wb = vb + vs;
 			int lane = j % MG_KV_BLOCK;
 			if (pf && d0 == 0 && lane == 0) {
 				mg_prefetch_l2((const char *)pf + bo, blk);
-				mg_prefetch_l2((const char *)pf + vs + bo, blk);
+				if (nh == 2)
+					mg_prefetch_l2((const char *)pf + vs + bo, blk);
 			}
-			__m512 aj = _mm512_set1_ps(fmt == MG_KV_Q8 ? a[j] * mg_kv_scale(vb, hd, lane) : a[j]);
-			__m512 bj = _mm512_set1_ps(fmt == MG_KV_Q8 ? b[j] * mg_kv_scale(wb, hd, lane) : b[j]);
-			size_t e = (size_t)lane * hd + d0;
-			o0 = _mm512_add_ps(o0, _mm512_mul_ps(aj, kv_load16(vb, fmt, e, m[0])));
-			p0 = _mm512_add_ps(p0, _mm512_mul_ps(bj, kv_load16(wb, fmt, e, m[0])));
-			o1 = _mm512_add_ps(o1, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 16, m[1])));
-			p1 = _mm512_add_ps(p1, _mm512_mul_ps(bj, kv_load16(wb, fmt, e + 16, m[1])));
-			o2 = _mm512_add_ps(o2, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 32, m[2])));
-			p2 = _mm512_add_ps(p2, _mm512_mul_ps(bj, kv_load16(wb, fmt, e + 32, m[2])));
-			o3 = _mm512_add_ps(o3, _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 48, m[3])));
-			p3 = _mm512_add_ps(p3, _mm512_mul_ps(bj, kv_load16(wb, fmt, e + 48, m[3])));
+			e = (size_t)lane * hd + d0;
+			kv_wterm(fmt, acc, fmt == MG_KV_Q8 ? a[j] * mg_kv_scale(vb, hd, lane) : a[j], vb, e, m);
+			if (nh == 2)
+				kv_wterm(fmt, bcc, fmt == MG_KV_Q8 ? a[as + j] * mg_kv_scale(wb, hd, lane) : a[as + j], wb, e, m);
 		}
-		_mm512_mask_storeu_ps(o + d0, m[0], o0);
-		_mm512_mask_storeu_ps(o + d0 + 16, m[1], o1);
-		_mm512_mask_storeu_ps(o + d0 + 32, m[2], o2);
-		_mm512_mask_storeu_ps(o + d0 + 48, m[3], o3);
-		_mm512_mask_storeu_ps(o + hd + d0, m[0], p0);
-		_mm512_mask_storeu_ps(o + hd + d0 + 16, m[1], p1);
-		_mm512_mask_storeu_ps(o + hd + d0 + 32, m[2], p2);
-		_mm512_mask_storeu_ps(o + hd + d0 + 48, m[3], p3);
+		kv_wstore(o + d0, acc, m);
+		if (nh == 2)
+			kv_wstore(o + hd + d0, bcc, m);
 	}
+}
+
+static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
+{
+	MG_KV_SPECIALISE(kv_wsum_heads, fmt, 1, a, 0, v, 0, nk, hd, o, pf);
 }
 
 static TARGET void kv_wsum2(const float *a, size_t as, const void *v, size_t vs, int fmt, int nk, int hd, float *o,
                             const void *pf)
 {
-	MG_KV_SPECIALISE(kv_wsum2_fmt, fmt, a, as, v, vs, nk, hd, o, pf);
+	MG_KV_SPECIALISE(kv_wsum_heads, fmt, 2, a, as, v, vs, nk, hd, o, pf);
 }
 
 /* exp(x) for -104 <= x <= 0, 16 at a time: x = k ln2 + r, |r| <= ln2 / 2
