@@ -79,6 +79,14 @@ static inline void mg_kv_set_scale(void *block, int hd, int lane, float s)
 	memcpy((char *)block + mg_kv_scales_at(hd) + (size_t)lane * sizeof s, &s, sizeof s);
 }
 
+/* What kv_wsum multiplies position `lane`'s stored values by, for attention
+ * weight a: a itself, or with q8 a times the position's scale (that product
+ * rounded first, then times each code). */
+static inline float mg_kv_weight(int fmt, float a, const void *block, int hd, int lane)
+{
+	return fmt == MG_KV_Q8 ? a * mg_kv_scale(block, hd, lane) : a;
+}
+
 /* Bytes of one block of keys (or values) of hd elements per position. */
 static inline size_t mg_kv_block_bytes(int fmt, int hd)
 {

@@ -261,7 +261,7 @@ static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int
 	int lane = (j) % MG_KV_BLOCK;                                                                \
 	if (pf && d0 == 0 && lane == 0)                                                              \
 		mg_prefetch_l2((const char *)pf + (size_t)((j) / MG_KV_BLOCK) * blk, blk);            \
-	float w = fmt == MG_KV_Q8 ? a[j] * mg_kv_scale(vb, hd, lane) : a[j];                         \
+	float w = mg_kv_weight(fmt, a[j], vb, hd, lane);                                              \
 	size_t e = (size_t)lane * hd + d0
 
 INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, float *o, const void *pf)

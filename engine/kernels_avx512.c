@@ -455,9 +455,9 @@ INLINE void kv_wsum_heads(int fmt, int nh, const float *a, size_t as, const void
 					mg_prefetch_l2((const char *)pf + vs + bo, blk);
 			}
 			e = (size_t)lane * hd + d0;
-			kv_wterm(fmt, acc, fmt == MG_KV_Q8 ? a[j] * mg_kv_scale(vb, hd, lane) : a[j], vb, e, m);
+			kv_wterm(fmt, acc, mg_kv_weight(fmt, a[j], vb, hd, lane), vb, e, m);
 			if (nh == 2)
-				kv_wterm(fmt, bcc, fmt == MG_KV_Q8 ? a[as + j] * mg_kv_scale(wb, hd, lane) : a[as + j], wb, e, m);
+				kv_wterm(fmt, bcc, mg_kv_weight(fmt, a[as + j], wb, hd, lane), wb, e, m);
 		}
 		kv_wstore(o + d0, acc, m);
 		if (nh == 2)

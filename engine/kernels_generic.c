@@ -135,7 +135,7 @@ static void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, floa
 		int lane = j % MG_KV_BLOCK;
 		if (fmt == MG_KV_Q8) {
 			const int8_t *c = (const int8_t *)b + (size_t)lane * hd;
-			float w = a[j] * mg_kv_scale(b, hd, lane);
+			float w = mg_kv_weight(fmt, a[j], b, hd, lane);
 			for (int d = 0; d < hd; d++) {
 				float t = w * (float)c[d];
 				o[d] = o[d] + t;
