@@ -94,6 +94,39 @@ static inline size_t mg_kv_block_bytes(int fmt, int hd)
 	return fmt == MG_KV_Q8 ? n + MG_KV_BLOCK * sizeof(float) : n * (fmt == MG_KV_F16 ? 2 : 4);
 }
 
+/* A walk over the units of a pass (a unit: one head's block; the order:
+ * block by block, the heads within each, as kernels' kv_scores) over the
+ * first nb blocks of nh heads at k, continuing into the same units of pf,
+ * starting `ahead` units in: mg_kv_next gives the unit's address (NULL
+ * past them, or past the pass without pf) and steps on. For prefetching
+ * a fixed distance ahead of the unit in use. */
+typedef struct mg_kv_walk {
+	const char *k, *pf;
+	size_t bs, blk;
+	int nh, nb, b, u;
+} mg_kv_walk;
+
+static inline mg_kv_walk mg_kv_walk_at(const void *k, const void *pf, int nh, size_t bs, size_t blk, int nb,
+                                       int ahead)
+{
+	mg_kv_walk w = {(const char *)k, (const char *)pf, bs, blk, nh, nb, ahead / nh, ahead % nh};
+	return w;
+}
+
+static inline const char *mg_kv_next(mg_kv_walk *w)
+{
+	const char *p = NULL;
+	if (w->b < w->nb)
+		p = w->k + (size_t)w->b * w->bs + (size_t)w->u * w->blk;
+	else if (w->pf && w->b < 2 * w->nb)
+		p = w->pf + (size_t)(w->b - w->nb) * w->bs + (size_t)w->u * w->blk;
+	if (++w->u == w->nh) {
+		w->u = 0;
+		w->b++;
+	}
+	return p;
+}
+
 /* f(fmt, ...) with fmt as a constant of each format, so that a kernel set's
  * inline body is compiled once per format (f returns void). */
 #define MG_KV_SPECIALISE(f, fmt, ...)                                                              \
@@ -160,34 +193,29 @@ typedef struct mg_kernels {
 	/* y[i] += a * x[i] for i < n, rounded as the C expression (a product,
 	 * then a sum: no fused multiply-add), so the same bits in every set. */
 	void (*axpy)(float *y, float a, const float *x, int n);
-	/* Attention over one head of a decoder KV cache (musicgen.h) in format
-	 * fmt (MG_KV_*): keys in blocks of MG_KV_BLOCK positions, each block
-	 * [hd][MG_KV_BLOCK], so that MG_KV_BLOCK scores come out of one pass
-	 * over a contiguous block; values as rows of hd.
-	 * kv_scores: sc[j] = sum_d q[d] * key_j[d] for j < nk (q8: the code
-	 * sum times the position's scale).
-	 * kv_wsum: o[d] = sum_j a[j] * value_j[d] over j < nk in order, each
-	 * term a product then a sum (as axpy), so the same bits in every set
-	 * (q8: the term is (a[j] * scale_j) * code, the weight rounded first).
-	 * pf (may be NULL): what the next pass reads (the values after the
-	 * keys, the next head's keys after the values), laid out as this pass's
-	 * operand, hd elements per position; each pass asks the L2 cache for
-	 * pf's positions as it walks its own, so that one core has both streams
-	 * in flight (a single stream leaves it waiting on memory between the
-	 * arithmetic). Only a hint: the results never depend on it. */
-	void (*kv_scores)(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf);
-	void (*kv_wsum)(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf);
-	/* The same over two heads at once, NULL in sets without them: head u
-	 * (0, 1) has its query at q + u * hd, its keys or values at k / v + u *
-	 * stride bytes, its scores at sc + u * sc_stride, its weights at a + u *
-	 * a_stride, its output at o + u * hd, its prefetch at pf + u * stride;
-	 * the same bits as two calls of kv_scores / kv_wsum. Two streams read
-	 * side by side keep more of the memory's reads in flight per core
-	 * (docs/PERFORMANCE.md, item 37). */
-	void (*kv_scores2)(const float *q, const void *k, size_t stride, int fmt, int nk, int hd, float *sc,
-	                   size_t sc_stride, const void *pf);
-	void (*kv_wsum2)(const float *a, size_t a_stride, const void *v, size_t stride, int fmt, int nk, int hd,
-	                 float *o, const void *pf);
+	/* Attention over nh heads of one row of a decoder KV cache (musicgen.h)
+	 * in format fmt (MG_KV_*). A cache is a run of blocks of MG_KV_BLOCK
+	 * positions, the heads of a row side by side in each: block b of head
+	 * u at k (or v) + b * bs + u * mg_kv_block_bytes(fmt, hd), so that a
+	 * thread that takes all of a row's heads (bs = their bytes) reads one
+	 * contiguous stream. Keys are [hd][MG_KV_BLOCK] per block, so that
+	 * MG_KV_BLOCK scores come out of one pass over it; values are rows of
+	 * hd. Both passes walk the blocks in memory order (block by block, the
+	 * heads within each).
+	 * kv_scores: sc[u * ss + j] = sum_d q[u * hd + d] * key_uj[d] for j <
+	 * nk (q8: the code sum times the position's scale).
+	 * kv_wsum: o[u * hd + d] = sum_j a[u * as + j] * value_uj[d] over j <
+	 * nk in order, each term a product then a sum (as axpy), so the same
+	 * bits in every set and whatever nh (q8: the term is (a * scale_j) *
+	 * code, the weight rounded first).
+	 * pf (may be NULL): the stream the next pass reads (the values after
+	 * the keys), laid out as this one; a pass asks the caches for its own
+	 * blocks ahead of use and, near its end, for pf's first ones. Only a
+	 * hint: the results never depend on it. */
+	void (*kv_scores)(const float *q, const void *k, int nh, size_t bs, int fmt, int nk, int hd, float *sc,
+	                  size_t ss, const void *pf);
+	void (*kv_wsum)(const float *a, size_t as, const void *v, int nh, size_t bs, int fmt, int nk, int hd,
+	                float *o, const void *pf);
 	/* Exact (erf) GELU in place, x = 0.5 x (1 + erf(x / sqrt 2)); the
 	 * portable set is mg_gelu (libm's erff), the others are within a few
 	 * ulp of it (test_linear). */

@@ -213,66 +213,78 @@ INLINE __m256 kv_load8(const void *p, int fmt, size_t i)
 	return _mm256_loadu_ps((const float *)p + i);
 }
 
-INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nk, int hd, float *sc, const void *pf)
+/* How far ahead of the unit in use (one head's block) a pass asks the L2
+ * cache for its stream (kernels.h mg_kv_walk), in bytes. */
+#define KV_PREFETCH 6144
+
+/* The units of a pass ahead: prefetch distance in units of blk bytes. */
+static inline int kv_ahead(size_t blk)
 {
-	size_t blk = mg_kv_block_bytes(fmt, hd);
-	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
-		const char *kb = (const char *)k + (size_t)(j0 / MG_KV_BLOCK) * blk;
-		if (pf)
-			mg_prefetch_l2((const char *)pf + (size_t)(j0 / MG_KV_BLOCK) * blk, blk);
-		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-		int d = 0;
-		for (; d + 2 <= hd; d += 2) {
-			__m256 q0 = _mm256_broadcast_ss(q + d), q1 = _mm256_broadcast_ss(q + d + 1);
-			size_t e = (size_t)d * MG_KV_BLOCK;
-			a0 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e), a0);
-			a1 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e + 8), a1);
-			b0 = _mm256_fmadd_ps(q1, kv_load8(kb, fmt, e + MG_KV_BLOCK), b0);
-			b1 = _mm256_fmadd_ps(q1, kv_load8(kb, fmt, e + MG_KV_BLOCK + 8), b1);
-		}
-		if (d < hd) {
-			__m256 q0 = _mm256_broadcast_ss(q + d);
-			size_t e = (size_t)d * MG_KV_BLOCK;
-			a0 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e), a0);
-			a1 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e + 8), a1);
-		}
-		__m256 r0 = _mm256_add_ps(a0, b0), r1 = _mm256_add_ps(a1, b1);
-		if (fmt == MG_KV_Q8) {
-			const float *ks = (const float *)(kb + mg_kv_scales_at(hd));
-			r0 = _mm256_mul_ps(r0, _mm256_loadu_ps(ks));
-			r1 = _mm256_mul_ps(r1, _mm256_loadu_ps(ks + 8));
-		}
-		float t[MG_KV_BLOCK];
-		_mm256_storeu_ps(t, r0);
-		_mm256_storeu_ps(t + 8, r1);
-		int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
-		memcpy(sc + j0, t, (size_t)n * sizeof *t);
-	}
+	return (int)((KV_PREFETCH + blk - 1) / blk);
 }
 
-static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
-{
-	MG_KV_SPECIALISE(kv_scores_fmt, fmt, q, k, nk, hd, sc, pf);
-}
-
-/* Position j's weight a[j] (times its scale, q8) and the start of its row. */
-#define KV_ROW(j)                                                                                  \
-	const char *vb = (const char *)v + (size_t)((j) / MG_KV_BLOCK) * blk;                         \
-	int lane = (j) % MG_KV_BLOCK;                                                                \
-	if (pf && d0 == 0 && lane == 0)                                                              \
-		mg_prefetch_l2((const char *)pf + (size_t)((j) / MG_KV_BLOCK) * blk, blk);            \
-	float w = mg_kv_weight(fmt, a[j], vb, hd, lane);                                              \
-	size_t e = (size_t)lane * hd + d0
-
-INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, float *o, const void *pf)
+INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nh, size_t bs, int nk, int hd, float *sc,
+                          size_t ss, const void *pf)
 {
 	size_t blk = mg_kv_block_bytes(fmt, hd);
+	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
+	mg_kv_walk w = mg_kv_walk_at(k, pf, nh, bs, blk, nb, kv_ahead(blk));
+	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
+		for (int u = 0; u < nh; u++) {
+			const char *kb = (const char *)k + (size_t)(j0 / MG_KV_BLOCK) * bs + (size_t)u * blk;
+			const char *pa = mg_kv_next(&w);
+			if (pa)
+				mg_prefetch_l2(pa, blk);
+			const float *qu = q + (size_t)u * hd;
+			__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(),
+			       b1 = _mm256_setzero_ps();
+			int d = 0;
+			for (; d + 2 <= hd; d += 2) {
+				__m256 q0 = _mm256_broadcast_ss(qu + d), q1 = _mm256_broadcast_ss(qu + d + 1);
+				size_t e = (size_t)d * MG_KV_BLOCK;
+				a0 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e), a0);
+				a1 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e + 8), a1);
+				b0 = _mm256_fmadd_ps(q1, kv_load8(kb, fmt, e + MG_KV_BLOCK), b0);
+				b1 = _mm256_fmadd_ps(q1, kv_load8(kb, fmt, e + MG_KV_BLOCK + 8), b1);
+			}
+			if (d < hd) {
+				__m256 q0 = _mm256_broadcast_ss(qu + d);
+				size_t e = (size_t)d * MG_KV_BLOCK;
+				a0 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e), a0);
+				a1 = _mm256_fmadd_ps(q0, kv_load8(kb, fmt, e + 8), a1);
+			}
+			__m256 r0 = _mm256_add_ps(a0, b0), r1 = _mm256_add_ps(a1, b1);
+			if (fmt == MG_KV_Q8) {
+				const float *ks = (const float *)(kb + mg_kv_scales_at(hd));
+				r0 = _mm256_mul_ps(r0, _mm256_loadu_ps(ks));
+				r1 = _mm256_mul_ps(r1, _mm256_loadu_ps(ks + 8));
+			}
+			float t[MG_KV_BLOCK];
+			_mm256_storeu_ps(t, r0);
+			_mm256_storeu_ps(t + 8, r1);
+			int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
+			memcpy(sc + (size_t)u * ss + j0, t, (size_t)n * sizeof *t);
+		}
+}
+
+static TARGET void kv_scores(const float *q, const void *k, int nh, size_t bs, int fmt, int nk, int hd, float *sc,
+                             size_t ss, const void *pf)
+{
+	MG_KV_SPECIALISE(kv_scores_fmt, fmt, q, k, nh, bs, nk, hd, sc, ss, pf);
+}
+
+/* Positions j0 .. j0+n-1 of one head's block vb (weights a) added to that
+ * head's output o (the running sums, in memory between blocks: the same
+ * values as in registers). */
+INLINE void kv_wsum_block(int fmt, const float *a, const char *vb, int j0, int n, int hd, float *o)
+{
 	int d0 = 0;
 	for (; d0 + 32 <= hd; d0 += 32) {
-		__m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps(), o2 = _mm256_setzero_ps(), o3 = _mm256_setzero_ps();
-		for (int j = 0; j < nk; j++) {
-			KV_ROW(j);
-			__m256 aj = _mm256_set1_ps(w);
+		__m256 o0 = _mm256_loadu_ps(o + d0), o1 = _mm256_loadu_ps(o + d0 + 8), o2 = _mm256_loadu_ps(o + d0 + 16),
+		       o3 = _mm256_loadu_ps(o + d0 + 24);
+		for (int lane = 0; lane < n; lane++) {
+			__m256 aj = _mm256_set1_ps(mg_kv_weight(fmt, a[j0 + lane], vb, hd, lane));
+			size_t e = (size_t)lane * hd + d0;
 			o0 = _mm256_add_ps(o0, _mm256_mul_ps(aj, kv_load8(vb, fmt, e)));
 			o1 = _mm256_add_ps(o1, _mm256_mul_ps(aj, kv_load8(vb, fmt, e + 8)));
 			o2 = _mm256_add_ps(o2, _mm256_mul_ps(aj, kv_load8(vb, fmt, e + 16)));
@@ -284,17 +296,18 @@ INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, 
 		_mm256_storeu_ps(o + d0 + 24, o3);
 	}
 	for (; d0 + 8 <= hd; d0 += 8) {
-		__m256 o0 = _mm256_setzero_ps();
-		for (int j = 0; j < nk; j++) {
-			KV_ROW(j);
-			o0 = _mm256_add_ps(o0, _mm256_mul_ps(_mm256_set1_ps(w), kv_load8(vb, fmt, e)));
+		__m256 o0 = _mm256_loadu_ps(o + d0);
+		for (int lane = 0; lane < n; lane++) {
+			__m256 aj = _mm256_set1_ps(mg_kv_weight(fmt, a[j0 + lane], vb, hd, lane));
+			o0 = _mm256_add_ps(o0, _mm256_mul_ps(aj, kv_load8(vb, fmt, (size_t)lane * hd + d0)));
 		}
 		_mm256_storeu_ps(o + d0, o0);
 	}
 	for (; d0 < hd; d0++) {
-		float s = 0;
-		for (int j = 0; j < nk; j++) {
-			KV_ROW(j);
+		float s = o[d0];
+		for (int lane = 0; lane < n; lane++) {
+			float w = mg_kv_weight(fmt, a[j0 + lane], vb, hd, lane);
+			size_t e = (size_t)lane * hd + d0;
 			float x = fmt == MG_KV_Q8   ? (float)((const int8_t *)vb)[e]
 			          : fmt == MG_KV_F16 ? _cvtsh_ss(((const uint16_t *)vb)[e])
 			                             : ((const float *)vb)[e];
@@ -304,11 +317,29 @@ INLINE void kv_wsum_fmt(int fmt, const float *a, const void *v, int nk, int hd, 
 		o[d0] = s;
 	}
 }
-#undef KV_ROW
 
-static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
+INLINE void kv_wsum_fmt(int fmt, const float *a, size_t as, const void *v, int nh, size_t bs, int nk, int hd,
+                        float *o, const void *pf)
 {
-	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, v, nk, hd, o, pf);
+	size_t blk = mg_kv_block_bytes(fmt, hd);
+	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
+	mg_kv_walk w = mg_kv_walk_at(v, pf, nh, bs, blk, nb, kv_ahead(blk));
+	memset(o, 0, (size_t)nh * hd * sizeof *o);
+	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
+		for (int u = 0; u < nh; u++) {
+			const char *pa = mg_kv_next(&w);
+			if (pa)
+				mg_prefetch_l2(pa, blk);
+			int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
+			kv_wsum_block(fmt, a + (size_t)u * as, (const char *)v + (size_t)(j0 / MG_KV_BLOCK) * bs + (size_t)u * blk,
+			              j0, n, hd, o + (size_t)u * hd);
+		}
+}
+
+static TARGET void kv_wsum(const float *a, size_t as, const void *v, int nh, size_t bs, int fmt, int nk, int hd,
+                           float *o, const void *pf)
+{
+	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, as, v, nh, bs, nk, hd, o, pf);
 }
 
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)

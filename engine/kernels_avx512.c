@@ -360,52 +360,77 @@ INLINE void kv_score_store(int fmt, const __m512 *a, const char *kb, int hd, flo
 	_mm512_mask_storeu_ps(sc, m, r);
 }
 
-/* Scores of one head (nh = 1) or of two side by side (nh = 2: the second's
- * query at q + hd, keys at k + ks, scores at sc + ss, prefetch at pf + ks),
- * each head's arithmetic in the same order. */
-INLINE void kv_scores_heads(int fmt, int nh, const float *q, const void *k, size_t ks, int nk, int hd, float *sc,
-                            size_t ss, const void *pf)
+/* The attention's loops start on 32-byte boundaries: without it, where
+ * the linker put them moved the half-precision attention by 20% from one
+ * build to the next (docs/PERFORMANCE.md, item 39). */
+#pragma GCC push_options
+#pragma GCC optimize("align-loops=32")
+
+/* How far ahead of the unit in use (one head's block, kernels.h
+ * mg_kv_walk) a pass asks for its stream: into L1 about 2 KiB ahead, into
+ * L2 4 KiB beyond that (the stream's lines touched twice before use, as
+ * the weights': docs/PERFORMANCE.md, item 39). */
+#define KV_PREFETCH_L1 2048
+#define KV_PREFETCH_L2 4096
+
+INLINE void kv_prefetch(const char *p, size_t n, int hint)
+{
+	for (size_t c = 0; c < n; c += 64)
+		if (hint)
+			_mm_prefetch(p + c, _MM_HINT_T0);
+		else
+			_mm_prefetch(p + c, _MM_HINT_T1);
+}
+
+/* The two walks ahead of a pass (mg_kv_walk): w[0] KV_PREFETCH_L1 bytes
+ * ahead, into L1; w[1] KV_PREFETCH_L2 beyond that, into L2. */
+INLINE void kv_walks(mg_kv_walk *w, const void *k, const void *pf, int nh, size_t bs, size_t blk, int nb)
+{
+	int d1 = (int)((KV_PREFETCH_L1 + blk - 1) / blk), d2 = d1 + (int)((KV_PREFETCH_L2 + blk - 1) / blk);
+	w[0] = mg_kv_walk_at(k, pf, nh, bs, blk, nb, d1);
+	w[1] = mg_kv_walk_at(k, pf, nh, bs, blk, nb, d2);
+}
+
+/* The prefetches for the next unit of a pass. */
+INLINE void kv_ahead(mg_kv_walk *w)
+{
+	const char *p1 = mg_kv_next(&w[0]), *p2 = mg_kv_next(&w[1]);
+	if (p1)
+		kv_prefetch(p1, w[0].blk, 1);
+	if (p2)
+		kv_prefetch(p2, w[1].blk, 0);
+}
+
+INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nh, size_t bs, int nk, int hd, float *sc,
+                          size_t ss, const void *pf)
 {
 	size_t blk = mg_kv_block_bytes(fmt, hd);
-	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK) {
-		size_t bo = (size_t)(j0 / MG_KV_BLOCK) * blk;
-		const char *kb = (const char *)k + bo, *lb = kb + ks;
-		if (pf) {
-			mg_prefetch_l2((const char *)pf + bo, blk);
-			if (nh == 2)
-				mg_prefetch_l2((const char *)pf + ks + bo, blk);
+	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
+	mg_kv_walk w[2];
+	kv_walks(w, k, pf, nh, bs, blk, nb);
+	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
+		for (int u = 0; u < nh; u++) {
+			const char *kb = (const char *)k + (size_t)(j0 / MG_KV_BLOCK) * bs + (size_t)u * blk;
+			const float *qu = q + (size_t)u * hd;
+			kv_ahead(w);
+			__m512 a[4];
+			UNROLL
+			for (int c = 0; c < 4; c++)
+				a[c] = _mm512_setzero_ps();
+			int d = 0;
+			for (; d + 4 <= hd; d += 4)
+				kv_score4(fmt, a, qu, kb, d);
+			for (; d < hd; d++)
+				kv_score1(fmt, a, qu, kb, d);
+			__mmask16 m = (__mmask16)((1u << (nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK)) - 1);
+			kv_score_store(fmt, a, kb, hd, sc + (size_t)u * ss + j0, m);
 		}
-		__m512 a[4], b[4];
-		UNROLL
-		for (int c = 0; c < 4; c++)
-			a[c] = b[c] = _mm512_setzero_ps();
-		int d = 0;
-		for (; d + 4 <= hd; d += 4) {
-			kv_score4(fmt, a, q, kb, d);
-			if (nh == 2)
-				kv_score4(fmt, b, q + hd, lb, d);
-		}
-		for (; d < hd; d++) {
-			kv_score1(fmt, a, q, kb, d);
-			if (nh == 2)
-				kv_score1(fmt, b, q + hd, lb, d);
-		}
-		__mmask16 m = (__mmask16)((1u << (nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK)) - 1);
-		kv_score_store(fmt, a, kb, hd, sc + j0, m);
-		if (nh == 2)
-			kv_score_store(fmt, b, lb, hd, sc + ss + j0, m);
-	}
 }
 
-static TARGET void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
+static TARGET void kv_scores(const float *q, const void *k, int nh, size_t bs, int fmt, int nk, int hd, float *sc,
+                             size_t ss, const void *pf)
 {
-	MG_KV_SPECIALISE(kv_scores_heads, fmt, 1, q, k, 0, nk, hd, sc, 0, pf);
-}
-
-static TARGET void kv_scores2(const float *q, const void *k, size_t ks, int fmt, int nk, int hd, float *sc,
-                              size_t ss, const void *pf)
-{
-	MG_KV_SPECIALISE(kv_scores_heads, fmt, 2, q, k, ks, nk, hd, sc, ss, pf);
+	MG_KV_SPECIALISE(kv_scores_fmt, fmt, q, k, nh, bs, nk, hd, sc, ss, pf);
 }
 
 /* Position j's term (weight w, its value row at vb, dimensions d0 ..
@@ -420,61 +445,52 @@ INLINE void kv_wterm(int fmt, __m512 *o, float w, const char *vb, size_t e, cons
 	o[3] = _mm512_add_ps(o[3], _mm512_mul_ps(aj, kv_load16(vb, fmt, e + 48, m[3])));
 }
 
-INLINE void kv_wstore(float *o, const __m512 *acc, const __mmask16 *m)
+/* One head's block vb, positions j0 .. j0+n-1 (weights a), added to its
+ * output o: the running sums live in o between blocks (the same values as
+ * in registers), 64 dimensions at a time. */
+INLINE void kv_wsum_block(int fmt, const float *a, const char *vb, int j0, int n, int hd, float *o)
 {
-	UNROLL
-	for (int c = 0; c < 4; c++)
-		_mm512_mask_storeu_ps(o + 16 * c, m[c], acc[c]);
-}
-
-/* The weighted sum of one head (nh = 1) or of two side by side (nh = 2:
- * the second's weights at a + as, values at v + vs, output at o + hd,
- * prefetch at pf + vs), each head's terms in the same order. */
-INLINE void kv_wsum_heads(int fmt, int nh, const float *a, size_t as, const void *v, size_t vs, int nk, int hd,
-                          float *o, const void *pf)
-{
-	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int d0 = 0; d0 < hd; d0 += 64) {
 		__mmask16 m[4];
+		__m512 acc[4];
 		UNROLL
 		for (int c = 0; c < 4; c++) {
 			int left = hd - d0 - 16 * c;
 			m[c] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+			acc[c] = _mm512_maskz_loadu_ps(m[c], o + d0 + 16 * c);
 		}
-		__m512 acc[4], bcc[4];
+		for (int lane = 0; lane < n; lane++)
+			kv_wterm(fmt, acc, mg_kv_weight(fmt, a[j0 + lane], vb, hd, lane), vb, (size_t)lane * hd + d0, m);
 		UNROLL
 		for (int c = 0; c < 4; c++)
-			acc[c] = bcc[c] = _mm512_setzero_ps();
-		for (int j = 0; j < nk; j++) {
-			size_t bo = (size_t)(j / MG_KV_BLOCK) * blk, e;
-			const char *vb = (const char *)v + bo, *wb = vb + vs;
-			int lane = j % MG_KV_BLOCK;
-			if (pf && d0 == 0 && lane == 0) {
-				mg_prefetch_l2((const char *)pf + bo, blk);
-				if (nh == 2)
-					mg_prefetch_l2((const char *)pf + vs + bo, blk);
-			}
-			e = (size_t)lane * hd + d0;
-			kv_wterm(fmt, acc, mg_kv_weight(fmt, a[j], vb, hd, lane), vb, e, m);
-			if (nh == 2)
-				kv_wterm(fmt, bcc, mg_kv_weight(fmt, a[as + j], wb, hd, lane), wb, e, m);
-		}
-		kv_wstore(o + d0, acc, m);
-		if (nh == 2)
-			kv_wstore(o + hd + d0, bcc, m);
+			_mm512_mask_storeu_ps(o + d0 + 16 * c, m[c], acc[c]);
 	}
 }
 
-static TARGET void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
+INLINE void kv_wsum_fmt(int fmt, const float *a, size_t as, const void *v, int nh, size_t bs, int nk, int hd,
+                        float *o, const void *pf)
 {
-	MG_KV_SPECIALISE(kv_wsum_heads, fmt, 1, a, 0, v, 0, nk, hd, o, pf);
+	size_t blk = mg_kv_block_bytes(fmt, hd);
+	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
+	mg_kv_walk w[2];
+	kv_walks(w, v, pf, nh, bs, blk, nb);
+	memset(o, 0, (size_t)nh * hd * sizeof *o);
+	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
+		for (int u = 0; u < nh; u++) {
+			kv_ahead(w);
+			int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
+			kv_wsum_block(fmt, a + (size_t)u * as, (const char *)v + (size_t)(j0 / MG_KV_BLOCK) * bs + (size_t)u * blk,
+			              j0, n, hd, o + (size_t)u * hd);
+		}
 }
 
-static TARGET void kv_wsum2(const float *a, size_t as, const void *v, size_t vs, int fmt, int nk, int hd, float *o,
-                            const void *pf)
+static TARGET void kv_wsum(const float *a, size_t as, const void *v, int nh, size_t bs, int fmt, int nk, int hd,
+                           float *o, const void *pf)
 {
-	MG_KV_SPECIALISE(kv_wsum_heads, fmt, 2, a, as, v, vs, nk, hd, o, pf);
+	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, as, v, nh, bs, nk, hd, o, pf);
 }
+
+#pragma GCC pop_options
 
 /* exp(x) for -104 <= x <= 0, 16 at a time: x = k ln2 + r, |r| <= ln2 / 2
  * (ln2 in two parts, k ln2_hi exact), a degree-7 Taylor polynomial for
@@ -573,7 +589,7 @@ static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 /* What the AVX-512 sets share: all but the q8 product and its quantiser. */
 #define AVX512_SHARED                                                                              \
 	.to_f16 = to_f16, .dot = dot, .axpy = axpy, .kv_scores = kv_scores, \
-	.kv_wsum = kv_wsum, .kv_scores2 = kv_scores2, .kv_wsum2 = kv_wsum2, .gelu = gelu, .softmax = softmax
+	.kv_wsum = kv_wsum, .gelu = gelu, .softmax = softmax
 
 const mg_kernels mg_kernels_avx512 = {
 	.name = "avx512",

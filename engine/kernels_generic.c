@@ -103,50 +103,56 @@ static float kv_at(const void *p, int half, size_t i)
 	return half ? st_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-static void kv_scores(const float *q, const void *k, int fmt, int nk, int hd, float *sc, const void *pf)
+static void kv_scores(const float *q, const void *k, int nh, size_t bs, int fmt, int nk, int hd, float *sc,
+                      size_t ss, const void *pf)
 {
 	(void)pf; /* the portable set leaves the prefetch to the hardware */
 	size_t blk = mg_kv_block_bytes(fmt, hd);
-	for (int j = 0; j < nk; j++) {
-		const char *b = (const char *)k + (size_t)(j / MG_KV_BLOCK) * blk;
-		int lane = j % MG_KV_BLOCK;
-		float s = 0;
-		if (fmt == MG_KV_Q8) {
-			const int8_t *c = (const int8_t *)b;
-			for (int d = 0; d < hd; d++)
-				s += q[d] * (float)c[(size_t)d * MG_KV_BLOCK + lane];
-			s *= mg_kv_scale(b, hd, lane);
-		} else {
-			for (int d = 0; d < hd; d++)
-				s += q[d] * kv_at(b, fmt == MG_KV_F16, (size_t)d * MG_KV_BLOCK + lane);
+	for (int j = 0; j < nk; j++)
+		for (int u = 0; u < nh; u++) {
+			const char *b = (const char *)k + (size_t)(j / MG_KV_BLOCK) * bs + (size_t)u * blk;
+			const float *qu = q + (size_t)u * hd;
+			int lane = j % MG_KV_BLOCK;
+			float s = 0;
+			if (fmt == MG_KV_Q8) {
+				const int8_t *c = (const int8_t *)b;
+				for (int d = 0; d < hd; d++)
+					s += qu[d] * (float)c[(size_t)d * MG_KV_BLOCK + lane];
+				s *= mg_kv_scale(b, hd, lane);
+			} else {
+				for (int d = 0; d < hd; d++)
+					s += qu[d] * kv_at(b, fmt == MG_KV_F16, (size_t)d * MG_KV_BLOCK + lane);
+			}
+			sc[(size_t)u * ss + j] = s;
 		}
-		sc[j] = s;
-	}
 }
 
-static void kv_wsum(const float *a, const void *v, int fmt, int nk, int hd, float *o, const void *pf)
+static void kv_wsum(const float *a, size_t as, const void *v, int nh, size_t bs, int fmt, int nk, int hd,
+                    float *o, const void *pf)
 {
 	(void)pf;
 	size_t blk = mg_kv_block_bytes(fmt, hd);
-	for (int d = 0; d < hd; d++)
+	for (size_t d = 0; d < (size_t)nh * hd; d++)
 		o[d] = 0.0f;
-	for (int j = 0; j < nk; j++) {
-		const char *b = (const char *)v + (size_t)(j / MG_KV_BLOCK) * blk;
-		int lane = j % MG_KV_BLOCK;
-		if (fmt == MG_KV_Q8) {
-			const int8_t *c = (const int8_t *)b + (size_t)lane * hd;
-			float w = mg_kv_weight(fmt, a[j], b, hd, lane);
-			for (int d = 0; d < hd; d++) {
-				float t = w * (float)c[d];
-				o[d] = o[d] + t;
-			}
-		} else {
-			for (int d = 0; d < hd; d++) {
-				float t = a[j] * kv_at(b, fmt == MG_KV_F16, (size_t)lane * hd + d);
-				o[d] = o[d] + t;
+	for (int j = 0; j < nk; j++)
+		for (int u = 0; u < nh; u++) {
+			const char *b = (const char *)v + (size_t)(j / MG_KV_BLOCK) * bs + (size_t)u * blk;
+			float *ou = o + (size_t)u * hd, aj = a[(size_t)u * as + j];
+			int lane = j % MG_KV_BLOCK;
+			if (fmt == MG_KV_Q8) {
+				const int8_t *c = (const int8_t *)b + (size_t)lane * hd;
+				float w = mg_kv_weight(fmt, aj, b, hd, lane);
+				for (int d = 0; d < hd; d++) {
+					float t = w * (float)c[d];
+					ou[d] = ou[d] + t;
+				}
+			} else {
+				for (int d = 0; d < hd; d++) {
+					float t = aj * kv_at(b, fmt == MG_KV_F16, (size_t)lane * hd + d);
+					ou[d] = ou[d] + t;
+				}
 			}
 		}
-	}
 }
 
 static void to_f16(const float *src, uint16_t *dst, size_t n)

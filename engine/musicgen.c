@@ -259,7 +259,7 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 	s->y = falloc(rows * D, &bad);
 	s->f = falloc(rows * (size_t)c->ffn_dim, &bad);
 	s->lt = falloc(rows * (size_t)c->vocab_size, &bad);
-	s->scratch = falloc((size_t)nth * mg_attn_scratch(max_len > S ? max_len : S, c->head_dim), &bad);
+	s->scratch = falloc((size_t)nth * mg_attn_scratch(max_len > S ? max_len : S, c->head_dim, c->num_heads), &bad);
 	if (bad) {
 		mg_dec_state_free(s);
 		snprintf(err, errlen, "decoder: out of memory for the KV cache of %d rows x %d positions", N, max_len);
@@ -269,13 +269,14 @@ int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int 
 }
 
 /* One row's key k and value v (hidden = H heads of hd) at position p of
- * its H heads' caches, which start at kc / vc, head bytes apart. */
-static void store_row(void *kc, void *vc, int fmt, size_t head, int H, int hd, int p, const float *k, const float *v,
-                      uint16_t *tmp)
+ * its cache, which starts at kc / vc (nn.h: the H heads side by side in
+ * each block). */
+static void store_row(void *kc, void *vc, int fmt, int H, int hd, int p, const float *k, const float *v, uint16_t *tmp)
 {
+	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int h = 0; h < H; h++)
-		mg_kv_store((char *)kc + (size_t)h * head, (char *)vc + (size_t)h * head, fmt, p, hd, k + (size_t)h * hd,
-		            v + (size_t)h * hd, tmp);
+		mg_kv_store((char *)kc + (size_t)h * blk, (char *)vc + (size_t)h * blk, (size_t)H * blk, fmt, p, hd,
+		            k + (size_t)h * hd, v + (size_t)h * hd, tmp);
 }
 
 void mg_dec_set_cross(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const float *enc, const int32_t *mask)
@@ -300,8 +301,7 @@ void mg_dec_set_cross(const mg_decoder *d, mg_pool *pool, mg_dec_state *s, const
 				if (!mask[(size_t)nn * S + j])
 					continue;
 				size_t row = ((size_t)nn * S + j) * D, at = l * layer + (size_t)nn * H * head;
-				store_row((char *)s->xk + at, (char *)s->xv + at, d->xkv_fmt, head, H, hd, p++, kt + row, vt + row,
-				          s->row16);
+				store_row((char *)s->xk + at, (char *)s->xv + at, d->xkv_fmt, H, hd, p++, kt + row, vt + row, s->row16);
 			}
 	}
 	s->past = 0;
@@ -322,7 +322,7 @@ static void store_kv(const mg_decoder *d, mg_dec_state *s, int l, int T)
 	for (int nn = 0; nn < s->N; nn++)
 		for (int t = 0; t < T; t++) {
 			size_t row = ((size_t)nn * T + t) * 3 * D, at = l * layer + (size_t)nn * H * head;
-			store_row((char *)s->kc + at, (char *)s->vc + at, d->kv_fmt, head, H, hd, s->past + t,
+			store_row((char *)s->kc + at, (char *)s->vc + at, d->kv_fmt, H, hd, s->past + t,
 			          s->qkv + row + D, s->qkv + row + 2 * D, s->row16);
 		}
 }

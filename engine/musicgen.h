@@ -69,11 +69,12 @@ void mg_decoder_project(const mg_decoder *d, mg_pool *pool, const float *h, cons
 typedef struct mg_dec_state {
 	int N, S, max_len, max_cols, nth;
 	int past;                    /* positions already in the cache */
-	/* The self-attention cache, per layer, row and head, for cap (max_len
-	 * rounded up to MG_KV_BLOCK) positions: [layers][N][heads] of
-	 * mg_kv_head_bytes(kv_fmt, cap, head_dim) each, in the decoder's
-	 * kv_fmt: blocks of MG_KV_BLOCK positions, keys [head_dim][MG_KV_BLOCK],
-	 * values [MG_KV_BLOCK][head_dim] (kernels.h). */
+	/* The self-attention cache, per layer and row, for cap (max_len
+	 * rounded up to MG_KV_BLOCK) positions: [layers][N][cap / MG_KV_BLOCK]
+	 * [heads] blocks of MG_KV_BLOCK positions (mg_kv_block_bytes each; the
+	 * heads side by side, so that a row is one stream: nn.h), in the
+	 * decoder's kv_fmt: keys [head_dim][MG_KV_BLOCK], values
+	 * [MG_KV_BLOCK][head_dim] (kernels.h). */
 	int cap;
 	size_t cache_bytes;          /* of each of the two (mg_big_alloc) */
 	void *kc, *vc;
@@ -85,12 +86,12 @@ typedef struct mg_dec_state {
 	 * others alone is the same sum). */
 	int xcap;
 	size_t xbytes;               /* of each of xk, xv */
-	void *xk, *xv;               /* [layers][N][heads] */
+	void *xk, *xv;               /* [layers][N][xcap / MG_KV_BLOCK][heads] */
 	int *xn;                     /* [N] */
 	float *xt;                   /* the text's keys then values, [2][N * S][hidden] */
 	float *x, *h, *q, *a, *y, *f, *lt;
 	float *qkv;                  /* self-attention q, k, v of a row side by side, [rows][3 * hidden] */
-	float *scratch;              /* attention, nth * mg_attn_scratch(max(max_len, S), head_dim) */
+	float *scratch;              /* attention, nth * mg_attn_scratch(max(max_len, S), head_dim, heads) */
 } mg_dec_state;
 
 int mg_dec_state_init(mg_dec_state *s, const mg_decoder *d, int nth, int N, int S, int max_len, int max_cols,

@@ -202,10 +202,10 @@ static float q8_codes(const float *x, int hd, int8_t *c, size_t stride)
 	return amax / 127.0f;
 }
 
-void mg_kv_store(void *hk, void *hv, int fmt, int p, int hd, const float *k, const float *v, uint16_t *tmp)
+void mg_kv_store(void *hk, void *hv, size_t bs, int fmt, int p, int hd, const float *k, const float *v,
+                 uint16_t *tmp)
 {
-	size_t blk = mg_kv_block_bytes(fmt, hd);
-	char *kb = (char *)hk + (size_t)(p / MG_KV_BLOCK) * blk, *vb = (char *)hv + (size_t)(p / MG_KV_BLOCK) * blk;
+	char *kb = (char *)hk + (size_t)(p / MG_KV_BLOCK) * bs, *vb = (char *)hv + (size_t)(p / MG_KV_BLOCK) * bs;
 	int lane = p % MG_KV_BLOCK;
 	if (fmt == MG_KV_Q8) {
 		/* Keys: lane `lane` of each of the hd rows; values: row `lane`;
@@ -228,53 +228,45 @@ void mg_kv_store(void *hk, void *hv, int fmt, int p, int hd, const float *k, con
 }
 
 /* Items b..e of an attention over a blocked cache: the decoder's own
- * (causal) or the text's keys and values (seq_keys). Two heads of one row
- * go together where the kernel set reads two at once (kv_scores2). */
+ * (causal) or the text's keys and values (seq_keys). The heads of one row
+ * among the items go to the kernels together, so that they read the row's
+ * cache as one stream (kernels.h). */
 static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 {
 	const mg_kernels *k = mg_kernels_active();
-	int hd = a->head_dim, fmt = a->kv_fmt;
-	size_t head = mg_kv_head_bytes(fmt, a->kv_cap, hd), ss = (size_t)a->max_keys;
+	int H = a->n_heads, hd = a->head_dim, fmt = a->kv_fmt;
+	size_t blk = mg_kv_block_bytes(fmt, hd), bs = (size_t)H * blk, ss = (size_t)a->max_keys;
+	size_t row = (size_t)H * mg_kv_head_bytes(fmt, a->kv_cap, hd);
 	char *kb = a->cache_k, *vb = a->cache_v;
-	uint16_t *tmp = (uint16_t *)(qs + 2 * hd); /* hd halves (mg_kv_store) */
+	uint16_t *tmp = (uint16_t *)(qs + (size_t)H * hd); /* hd halves (mg_kv_store) */
 	for (int it = b, nh; it < e; it += nh) {
-		int h = it % a->n_heads, r = it / a->n_heads;
+		int h = it % H, r = it / H;
 		int s = r / a->q_per_seq, t = r % a->q_per_seq;
 		int nk = a->causal ? a->past + t + 1 : a->seq_keys ? a->seq_keys[s] : a->n_keys;
+		nh = e - it < H - h ? e - it : H - h; /* heads h .. h+nh-1 of row r */
 		const float *q = a->q + (size_t)r * a->q_stride + (size_t)h * hd;
 		float *o = a->out + (size_t)r * a->out_stride + (size_t)h * hd;
-		/* Heads h and h + 1 of a row: same keys in use, adjacent caches. */
-		nh = k->kv_scores2 && it + 1 < e && h + 1 < a->n_heads ? 2 : 1;
 		if (nk <= 0) {
 			memset(o, 0, (size_t)nh * hd * sizeof(float));
 			continue;
 		}
-		size_t off = ((size_t)s * a->n_heads + h) * head;
-		for (int u = 0; u < nh; u++) {
-			if (a->new_k)
-				mg_kv_store(kb + off + u * head, vb + off + u * head, fmt, a->past, hd,
+		char *kr = kb + (size_t)s * row + (size_t)h * blk, *vr = vb + (size_t)s * row + (size_t)h * blk;
+		if (a->new_k)
+			for (int u = 0; u < nh; u++)
+				mg_kv_store(kr + (size_t)u * blk, vr + (size_t)u * blk, bs, fmt, a->past, hd,
 				            a->new_k + (size_t)s * a->new_stride + (size_t)(h + u) * hd,
 				            a->new_v + (size_t)s * a->new_stride + (size_t)(h + u) * hd, tmp);
-			for (int c = 0; c < hd; c++)
-				qs[u * hd + c] = q[u * hd + c] * a->scale;
-		}
+		for (int c = 0; c < nh * hd; c++)
+			qs[c] = q[c] * a->scale;
 		/* While the keys are read, the values are fetched; while the
-		 * values are read, the next item's keys. */
+		 * values are read, the next row's keys. */
 		const char *next_k = NULL;
-		if (it + nh < e) {
-			int h1 = (it + nh) % a->n_heads, s1 = (it + nh) / a->n_heads / a->q_per_seq;
-			next_k = kb + ((size_t)s1 * a->n_heads + h1) * head;
-		}
-		if (nh == 2) {
-			k->kv_scores2(qs, kb + off, head, fmt, nk, hd, sc, ss, vb + off);
-			k->softmax(sc, nk);
-			k->softmax(sc + ss, nk);
-			k->kv_wsum2(sc, ss, vb + off, head, fmt, nk, hd, o, next_k);
-			continue;
-		}
-		k->kv_scores(qs, kb + off, fmt, nk, hd, sc, vb + off);
-		k->softmax(sc, nk);
-		k->kv_wsum(sc, vb + off, fmt, nk, hd, o, next_k);
+		if (it + nh < e)
+			next_k = kb + (size_t)((it + nh) / H / a->q_per_seq) * row;
+		k->kv_scores(qs, kr, nh, bs, fmt, nk, hd, sc, ss, vr);
+		for (int u = 0; u < nh; u++)
+			k->softmax(sc + (size_t)u * ss, nk);
+		k->kv_wsum(sc, ss, vr, nh, bs, fmt, nk, hd, o, next_k);
 	}
 }
 
@@ -285,8 +277,8 @@ static void attn_rows(void *arg, int ith, int nth)
 	float (*dot)(const float *, const float *, int) = mg_kernels_active()->dot;
 	void (*axpy)(float *, float, const float *, int) = mg_kernels_active()->axpy;
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
-	float *sc = a->scratch + (size_t)ith * mg_attn_scratch(a->max_keys, hd);
-	float *qs = sc + 2 * (size_t)a->max_keys; /* the scaled queries of up to two heads */
+	float *sc = a->scratch + (size_t)ith * mg_attn_scratch(a->max_keys, hd, a->n_heads);
+	float *qs = sc + (size_t)a->n_heads * a->max_keys; /* the scaled queries of a row's heads */
 	mg_pool_range(n_items, ith, nth, 1, &b, &e);
 	if (a->kv_cap > 0) {
 		cache_rows(a, sc, qs, b, e);
@@ -338,10 +330,10 @@ static void attn_rows(void *arg, int ith, int nth)
 	}
 }
 
-size_t mg_attn_scratch(int max_keys, int head_dim)
+size_t mg_attn_scratch(int max_keys, int head_dim, int n_heads)
 {
-	/* scores and scaled queries of two heads, hd halves */
-	return 2 * (size_t)max_keys + 3 * (size_t)head_dim;
+	/* scores and scaled queries of a row's heads, hd halves */
+	return (size_t)n_heads * ((size_t)max_keys + (size_t)head_dim) + (size_t)head_dim;
 }
 
 void mg_attention(mg_pool *pool, const mg_attn *a)

@@ -30,9 +30,11 @@ void mg_relu(float *x, size_t n);
  * Score = (q * scale) . k (+ pos_bias[h * (2 * n_keys - 1) + j - t + n_keys - 1]
  * when pos_bias is set: T5's relative position bias; needs q_per_seq == n_keys).
  * With kv_cap > 0 the keys/values are a cache instead, cache_k / cache_v
- * in format kv_fmt (kernels.h: blocks of MG_KV_BLOCK positions): sequence
- * s, head h at + (s * n_heads + h) * mg_kv_head_bytes(kv_fmt, kv_cap,
- * head_dim); k, v, kv_stride, kv_seq_stride and key_mask are unused.
+ * in format kv_fmt (kernels.h: blocks of MG_KV_BLOCK positions, the heads
+ * of a sequence side by side in each): sequence s at + s * n_heads *
+ * mg_kv_head_bytes(kv_fmt, kv_cap, head_dim), its block b of head h at +
+ * (b * n_heads + h) * mg_kv_block_bytes(kv_fmt, head_dim); k, v,
+ * kv_stride, kv_seq_stride and key_mask are unused.
  * Not causal, a cache has seq_keys[s] keys for sequence s (n_keys when
  * seq_keys is NULL); none: the output is 0.
  * With kv_cap > 0, q_per_seq == 1 and new_k set, each (sequence, head)
@@ -40,7 +42,8 @@ void mg_relu(float *x, size_t n);
  * new_stride, head h at + h * head_dim) at position past of the cache
  * (mg_kv_store), on the thread that reads that block next: no separate
  * pass over the cache.
- * scratch: mg_pool_size(pool) * mg_attn_scratch(max_keys, head_dim) floats. */
+ * scratch: mg_pool_size(pool) * mg_attn_scratch(max_keys, head_dim, n_heads)
+ * floats. */
 typedef struct mg_attn {
 	int n_seq, q_per_seq, n_heads, head_dim;
 	const float *q;
@@ -66,13 +69,15 @@ typedef struct mg_attn {
 
 void mg_attention(mg_pool *pool, const mg_attn *a);
 /* Floats of mg_attn.scratch per thread of the pool. */
-size_t mg_attn_scratch(int max_keys, int head_dim);
+size_t mg_attn_scratch(int max_keys, int head_dim, int n_heads);
 
-/* Bytes of one head's cache of cap positions (a multiple of MG_KV_BLOCK). */
+/* Bytes of one head's share of a cache of cap positions (a multiple of
+ * MG_KV_BLOCK). */
 size_t mg_kv_head_bytes(int fmt, int cap, int hd);
-/* Position p's key k[hd] and value v[hd] into one head's cache (hk, hv) in
- * format fmt (q8: each quantised with its own scale); tmp: hd halves of
- * scratch. */
-void mg_kv_store(void *hk, void *hv, int fmt, int p, int hd, const float *k, const float *v, uint16_t *tmp);
+/* Position p's key k[hd] and value v[hd] into one head's cache (its first
+ * blocks at hk, hv; block b at + b * bs) in format fmt (q8: each quantised
+ * with its own scale); tmp: hd halves of scratch. */
+void mg_kv_store(void *hk, void *hv, size_t bs, int fmt, int p, int hd, const float *k, const float *v,
+                 uint16_t *tmp);
 
 #endif

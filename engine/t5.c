@@ -140,7 +140,7 @@ int mg_t5_encode(const mg_t5 *t, mg_pool *pool, const int32_t *ids, const int32_
 	float *q = malloc(ni * sizeof(float)), *k = malloc(ni * sizeof(float)), *v = malloc(ni * sizeof(float));
 	float *a = malloc(ni * sizeof(float)), *f = malloc(nf * sizeof(float));
 	float *g = c->gated ? malloc(nf * sizeof(float)) : NULL;
-	float *pb = malloc((size_t)H * (2 * S - 1) * sizeof(float)), *scratch = malloc((size_t)nth * mg_attn_scratch(S, c->d_kv) * sizeof(float));
+	float *pb = malloc((size_t)H * (2 * S - 1) * sizeof(float)), *scratch = malloc((size_t)nth * mg_attn_scratch(S, c->d_kv, H) * sizeof(float));
 	int *imask = malloc((size_t)n * sizeof(int));
 	int rc = -1;
 	if (!x || !h || !y || !q || !k || !v || !a || !f || (c->gated && !g) || !pb || !scratch || !imask) {

@@ -345,7 +345,8 @@ static void test_kv(const mg_kernels *k)
 			void *kc = calloc(bytes, 1), *vc = calloc(bytes, 1);
 			uint16_t *tmp = calloc((size_t)hd, sizeof(uint16_t));
 			for (int j = 0; j < cap; j++)
-				mg_kv_store(kc, vc, fmt, j, hd, keys + (size_t)j * hd, vals + (size_t)j * hd, tmp);
+				mg_kv_store(kc, vc, mg_kv_block_bytes(fmt, hd), fmt, j, hd, keys + (size_t)j * hd,
+				            vals + (size_t)j * hd, tmp);
 			/* What was stored, relative to each position's largest element. */
 			for (int j = 0; j < cap; j++) {
 				double mk = 1e-30, mv = 1e-30, ek = 0, ev = 0;
@@ -358,7 +359,7 @@ static void test_kv(const mg_kernels *k)
 			}
 			for (int nk = 1; nk <= nk_max; nk += (nk < 20 ? 1 : 11)) {
 				sc[nk - 1 < cap - 1 ? nk : 0] = 12345.0f; /* must survive: past the keys asked for */
-				k->kv_scores(q, kc, fmt, nk, hd, sc, vc);
+				k->kv_scores(q, kc, 1, mg_kv_block_bytes(fmt, hd), fmt, nk, hd, sc, (size_t)cap, vc);
 				for (int j = 0; j < nk; j++) {
 					double ref = 0, mag = 1e-30;
 					for (int d = 0; d < hd; d++) {
@@ -370,7 +371,7 @@ static void test_kv(const mg_kernels *k)
 				}
 				if (nk < cap && sc[nk] != 12345.0f)
 					exact = 0;
-				k->kv_wsum(a, vc, fmt, nk, hd, o, kc);
+				k->kv_wsum(a, (size_t)cap, vc, 1, mg_kv_block_bytes(fmt, hd), fmt, nk, hd, o, kc);
 				for (int d = 0; d < hd; d++) {
 					float r = 0;
 					for (int j = 0; j < nk; j++) {
@@ -397,51 +398,54 @@ static void test_kv(const mg_kernels *k)
 	       k->name, store_err[MG_KV_F16], store_err[MG_KV_Q8]);
 }
 
-/* kv_scores2 / kv_wsum2, where a set has them: two heads side by side,
- * bit for bit what kv_scores / kv_wsum give for each head alone, nothing
- * written past the keys asked for (scores) or the two outputs. */
-static void test_kv2(const mg_kernels *k)
+/* kv_scores / kv_wsum over several heads of a row at once (the layout of
+ * a decoder cache: heads side by side in each block, H of them, the
+ * kernels given nh of them from head h0): bit for bit what each head
+ * alone gives, nothing written past the keys asked for (scores) or the
+ * heads' outputs. */
+static void test_kv_heads(const mg_kernels *k)
 {
-	if (!k->kv_scores2 || !k->kv_wsum2) {
-		tap_skip("%s: reads one head at a time (no kv_scores2 / kv_wsum2)", k->name);
-		return;
-	}
 	static const int hds[] = {1, 5, 16, 24, 64, 72, 128};
+	enum { H = 5, H0 = 1, NH = 3 };
 	int nk_max = 53, cap = (nk_max + MG_KV_BLOCK - 1) / MG_KV_BLOCK * MG_KV_BLOCK, same = 1, kept = 1;
 	for (int fmt = MG_KV_F32; fmt <= MG_KV_Q8; fmt++)
 		for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
 			int hd = hds[hi];
-			size_t bytes = mg_kv_head_bytes(fmt, cap, hd), ss = (size_t)cap + 3;
-			/* Two heads' caches, one head's bytes apart (as a decoder row's). */
-			char *kc = calloc(2 * bytes, 1), *vc = calloc(2 * bytes, 1);
-			float *q = rand_vec(2 * (size_t)hd, 1.0f), *a = rand_vec(2 * ss, 0.5f);
-			float *sc1 = calloc(2 * ss, sizeof(float)), *sc2 = calloc(2 * ss, sizeof(float));
-			float *o1 = calloc(2 * (size_t)hd + 1, sizeof(float)), *o2 = calloc(2 * (size_t)hd + 1, sizeof(float));
+			size_t blk = mg_kv_block_bytes(fmt, hd), bs = H * blk, bytes = H * mg_kv_head_bytes(fmt, cap, hd);
+			size_t ss = (size_t)cap + 3;
+			char *kc = calloc(bytes, 1), *vc = calloc(bytes, 1);
+			float *q = rand_vec(NH * (size_t)hd, 1.0f), *a = rand_vec(NH * ss, 0.5f);
+			float *sc1 = calloc(NH * ss, sizeof(float)), *sc2 = calloc(NH * ss, sizeof(float));
+			float *o1 = calloc(NH * (size_t)hd + 1, sizeof(float)), *o2 = calloc(NH * (size_t)hd + 1, sizeof(float));
 			uint16_t *tmp = calloc((size_t)hd, sizeof(uint16_t));
-			for (int u = 0; u < 2; u++)
+			for (int u = 0; u < H; u++)
 				for (int j = 0; j < cap; j++) {
 					float *kx = rand_vec((size_t)hd, 1.0f), *vx = rand_vec((size_t)hd, 1.0f);
-					mg_kv_store(kc + u * bytes, vc + u * bytes, fmt, j, hd, kx, vx, tmp);
+					mg_kv_store(kc + u * blk, vc + u * blk, bs, fmt, j, hd, kx, vx, tmp);
 					free(kx), free(vx);
 				}
+			const char *kh = kc + H0 * blk, *vh = vc + H0 * blk;
 			for (int nk = 1; nk <= nk_max; nk += (nk < 20 ? 1 : 11)) {
-				for (size_t i = 0; i < 2 * ss; i++)
+				for (size_t i = 0; i < NH * ss; i++)
 					sc1[i] = sc2[i] = 777.0f;
-				o2[2 * hd] = 777.0f;
-				for (int u = 0; u < 2; u++)
-					k->kv_scores(q + (size_t)u * hd, kc + u * bytes, fmt, nk, hd, sc1 + u * ss, vc + u * bytes);
-				k->kv_scores2(q, kc, bytes, fmt, nk, hd, sc2, ss, vc);
-				same &= memcmp(sc1, sc2, 2 * ss * sizeof(float)) == 0; /* incl. the untouched tails */
-				for (int u = 0; u < 2; u++)
-					k->kv_wsum(a + u * ss, vc + u * bytes, fmt, nk, hd, o1 + (size_t)u * hd, kc);
-				k->kv_wsum2(a, ss, vc, bytes, fmt, nk, hd, o2, kc);
-				same &= memcmp(o1, o2, 2 * (size_t)hd * sizeof(float)) == 0;
-				kept &= o2[2 * hd] == 777.0f && sc2[nk] == 777.0f && sc2[ss + nk] == 777.0f;
+				o2[NH * hd] = 777.0f;
+				for (int u = 0; u < NH; u++)
+					k->kv_scores(q + (size_t)u * hd, kh + u * blk, 1, bs, fmt, nk, hd, sc1 + u * ss, ss, vh);
+				k->kv_scores(q, kh, NH, bs, fmt, nk, hd, sc2, ss, vh);
+				same &= memcmp(sc1, sc2, NH * ss * sizeof(float)) == 0; /* incl. the untouched tails */
+				for (int u = 0; u < NH; u++)
+					k->kv_wsum(a + u * ss, ss, vh + u * blk, 1, bs, fmt, nk, hd, o1 + (size_t)u * hd, kh);
+				k->kv_wsum(a, ss, vh, NH, bs, fmt, nk, hd, o2, kh);
+				same &= memcmp(o1, o2, NH * (size_t)hd * sizeof(float)) == 0;
+				kept &= o2[NH * hd] == 777.0f;
+				for (int u = 0; u < NH; u++)
+					kept &= sc2[u * ss + nk] == 777.0f;
 			}
 			free(kc), free(vc), free(q), free(a), free(sc1), free(sc2), free(o1), free(o2), free(tmp);
 		}
-	tap_ok(same, "%s: kv_scores2 / kv_wsum2 give each head's kv_scores / kv_wsum bits (f32, halves, q8)", k->name);
-	tap_ok(kept, "%s: kv_scores2 / kv_wsum2 write nothing past the keys or the two outputs", k->name);
+	tap_ok(same, "%s: kv_scores / kv_wsum over several heads give each head's bits alone (f32, halves, q8)",
+	       k->name);
+	tap_ok(kept, "%s: kv_scores / kv_wsum over several heads write nothing past the keys or the outputs", k->name);
 }
 
 /* GELU against double erf / erfc over [-12, 12] and beyond: relative
@@ -566,7 +570,7 @@ int main(void)
 		test_quant_x(k);
 		test_dot(k);
 		test_kv(k);
-		test_kv2(k);
+		test_kv_heads(k);
 		test_gelu(k);
 		test_softmax(k);
 		for (size_t f = 0; f < 3; f++)
