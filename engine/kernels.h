@@ -94,6 +94,20 @@ static inline size_t mg_kv_block_bytes(int fmt, int hd)
 	return fmt == MG_KV_Q8 ? n + MG_KV_BLOCK * sizeof(float) : n * (fmt == MG_KV_F16 ? 2 : 4);
 }
 
+/* Block b of head u of a cache at k, in the layout of kv_scores (a row's
+ * heads side by side in each block: bs bytes from one block to the next,
+ * blk from one head to the next). */
+static inline const char *mg_kv_block_at(const void *k, size_t bs, size_t blk, int b, int u)
+{
+	return (const char *)k + (size_t)b * bs + (size_t)u * blk;
+}
+
+/* Positions in use of the block that starts at position j0 of nk. */
+static inline int mg_kv_lanes(int nk, int j0)
+{
+	return nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
+}
+
 /* A walk over the units of a pass (a unit: one head's block; the order:
  * block by block, the heads within each, as kernels' kv_scores) over the
  * first nb blocks of nh heads at k, continuing into the same units of pf,
@@ -117,14 +131,35 @@ static inline const char *mg_kv_next(mg_kv_walk *w)
 {
 	const char *p = NULL;
 	if (w->b < w->nb)
-		p = w->k + (size_t)w->b * w->bs + (size_t)w->u * w->blk;
+		p = mg_kv_block_at(w->k, w->bs, w->blk, w->b, w->u);
 	else if (w->pf && w->b < 2 * w->nb)
-		p = w->pf + (size_t)(w->b - w->nb) * w->bs + (size_t)w->u * w->blk;
+		p = mg_kv_block_at(w->pf, w->bs, w->blk, w->b - w->nb, w->u);
 	if (++w->u == w->nh) {
 		w->u = 0;
 		w->b++;
 	}
 	return p;
+}
+
+/* The units a prefetch distance of `bytes` spans (whole blocks of blk,
+ * rounded up). */
+static inline int mg_kv_units(size_t bytes, size_t blk)
+{
+	return (int)((bytes + blk - 1) / blk);
+}
+
+/* Asks the caches for the unit at p (NULL: none; from mg_kv_next) of a
+ * walk w: into L1 when l1, else into L2. */
+static inline void mg_kv_fetch(const mg_kv_walk *w, const char *p, int l1)
+{
+	if (!p)
+		return;
+	if (!l1) {
+		mg_prefetch_l2(p, w->blk);
+		return;
+	}
+	for (size_t c = 0; c < w->blk; c += 64)
+		__builtin_prefetch(p + c, 0, 3);
 }
 
 /* f(fmt, ...) with fmt as a constant of each format, so that a kernel set's

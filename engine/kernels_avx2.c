@@ -217,24 +217,16 @@ INLINE __m256 kv_load8(const void *p, int fmt, size_t i)
  * cache for its stream (kernels.h mg_kv_walk), in bytes. */
 #define KV_PREFETCH 6144
 
-/* The units of a pass ahead: prefetch distance in units of blk bytes. */
-static inline int kv_ahead(size_t blk)
-{
-	return (int)((KV_PREFETCH + blk - 1) / blk);
-}
-
 INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nh, size_t bs, int nk, int hd, float *sc,
                           size_t ss, const void *pf)
 {
 	size_t blk = mg_kv_block_bytes(fmt, hd);
 	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
-	mg_kv_walk w = mg_kv_walk_at(k, pf, nh, bs, blk, nb, kv_ahead(blk));
+	mg_kv_walk w = mg_kv_walk_at(k, pf, nh, bs, blk, nb, mg_kv_units(KV_PREFETCH, blk));
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
 		for (int u = 0; u < nh; u++) {
-			const char *kb = (const char *)k + (size_t)(j0 / MG_KV_BLOCK) * bs + (size_t)u * blk;
-			const char *pa = mg_kv_next(&w);
-			if (pa)
-				mg_prefetch_l2(pa, blk);
+			const char *kb = mg_kv_block_at(k, bs, blk, j0 / MG_KV_BLOCK, u);
+			mg_kv_fetch(&w, mg_kv_next(&w), 0);
 			const float *qu = q + (size_t)u * hd;
 			__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(),
 			       b1 = _mm256_setzero_ps();
@@ -262,8 +254,7 @@ INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nh, size_t
 			float t[MG_KV_BLOCK];
 			_mm256_storeu_ps(t, r0);
 			_mm256_storeu_ps(t + 8, r1);
-			int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
-			memcpy(sc + (size_t)u * ss + j0, t, (size_t)n * sizeof *t);
+			memcpy(sc + (size_t)u * ss + j0, t, (size_t)mg_kv_lanes(nk, j0) * sizeof *t);
 		}
 }
 
@@ -323,16 +314,13 @@ INLINE void kv_wsum_fmt(int fmt, const float *a, size_t as, const void *v, int n
 {
 	size_t blk = mg_kv_block_bytes(fmt, hd);
 	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
-	mg_kv_walk w = mg_kv_walk_at(v, pf, nh, bs, blk, nb, kv_ahead(blk));
+	mg_kv_walk w = mg_kv_walk_at(v, pf, nh, bs, blk, nb, mg_kv_units(KV_PREFETCH, blk));
 	memset(o, 0, (size_t)nh * hd * sizeof *o);
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
 		for (int u = 0; u < nh; u++) {
-			const char *pa = mg_kv_next(&w);
-			if (pa)
-				mg_prefetch_l2(pa, blk);
-			int n = nk - j0 < MG_KV_BLOCK ? nk - j0 : MG_KV_BLOCK;
-			kv_wsum_block(fmt, a + (size_t)u * as, (const char *)v + (size_t)(j0 / MG_KV_BLOCK) * bs + (size_t)u * blk,
-			              j0, n, hd, o + (size_t)u * hd);
+			mg_kv_fetch(&w, mg_kv_next(&w), 0);
+			kv_wsum_block(fmt, a + (size_t)u * as, mg_kv_block_at(v, bs, blk, j0 / MG_KV_BLOCK, u), j0,
+			              mg_kv_lanes(nk, j0), hd, o + (size_t)u * hd);
 		}
 }
 

@@ -110,7 +110,7 @@ static void kv_scores(const float *q, const void *k, int nh, size_t bs, int fmt,
 	size_t blk = mg_kv_block_bytes(fmt, hd);
 	for (int j = 0; j < nk; j++)
 		for (int u = 0; u < nh; u++) {
-			const char *b = (const char *)k + (size_t)(j / MG_KV_BLOCK) * bs + (size_t)u * blk;
+			const char *b = mg_kv_block_at(k, bs, blk, j / MG_KV_BLOCK, u);
 			const float *qu = q + (size_t)u * hd;
 			int lane = j % MG_KV_BLOCK;
 			float s = 0;
@@ -136,7 +136,7 @@ static void kv_wsum(const float *a, size_t as, const void *v, int nh, size_t bs,
 		o[d] = 0.0f;
 	for (int j = 0; j < nk; j++)
 		for (int u = 0; u < nh; u++) {
-			const char *b = (const char *)v + (size_t)(j / MG_KV_BLOCK) * bs + (size_t)u * blk;
+			const char *b = mg_kv_block_at(v, bs, blk, j / MG_KV_BLOCK, u);
 			float *ou = o + (size_t)u * hd, aj = a[(size_t)u * as + j];
 			int lane = j % MG_KV_BLOCK;
 			if (fmt == MG_KV_Q8) {
