@@ -6,6 +6,7 @@
  * Compiled for AVX2 function by function; only called when the CPU has it. */
 #include "autoconfig.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "engine/kernels.h"
@@ -45,105 +46,195 @@ INLINE float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Output row r for X rows i .. i+NX-1. */
-INLINE void tile(int F, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
+/* How far ahead in its row each weight line is asked for (bytes): every
+ * line is touched once before its load, as in the AVX-512 set (f32 1 KiB,
+ * f16 6 KiB ahead); q8 lines twice, into L1 1 KiB ahead and into L2 8 KiB
+ * beyond that (docs/PERFORMANCE.md, items 32, 34 and 43). */
+#define PF_F32 1024
+#define PF_F16 6144
+#define PF_Q8 1024
+#define PF_Q8_L2 (PF_Q8 + 8192)
+
+/* Output rows r .. r+NW-1 for X rows i .. i+NX-1: each row's sums in the
+ * same order whatever NW (the X loads shared by the rows). */
+INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
 {
 	const int cols = W->cols, ld = W->ld;
 	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : 2;
-	const void *w = (const char *)W->data + (size_t)r * (size_t)ld * esz;
+	const void *w[2];
 	const float *x[4];
-	__m256 a0[4], a1[4];
+	__m256 a0[2][4], a1[2][4];
 	UNROLL
-	for (int j = 0; j < NX; j++) {
-		x[j] = X + (size_t)(i + j) * (size_t)cols;
-		a0[j] = a1[j] = _mm256_setzero_ps();
+	for (int k = 0; k < NW; k++) {
+		w[k] = (const char *)W->data + (size_t)(r + k) * (size_t)ld * esz;
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			a0[k][j] = a1[k][j] = _mm256_setzero_ps();
 	}
+	UNROLL
+	for (int j = 0; j < NX; j++)
+		x[j] = X + (size_t)(i + j) * (size_t)cols;
 
 	int c = 0;
-	for (; c + 16 <= cols; c += 16) {
-		__m256 wa = wload(F, w, c), wb = wload(F, w, c + 8);
+	/* 32 columns a step (one line of f16, two of f32), then 16. */
+	for (; c + 32 <= cols; c += 32) {
 		UNROLL
-		for (int j = 0; j < NX; j++) {
-			a0[j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[j]);
-			a1[j] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x[j] + c + 8), a1[j]);
+		for (int k = 0; k < NW; k++) {
+			const char *pf = (const char *)w[k] + (size_t)c * esz + (F == MG_WEIGHTS_F32 ? PF_F32 : PF_F16);
+			_mm_prefetch(pf, _MM_HINT_T0);
+			if (F == MG_WEIGHTS_F32)
+				_mm_prefetch(pf + 64, _MM_HINT_T0);
+		}
+		UNROLL
+		for (int h = 0; h < 32; h += 16) {
+			__m256 wa[2], wb[2];
+			UNROLL
+			for (int k = 0; k < NW; k++) {
+				wa[k] = wload(F, w[k], c + h);
+				wb[k] = wload(F, w[k], c + h + 8);
+			}
+			UNROLL
+			for (int j = 0; j < NX; j++) {
+				__m256 xa = _mm256_loadu_ps(x[j] + c + h), xb = _mm256_loadu_ps(x[j] + c + h + 8);
+				UNROLL
+				for (int k = 0; k < NW; k++) {
+					a0[k][j] = _mm256_fmadd_ps(wa[k], xa, a0[k][j]);
+					a1[k][j] = _mm256_fmadd_ps(wb[k], xb, a1[k][j]);
+				}
+			}
+		}
+	}
+	for (; c + 16 <= cols; c += 16) {
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			__m256 wa = wload(F, w[k], c), wb = wload(F, w[k], c + 8);
+			UNROLL
+			for (int j = 0; j < NX; j++) {
+				a0[k][j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[k][j]);
+				a1[k][j] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x[j] + c + 8), a1[k][j]);
+			}
 		}
 	}
 	if (c + 8 <= cols) {
-		__m256 wa = wload(F, w, c);
 		UNROLL
-		for (int j = 0; j < NX; j++)
-			a0[j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[j]);
+		for (int k = 0; k < NW; k++) {
+			__m256 wa = wload(F, w[k], c);
+			UNROLL
+			for (int j = 0; j < NX; j++)
+				a0[k][j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[k][j]);
+		}
 		c += 8;
 	}
 	if (c < cols) {
 		int t = cols - c;
 		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-		__m256 wa = wload_tail(F, w, c, t, m);
 		UNROLL
-		for (int j = 0; j < NX; j++)
-			a1[j] = _mm256_fmadd_ps(wa, _mm256_maskload_ps(x[j] + c, m), a1[j]);
+		for (int k = 0; k < NW; k++) {
+			__m256 wa = wload_tail(F, w[k], c, t, m);
+			UNROLL
+			for (int j = 0; j < NX; j++)
+				a1[k][j] = _mm256_fmadd_ps(wa, _mm256_maskload_ps(x[j] + c, m), a1[k][j]);
+		}
 	}
 	UNROLL
-	for (int j = 0; j < NX; j++)
-		Y[(size_t)(i + j) * (size_t)W->rows + (size_t)r] =
-			hsum(_mm256_add_ps(a0[j], a1[j])) + (bias ? bias[r] : 0.0f);
+	for (int k = 0; k < NW; k++)
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] =
+				hsum(_mm256_add_ps(a0[k][j], a1[k][j])) + (bias ? bias[r + k] : 0.0f);
 }
 
-/* q8: output row r for X rows i .. i+NX-1, one block per step: weight
- * bytes widened to int16, vpmaddwd against the int16
- * activations (exact int32 sums), converted once per block and scaled by
- * the block's weight scale; the row's activation scale at the end. */
-INLINE void tile_q8(int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+/* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, one block per step:
+ * weight bytes widened to int16, vpmaddwd against the int16 activations
+ * (exact int32 sums), converted once per block and scaled by the block's
+ * weight scale; the row's activation scale at the end. Each line is asked
+ * for twice ahead of its load: into L1, and further ahead into L2. */
+INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
 {
 	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
-	const int8_t *w = (const int8_t *)W->data + (size_t)r * (size_t)ld;
-	const float *sw = W->scales + (size_t)r * (size_t)nb;
+	const int8_t *w[2];
+	const float *sw[2];
 	const int16_t *x[4];
-	__m256 acc[4];
+	__m256 acc[2][4];
 	UNROLL
-	for (int j = 0; j < NX; j++) {
-		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
-		acc[j] = _mm256_setzero_ps();
-	}
-	for (int b = 0; b < nb; b++) {
-		const int c0 = b * MG_Q8_BLOCK;
-		__m256i d[4];
+	for (int k = 0; k < NW; k++) {
+		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;
+		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;
 		UNROLL
 		for (int j = 0; j < NX; j++)
-			d[j] = _mm256_setzero_si256();
-		/* The block in pieces of 16 columns, summed exactly in int32. */
-		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 16) {
-			_mm_prefetch((const char *)(w + c) + 2048, _MM_HINT_T0);
-			__m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + c)));
-			UNROLL
-			for (int j = 0; j < NX; j++) {
-				d[j] = _mm256_add_epi32(d[j], _mm256_madd_epi16(wv, _mm256_loadu_si256((const __m256i *)(x[j] + c))));
-			}
-		}
-		__m256 sc = _mm256_set1_ps(sw[b]);
-		UNROLL
-		for (int j = 0; j < NX; j++)
-			acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[j]), sc, acc[j]);
+			acc[k][j] = _mm256_setzero_ps();
 	}
 	UNROLL
 	for (int j = 0; j < NX; j++)
-		Y[(size_t)(i + j) * (size_t)W->rows + (size_t)r] = xq->s[i + j] * hsum(acc[j]) + (bias ? bias[r] : 0.0f);
+		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
+	for (int b = 0; b < nb; b++) {
+		const int c0 = b * MG_Q8_BLOCK;
+		__m256i d[2][4];
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8, _MM_HINT_T0);
+			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8_L2, _MM_HINT_T1);
+			UNROLL
+			for (int j = 0; j < NX; j++)
+				d[k][j] = _mm256_setzero_si256();
+		}
+		/* The block in pieces of 16 columns, summed exactly in int32. */
+		UNROLL
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 16) {
+			__m256i wv[2];
+			UNROLL
+			for (int k = 0; k < NW; k++)
+				wv[k] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w[k] + c)));
+			UNROLL
+			for (int j = 0; j < NX; j++) {
+				__m256i xv = _mm256_loadu_si256((const __m256i *)(x[j] + c));
+				UNROLL
+				for (int k = 0; k < NW; k++)
+					d[k][j] = _mm256_add_epi32(d[k][j], _mm256_madd_epi16(wv[k], xv));
+			}
+		}
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			__m256 sc = _mm256_set1_ps(sw[k][b]);
+			UNROLL
+			for (int j = 0; j < NX; j++)
+				acc[k][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[k][j]), sc, acc[k][j]);
+		}
+	}
+	UNROLL
+	for (int k = 0; k < NW; k++)
+		UNROLL
+		for (int j = 0; j < NX; j++)
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] =
+				xq->s[i + j] * hsum(acc[k][j]) + (bias ? bias[r + k] : 0.0f);
 }
 
+/* Rows r .. r+NW-1 for all n rows of X, up to 4 at a time. */
+INLINE void rows_tile(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
+                      float *Y, int r)
+{
+	int i = 0;
+	for (; i + 4 <= n; i += 4)
+		F == MG_WEIGHTS_Q8 ? tile_q8(NW, 4, W, bias, xq, Y, r, i) : tile(F, NW, 4, W, bias, X, Y, r, i);
+	switch (n - i) {
+	case 3: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 3, W, bias, xq, Y, r, i) : tile(F, NW, 3, W, bias, X, Y, r, i); break;
+	case 2: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 2, W, bias, xq, Y, r, i) : tile(F, NW, 2, W, bias, X, Y, r, i); break;
+	case 1: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 1, W, bias, xq, Y, r, i) : tile(F, NW, 1, W, bias, X, Y, r, i); break;
+	default: break;
+	}
+}
+
+/* Two weight rows at a time for up to two rows of X (a decoder step with
+ * guidance: the X loads shared, every accumulator in a register), else one
+ * (more accumulators than the 16 registers hold). */
 INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
                      int r0, int r1)
 {
-	for (int r = r0; r < r1; r++) {
-		int i = 0;
-		for (; i + 4 <= n; i += 4)
-			F == MG_WEIGHTS_Q8 ? tile_q8(4, W, bias, xq, Y, r, i) : tile(F, 4, W, bias, X, Y, r, i);
-		switch (n - i) {
-		case 3: F == MG_WEIGHTS_Q8 ? tile_q8(3, W, bias, xq, Y, r, i) : tile(F, 3, W, bias, X, Y, r, i); break;
-		case 2: F == MG_WEIGHTS_Q8 ? tile_q8(2, W, bias, xq, Y, r, i) : tile(F, 2, W, bias, X, Y, r, i); break;
-		case 1: F == MG_WEIGHTS_Q8 ? tile_q8(1, W, bias, xq, Y, r, i) : tile(F, 1, W, bias, X, Y, r, i); break;
-		default: break;
-		}
-	}
+	int r = r0;
+	for (; n <= 2 && r + 2 <= r1; r += 2)
+		rows_tile(F, 2, W, bias, X, xq, n, Y, r);
+	for (; r < r1; r++)
+		rows_tile(F, 1, W, bias, X, xq, n, Y, r);
 }
 
 static TARGET void rows_f32(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
@@ -330,6 +421,46 @@ static TARGET void kv_wsum(const float *a, size_t as, const void *v, int nh, siz
 	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, as, v, nh, bs, nk, hd, o, pf);
 }
 
+/* As mg_quant_x_generic, 16 columns at a time: the same largest
+ * magnitude, the same rounding (the current mode, as lrintf), the same
+ * clamp, zeros in the padding. */
+static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq *xq)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	const __m256i lim = _mm256_set1_epi32(MG_XQ_MAX), nlim = _mm256_set1_epi32(-MG_XQ_MAX);
+	for (int i = 0; i < n; i++) {
+		const float *x = X + (size_t)i * cols;
+		int16_t *q = xq->q + (size_t)i * ld;
+		__m256 mx = _mm256_setzero_ps();
+		int c = 0;
+		for (; c + 8 <= cols; c += 8)
+			mx = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + c)), mx); /* a NaN is passed over, as fmaxf */
+		float amax = 0;
+		for (; c < cols; c++)
+			amax = fmaxf(amax, fabsf(x[c]));
+		__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+		m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+		m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+		amax = fmaxf(amax, _mm_cvtss_f32(m4));
+		float invs = amax > 0 ? (float)MG_XQ_MAX / amax : 0.0f;
+		__m256 inv = _mm256_set1_ps(invs);
+		for (c = 0; c + 16 <= cols; c += 16) {
+			__m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c), inv));
+			__m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c + 8), inv));
+			a = _mm256_max_epi32(_mm256_min_epi32(a, lim), nlim);
+			b = _mm256_max_epi32(_mm256_min_epi32(b, lim), nlim);
+			_mm256_storeu_si256((__m256i *)(q + c), _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xd8));
+		}
+		for (; c < cols; c++) {
+			long v = lrintf(x[c] * invs);
+			q[c] = (int16_t)(v > MG_XQ_MAX ? MG_XQ_MAX : v < -MG_XQ_MAX ? -MG_XQ_MAX : v);
+		}
+		for (; c < ld; c++)
+			q[c] = 0;
+		xq->s[i] = amax / (float)MG_XQ_MAX;
+	}
+}
+
 static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 {
 	size_t i = 0;
@@ -349,7 +480,7 @@ const mg_kernels mg_kernels_avx2 = {
 	.name = "avx2",
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
 	.to_f16 = to_f16,
-	.quant_x = mg_quant_x_generic,
+	.quant_x = quant_x,
 	.dot = dot,
 	.axpy = axpy,
 	.kv_scores = kv_scores,

@@ -285,7 +285,8 @@ static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq 
 			int left = cols - c;
 			__mmask16 m = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
 			__m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + c), inv));
-			v = _mm512_max_epi32(_mm512_min_epi32(v, lim), nlim);
+			/* Padding 0 even when inv overflowed (0 * inf). */
+			v = _mm512_maskz_mov_epi32(m, _mm512_max_epi32(_mm512_min_epi32(v, lim), nlim));
 			_mm256_storeu_si256((__m256i *)(q + c), _mm512_cvtepi32_epi16(v));
 		}
 		xq->s[i] = amax / (float)MG_XQ_MAX;

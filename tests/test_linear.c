@@ -235,13 +235,16 @@ out:
 }
 
 /* Every set's activation quantiser writes the same codes and scales as the
- * portable one, including a zero row and the padding up to ld. */
+ * portable one, including a zero row, a row of denormals (whose inverse
+ * scale overflows) and the padding up to ld. */
 static void test_quant_x(const mg_kernels *k)
 {
-	int n = 3, cols = 75, ld = 128;
+	int n = 4, cols = 75, ld = 128;
 	float *X = rand_vec((size_t)n * cols, 4.0f);
-	for (int c = 0; c < cols; c++)
-		X[cols + c] = 0; /* a zero row */
+	for (int c = 0; c < cols; c++) {
+		X[cols + c] = 0;                                               /* a zero row */
+		X[3 * cols + c] = c == 40 ? 0.0f : (c % 2 ? 1e-41f : -3e-41f); /* denormals and a zero */
+	}
 	X[5] = 1e-30f;
 	X[7] = -4.5f; /* the row's absmax, negative */
 	size_t bytes = mg_xq_bytes(n, ld);
