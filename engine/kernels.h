@@ -162,6 +162,22 @@ static inline void mg_kv_fetch(const mg_kv_walk *w, const char *p, int l1)
 		__builtin_prefetch(p + c, 0, 3);
 }
 
+/* A kernel's pass over all n rows of X: TILE(NX, i) for rows i .. i+NX-1,
+ * in groups of four, then the rest (NX a constant at each use, so that a
+ * tile is compiled for each count). */
+#define MG_X_GROUPS(n, TILE)                   \
+	do {                                   \
+		int i_ = 0;                    \
+		for (; i_ + 4 <= (n); i_ += 4) \
+			TILE(4, i_);           \
+		switch ((n) - i_) {            \
+		case 3: TILE(3, i_); break;    \
+		case 2: TILE(2, i_); break;    \
+		case 1: TILE(1, i_); break;    \
+		default: break;                \
+		}                              \
+	} while (0)
+
 /* f(fmt, ...) with fmt as a constant of each format, so that a kernel set's
  * inline body is compiled once per format (f returns void). */
 #define MG_KV_SPECIALISE(f, fmt, ...)                                                              \

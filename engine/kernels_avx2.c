@@ -213,15 +213,9 @@ INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg
 INLINE void rows_tile(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
                       float *Y, int r)
 {
-	int i = 0;
-	for (; i + 4 <= n; i += 4)
-		F == MG_WEIGHTS_Q8 ? tile_q8(NW, 4, W, bias, xq, Y, r, i) : tile(F, NW, 4, W, bias, X, Y, r, i);
-	switch (n - i) {
-	case 3: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 3, W, bias, xq, Y, r, i) : tile(F, NW, 3, W, bias, X, Y, r, i); break;
-	case 2: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 2, W, bias, xq, Y, r, i) : tile(F, NW, 2, W, bias, X, Y, r, i); break;
-	case 1: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 1, W, bias, xq, Y, r, i) : tile(F, NW, 1, W, bias, X, Y, r, i); break;
-	default: break;
-	}
+#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i))
+	MG_X_GROUPS(n, TILE);
+#undef TILE
 }
 
 /* Two weight rows at a time for up to two rows of X (a decoder step with

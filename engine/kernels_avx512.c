@@ -201,15 +201,9 @@ TILE_Q8_BODY(_mm512_dpwssd_epi32)
 /* All X rows against weight rows r .. r+NW-1 (q8, VNNI). */
 INLINE_VNNI void rows_of_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r)
 {
-	int i = 0;
-	for (; i + 4 <= n; i += 4)
-		tile_q8_vnni(NW, 4, W, bias, xq, Y, r, i);
-	switch (n - i) {
-	case 3: tile_q8_vnni(NW, 3, W, bias, xq, Y, r, i); break;
-	case 2: tile_q8_vnni(NW, 2, W, bias, xq, Y, r, i); break;
-	case 1: tile_q8_vnni(NW, 1, W, bias, xq, Y, r, i); break;
-	default: break;
-	}
+#define TILE(NX, i) tile_q8_vnni(NW, NX, W, bias, xq, Y, r, i)
+	MG_X_GROUPS(n, TILE);
+#undef TILE
 }
 
 static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
@@ -227,15 +221,9 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
 INLINE void rows_of(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
                     float *Y, int r)
 {
-	int i = 0;
-	for (; i + 4 <= n; i += 4)
-		F == MG_WEIGHTS_Q8 ? tile_q8(NW, 4, W, bias, xq, Y, r, i) : tile(F, NW, 4, W, bias, X, Y, r, i);
-	switch (n - i) {
-	case 3: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 3, W, bias, xq, Y, r, i) : tile(F, NW, 3, W, bias, X, Y, r, i); break;
-	case 2: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 2, W, bias, xq, Y, r, i) : tile(F, NW, 2, W, bias, X, Y, r, i); break;
-	case 1: F == MG_WEIGHTS_Q8 ? tile_q8(NW, 1, W, bias, xq, Y, r, i) : tile(F, NW, 1, W, bias, X, Y, r, i); break;
-	default: break;
-	}
+#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i))
+	MG_X_GROUPS(n, TILE);
+#undef TILE
 }
 
 INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
