@@ -217,9 +217,10 @@ mg_xq mg_xq_layout(void *scratch, int n, int ld);
 enum mg_isa {
 	MG_ISA_GENERIC = 0,
 	MG_ISA_AVX2 = 1,
-	MG_ISA_AVX512 = 2,
-	MG_ISA_AVX512VNNI = 3, /* AVX-512 with VNNI's int16 dot products for q8 */
-	MG_ISA_AMX = 4,        /* AVX-512 VNNI, q8 products on AMX int8 tiles */
+	MG_ISA_AVX2VNNI = 2,   /* AVX2 with AVX-VNNI's int16 dot products for q8 */
+	MG_ISA_AVX512 = 3,
+	MG_ISA_AVX512VNNI = 4, /* AVX-512 with VNNI's int16 dot products for q8 */
+	MG_ISA_AMX = 5,        /* AVX-512 VNNI, q8 products on AMX int8 tiles */
 	MG_ISA_COUNT
 };
 
@@ -280,8 +281,8 @@ typedef struct mg_kernels {
  * lacks it. */
 const mg_kernels *mg_kernels_for(int isa);
 /* The set mg_linear uses: the best the CPU supports, or the one named by the
- * environment variable MG_KERNELS (generic, avx2, avx512, avx512vnni, amx) when
- * supported. */
+ * environment variable MG_KERNELS (generic, avx2, avx2vnni, avx512, avx512vnni,
+ * amx) when supported. */
 const mg_kernels *mg_kernels_active(void);
 
 /* Per-set tables (kernels_generic.c, kernels_avx2.c, kernels_avx512.c). */
@@ -291,6 +292,7 @@ void mg_softmax_generic(float *sc, int n);
 #if defined(__x86_64__) || defined(__i386__)
 #define MG_KERNELS_X86 1
 extern const mg_kernels mg_kernels_avx2;
+extern const mg_kernels mg_kernels_avx2vnni;
 extern const mg_kernels mg_kernels_avx512;
 extern const mg_kernels mg_kernels_avx512vnni;
 #ifdef HAVE_AMX_INTRINSICS

@@ -148,66 +148,83 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
  * weight bytes widened to int16, vpmaddwd against the int16 activations
  * (exact int32 sums), converted once per block and scaled by the block's
  * weight scale; the row's activation scale at the end. Each line is asked
- * for twice ahead of its load: into L1, and further ahead into L2. */
-INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
-{
-	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;
-	const int8_t *w[2];
-	const float *sw[2];
-	const int16_t *x[4];
-	__m256 acc[2][4];
-	UNROLL
-	for (int k = 0; k < NW; k++) {
-		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;
-		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;
-		UNROLL
-		for (int j = 0; j < NX; j++)
-			acc[k][j] = _mm256_setzero_ps();
-	}
-	UNROLL
-	for (int j = 0; j < NX; j++)
-		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;
-	for (int b = 0; b < nb; b++) {
-		const int c0 = b * MG_Q8_BLOCK;
-		__m256i d[2][4];
-		UNROLL
-		for (int k = 0; k < NW; k++) {
-			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8, _MM_HINT_T0);
-			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8_L2, _MM_HINT_T1);
-			UNROLL
-			for (int j = 0; j < NX; j++)
-				d[k][j] = _mm256_setzero_si256();
-		}
-		/* The block in pieces of 16 columns, summed exactly in int32. */
-		UNROLL
-		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 16) {
-			__m256i wv[2];
-			UNROLL
-			for (int k = 0; k < NW; k++)
-				wv[k] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w[k] + c)));
-			UNROLL
-			for (int j = 0; j < NX; j++) {
-				__m256i xv = _mm256_loadu_si256((const __m256i *)(x[j] + c));
-				UNROLL
-				for (int k = 0; k < NW; k++)
-					d[k][j] = _mm256_add_epi32(d[k][j], _mm256_madd_epi16(wv[k], xv));
-			}
-		}
-		UNROLL
-		for (int k = 0; k < NW; k++) {
-			__m256 sc = _mm256_set1_ps(sw[k][b]);
-			UNROLL
-			for (int j = 0; j < NX; j++)
-				acc[k][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[k][j]), sc, acc[k][j]);
-		}
-	}
-	UNROLL
-	for (int k = 0; k < NW; k++)
-		UNROLL
-		for (int j = 0; j < NX; j++)
-			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] =
-				xq->s[i + j] * hsum(acc[k][j]) + (bias ? bias[r + k] : 0.0f);
+ * for twice ahead of its load: into L1, and further ahead into L2.
+ * DOT_ACC(acc, w, x) adds the pair sums of w * x (int16 lanes) to the
+ * int32 lanes of acc: one body for both sets, so that the two compute the
+ * same exact integer sums the same way. */
+#define TILE_Q8_BODY(DOT_ACC) \
+{                                                                                                                   \
+	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;                                                                \
+	const int8_t *w[2];                                                                                         \
+	const float *sw[2];                                                                                         \
+	const int16_t *x[4];                                                                                        \
+	__m256 acc[2][4];                                                                                           \
+	UNROLL                                                                                                      \
+	for (int k = 0; k < NW; k++) {                                                                              \
+		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;                                      \
+		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;                                                   \
+		UNROLL                                                                                              \
+		for (int j = 0; j < NX; j++)                                                                        \
+			acc[k][j] = _mm256_setzero_ps();                                                            \
+	}                                                                                                           \
+	UNROLL                                                                                                      \
+	for (int j = 0; j < NX; j++)                                                                                \
+		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;                                                        \
+	for (int b = 0; b < nb; b++) {                                                                              \
+		const int c0 = b * MG_Q8_BLOCK;                                                                     \
+		__m256i d[2][4];                                                                                    \
+		UNROLL                                                                                              \
+		for (int k = 0; k < NW; k++) {                                                                      \
+			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8, _MM_HINT_T0);                               \
+			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8_L2, _MM_HINT_T1);                            \
+			UNROLL                                                                                      \
+			for (int j = 0; j < NX; j++)                                                                \
+				d[k][j] = _mm256_setzero_si256();                                                   \
+		}                                                                                                   \
+		/* The block in pieces of 16 columns, summed exactly in int32. */                                   \
+		UNROLL                                                                                              \
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 16) {                                                   \
+			__m256i wv[2];                                                                              \
+			UNROLL                                                                                      \
+			for (int k = 0; k < NW; k++)                                                                \
+				wv[k] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w[k] + c)));         \
+			UNROLL                                                                                      \
+			for (int j = 0; j < NX; j++) {                                                              \
+				__m256i xv = _mm256_loadu_si256((const __m256i *)(x[j] + c));                       \
+				UNROLL                                                                              \
+				for (int k = 0; k < NW; k++)                                                        \
+					d[k][j] = DOT_ACC(d[k][j], wv[k], xv);                                      \
+			}                                                                                           \
+		}                                                                                                   \
+		UNROLL                                                                                              \
+		for (int k = 0; k < NW; k++) {                                                                      \
+			__m256 sc = _mm256_set1_ps(sw[k][b]);                                                       \
+			UNROLL                                                                                      \
+			for (int j = 0; j < NX; j++)                                                                \
+				acc[k][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[k][j]), sc, acc[k][j]);            \
+		}                                                                                                   \
+	}                                                                                                           \
+	UNROLL                                                                                                      \
+	for (int k = 0; k < NW; k++)                                                                                \
+		UNROLL                                                                                              \
+		for (int j = 0; j < NX; j++)                                                                        \
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] =                                    \
+				xq->s[i + j] * hsum(acc[k][j]) + (bias ? bias[r + k] : 0.0f);                       \
 }
+
+#define ADD_MADD(a, w, x) _mm256_add_epi32((a), _mm256_madd_epi16((w), (x)))
+INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+TILE_Q8_BODY(ADD_MADD)
+
+#ifdef HAVE_AVXVNNI_INTRINSICS
+/* The same with AVX-VNNI: vpdpwssd multiplies, sums the pairs and
+ * accumulates in one instruction (the same exact int32 sums). */
+#define TARGET_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define INLINE_VNNI static inline __attribute__((always_inline)) TARGET_VNNI
+INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r,
+                              int i)
+TILE_Q8_BODY(_mm256_dpwssd_avx_epi32)
+#endif
 
 /* Rows r .. r+NW-1 for all n rows of X, up to 4 at a time. */
 INLINE void rows_tile(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
@@ -230,6 +247,27 @@ INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, 
 	for (; r < r1; r++)
 		rows_tile(F, 1, W, bias, X, xq, n, Y, r);
 }
+
+#ifdef HAVE_AVXVNNI_INTRINSICS
+/* rows_fmt for q8 with AVX-VNNI. */
+INLINE_VNNI void rows_tile_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r)
+{
+#define TILE(NX, i) tile_q8_vnni(NW, NX, W, bias, xq, Y, r, i)
+	MG_X_GROUPS(n, TILE);
+#undef TILE
+}
+
+static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
+                                     float *Y, int r0, int r1)
+{
+	(void)X;
+	int r = r0;
+	for (; n <= 2 && r + 2 <= r1; r += 2)
+		rows_tile_q8_vnni(2, W, bias, xq, n, Y, r);
+	for (; r < r1; r++)
+		rows_tile_q8_vnni(1, W, bias, xq, n, Y, r);
+}
+#endif
 
 static TARGET void rows_f32(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
                             int r0, int r1)
@@ -470,17 +508,24 @@ static TARGET void to_f16(const float *src, uint16_t *dst, size_t n)
 	}
 }
 
+#define AVX2_SHARED                                                                                \
+	.to_f16 = to_f16, .quant_x = quant_x, .dot = dot, .axpy = axpy, .kv_scores = kv_scores,    \
+	.kv_wsum = kv_wsum, .gelu = mg_gelu, .softmax = mg_softmax_generic
+
 const mg_kernels mg_kernels_avx2 = {
 	.name = "avx2",
 	.rows = {NULL, rows_f32, rows_f16, rows_q8},
-	.to_f16 = to_f16,
-	.quant_x = quant_x,
-	.dot = dot,
-	.axpy = axpy,
-	.kv_scores = kv_scores,
-	.kv_wsum = kv_wsum,
-	.gelu = mg_gelu,
-	.softmax = mg_softmax_generic,
+	AVX2_SHARED,
 };
+
+#ifdef HAVE_AVXVNNI_INTRINSICS
+/* The AVX2 set with its q8 products on AVX-VNNI (CPUs that have it without
+ * AVX-512): the same bits as the AVX2 set. */
+const mg_kernels mg_kernels_avx2vnni = {
+	.name = "avx2vnni",
+	.rows = {NULL, rows_f32, rows_f16, rows_q8_vnni},
+	AVX2_SHARED,
+};
+#endif
 
 #endif

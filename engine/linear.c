@@ -12,8 +12,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#ifdef HAVE_AMX_INTRINSICS
+#if defined(HAVE_AMX_INTRINSICS) || defined(HAVE_AVXVNNI_INTRINSICS)
 #include <cpuid.h>
+#endif
+#ifdef HAVE_AMX_INTRINSICS
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -81,6 +83,16 @@ const mg_kernels *mg_kernels_for(int isa)
 		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
 			return &mg_kernels_avx2;
 		return NULL;
+	case MG_ISA_AVX2VNNI: {
+#ifdef HAVE_AVXVNNI_INTRINSICS
+		/* AVX-VNNI: CPUID 7.1 EAX bit 4 (the AVX state is enabled when
+		 * AVX2 is usable). */
+		unsigned a, b, c, d;
+		if (mg_kernels_for(MG_ISA_AVX2) && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)))
+			return &mg_kernels_avx2vnni;
+#endif
+		return NULL;
+	}
 	case MG_ISA_AVX512:
 		__builtin_cpu_init();
 		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
