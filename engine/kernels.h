@@ -214,6 +214,21 @@ size_t mg_xq_bytes(int n, int ld);
 /* Lays an mg_xq out in scratch (64-byte aligned, mg_xq_bytes long). */
 mg_xq mg_xq_layout(void *scratch, int n, int ld);
 
+/* Where a q8 tile (row layout) reads: the codes w[k] and block scales
+ * sw[k] of weight rows r .. r+NW-1, the activation codes x[j] of X rows
+ * i .. i+NX-1. */
+static inline void mg_q8_tile_at(const mg_mat *W, const mg_xq *xq, int NW, int NX, int r, int i, const int8_t **w,
+                                 const float **sw, const int16_t **x)
+{
+	size_t ld = (size_t)W->ld, nb = ld / MG_Q8_BLOCK;
+	for (int k = 0; k < NW; k++) {
+		w[k] = (const int8_t *)W->data + (size_t)(r + k) * ld;
+		sw[k] = W->scales + (size_t)(r + k) * nb;
+	}
+	for (int j = 0; j < NX; j++)
+		x[j] = xq->q + (size_t)(i + j) * ld;
+}
+
 enum mg_isa {
 	MG_ISA_GENERIC = 0,
 	MG_ISA_AVX2 = 1,

@@ -154,22 +154,17 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
  * same exact integer sums the same way. */
 #define TILE_Q8_BODY(DOT_ACC) \
 {                                                                                                                   \
-	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;                                                                \
+	const int nb = W->ld / MG_Q8_BLOCK;                                                                         \
 	const int8_t *w[2];                                                                                         \
 	const float *sw[2];                                                                                         \
 	const int16_t *x[4];                                                                                        \
+	mg_q8_tile_at(W, xq, NW, NX, r, i, w, sw, x);                                                               \
 	__m256 acc[2][4];                                                                                           \
 	UNROLL                                                                                                      \
-	for (int k = 0; k < NW; k++) {                                                                              \
-		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;                                      \
-		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;                                                   \
+	for (int k = 0; k < NW; k++)                                                                                \
 		UNROLL                                                                                              \
 		for (int j = 0; j < NX; j++)                                                                        \
 			acc[k][j] = _mm256_setzero_ps();                                                            \
-	}                                                                                                           \
-	UNROLL                                                                                                      \
-	for (int j = 0; j < NX; j++)                                                                                \
-		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;                                                        \
 	for (int b = 0; b < nb; b++) {                                                                              \
 		const int c0 = b * MG_Q8_BLOCK;                                                                     \
 		__m256i d[2][4];                                                                                    \

@@ -124,64 +124,59 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
  * (int16 lanes) to the int32 lanes of acc. One body for both sets, so the
  * two compute the same exact integer sums the same way. */
 #define TILE_Q8_BODY(DOT_ACC) \
-{                                                                                                                  \
-	const int ld = W->ld, nb = ld / MG_Q8_BLOCK;                                                               \
-	const int8_t *w[2];                                                                                        \
-	const float *sw[2];                                                                                        \
-	const int16_t *x[4];                                                                                       \
-	__m512 acc[2][4];                                                                                          \
-	UNROLL                                                                                                     \
-	for (int k = 0; k < NW; k++) {                                                                             \
-		w[k] = (const int8_t *)W->data + (size_t)(r + k) * (size_t)ld;                                     \
-		sw[k] = W->scales + (size_t)(r + k) * (size_t)nb;                                                  \
-		UNROLL                                                                                             \
-		for (int j = 0; j < NX; j++)                                                                       \
-			acc[k][j] = _mm512_setzero_ps();                                                           \
-	}                                                                                                          \
-	UNROLL                                                                                                     \
-	for (int j = 0; j < NX; j++)                                                                               \
-		x[j] = xq->q + (size_t)(i + j) * (size_t)ld;                                                       \
-                                                                                                                   \
-	for (int b = 0; b < nb; b++) {                                                                             \
-		const int c0 = b * MG_Q8_BLOCK;                                                                    \
-		__m512i d[2][4];                                                                                   \
-		UNROLL                                                                                             \
-		for (int k = 0; k < NW; k++)                                                                       \
-			UNROLL                                                                                     \
-			for (int j = 0; j < NX; j++)                                                               \
-				d[k][j] = _mm512_setzero_si512();                                                  \
-		/* The block in pieces of 32 columns, summed exactly in int32. */                                  \
-		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {                                                  \
-			__m512i wv[2];                                                                             \
-			UNROLL                                                                                     \
-			for (int k = 0; k < NW; k++) {                                                             \
-				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);                        \
-				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));     \
-			}                                                                                          \
-			UNROLL                                                                                     \
-			for (int j = 0; j < NX; j++) {                                                             \
-				__m512i xv = _mm512_loadu_si512(x[j] + c);                                         \
-				UNROLL                                                                             \
-				for (int k = 0; k < NW; k++) {                                                     \
-					d[k][j] = DOT_ACC(d[k][j], wv[k], xv);                                     \
-				}                                                                                  \
-			}                                                                                          \
-		}                                                                                                  \
-		UNROLL                                                                                             \
-		for (int k = 0; k < NW; k++) {                                                                     \
-			__m512 sc = _mm512_set1_ps(sw[k][b]);                                                      \
-			UNROLL                                                                                     \
-			for (int j = 0; j < NX; j++)                                                               \
-				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[k][j]), sc, acc[k][j]);           \
-		}                                                                                                  \
-	}                                                                                                          \
-	UNROLL                                                                                                     \
-	for (int k = 0; k < NW; k++)                                                                               \
-		UNROLL                                                                                             \
-		for (int j = 0; j < NX; j++) {                                                                     \
-			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);                                  \
-			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);  \
-		}                                                                                                  \
+{                                                                                                                   \
+	const int nb = W->ld / MG_Q8_BLOCK;                                                                         \
+	const int8_t *w[2];                                                                                         \
+	const float *sw[2];                                                                                         \
+	const int16_t *x[4];                                                                                        \
+	mg_q8_tile_at(W, xq, NW, NX, r, i, w, sw, x);                                                               \
+	__m512 acc[2][4];                                                                                           \
+	UNROLL                                                                                                      \
+	for (int k = 0; k < NW; k++)                                                                                \
+		UNROLL                                                                                              \
+		for (int j = 0; j < NX; j++)                                                                        \
+			acc[k][j] = _mm512_setzero_ps();                                                            \
+                                                                                                                    \
+	for (int b = 0; b < nb; b++) {                                                                              \
+		const int c0 = b * MG_Q8_BLOCK;                                                                     \
+		__m512i d[2][4];                                                                                    \
+		UNROLL                                                                                              \
+		for (int k = 0; k < NW; k++)                                                                        \
+			UNROLL                                                                                      \
+			for (int j = 0; j < NX; j++)                                                                \
+				d[k][j] = _mm512_setzero_si512();                                                   \
+		/* The block in pieces of 32 columns, summed exactly in int32. */                                   \
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {                                                   \
+			__m512i wv[2];                                                                              \
+			UNROLL                                                                                      \
+			for (int k = 0; k < NW; k++) {                                                              \
+				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);                         \
+				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));      \
+			}                                                                                           \
+			UNROLL                                                                                      \
+			for (int j = 0; j < NX; j++) {                                                              \
+				__m512i xv = _mm512_loadu_si512(x[j] + c);                                          \
+				UNROLL                                                                              \
+				for (int k = 0; k < NW; k++) {                                                      \
+					d[k][j] = DOT_ACC(d[k][j], wv[k], xv);                                      \
+				}                                                                                   \
+			}                                                                                           \
+		}                                                                                                   \
+		UNROLL                                                                                              \
+		for (int k = 0; k < NW; k++) {                                                                      \
+			__m512 sc = _mm512_set1_ps(sw[k][b]);                                                       \
+			UNROLL                                                                                      \
+			for (int j = 0; j < NX; j++)                                                                \
+				acc[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[k][j]), sc, acc[k][j]);            \
+		}                                                                                                   \
+	}                                                                                                           \
+	UNROLL                                                                                                      \
+	for (int k = 0; k < NW; k++)                                                                                \
+		UNROLL                                                                                              \
+		for (int j = 0; j < NX; j++) {                                                                      \
+			float s = xq->s[i + j] * _mm512_reduce_add_ps(acc[k][j]);                                   \
+			Y[(size_t)(i + j) * (size_t)W->rows + (size_t)(r + k)] = s + (bias ? bias[r + k] : 0.0f);   \
+		}                                                                                                   \
 }
 
 /* q8: output rows r .. r+NW-1 for X rows i .. i+NX-1, one block per step:
