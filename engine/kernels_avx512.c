@@ -120,6 +120,12 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		}
 }
 
+/* How far ahead the q8 tiles ask for each weight line: into L1 1 KiB
+ * ahead, and into L2 8 KiB beyond that (two touches per line, as the AMX
+ * kernel: docs/PERFORMANCE.md, items 34 and 45). */
+#define Q8_PF 1024
+#define Q8_PF_L2 (Q8_PF + 8192)
+
 /* The body of a q8 tile: DOT_ACC(acc, w, x) adds the pair sums of w * x
  * (int16 lanes) to the int32 lanes of acc. One body for both sets, so the
  * two compute the same exact integer sums the same way. */
@@ -141,18 +147,20 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		const int c0 = b * MG_Q8_BLOCK;                                                                     \
 		__m512i d[2][4];                                                                                    \
 		UNROLL                                                                                              \
-		for (int k = 0; k < NW; k++)                                                                        \
+		for (int k = 0; k < NW; k++) {                                                                      \
+			_mm_prefetch((const char *)(w[k] + c0) + Q8_PF, _MM_HINT_T0);                               \
+			_mm_prefetch((const char *)(w[k] + c0) + Q8_PF_L2, _MM_HINT_T1);                            \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++)                                                                \
 				d[k][j] = _mm512_setzero_si512();                                                   \
+		}                                                                                                   \
 		/* The block in pieces of 32 columns, summed exactly in int32. */                                   \
+		UNROLL                                                                                              \
 		for (int c = c0; c < c0 + MG_Q8_BLOCK; c += 32) {                                                   \
 			__m512i wv[2];                                                                              \
 			UNROLL                                                                                      \
-			for (int k = 0; k < NW; k++) {                                                              \
-				_mm_prefetch((const char *)(w[k] + c) + 4096, _MM_HINT_T0);                         \
+			for (int k = 0; k < NW; k++)                                                                \
 				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));      \
-			}                                                                                           \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++) {                                                              \
 				__m512i xv = _mm512_loadu_si512(x[j] + c);                                          \
