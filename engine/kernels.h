@@ -12,6 +12,7 @@
 #ifndef MG_KERNELS_H
 #define MG_KERNELS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -183,6 +184,15 @@ static inline void mg_kv_fetch(const mg_kv_walk *w, const char *p, int l1)
 #define MG_KV_SPECIALISE(f, fmt, ...)                                                              \
 	((fmt) == MG_KV_Q8 ? f(MG_KV_Q8, __VA_ARGS__) : (fmt) == MG_KV_F16 ? f(MG_KV_F16, __VA_ARGS__) \
 	                                                : f(MG_KV_F32, __VA_ARGS__))
+
+/* The activation code of x for the inverse scale inv (MG_XQ_MAX / the
+ * row's largest magnitude): rounded to nearest even (the current mode, as
+ * lrintf), clamped to +-MG_XQ_MAX. What every set's quant_x computes. */
+static inline int16_t mg_xq_code(float x, float inv)
+{
+	long v = lrintf(x * inv);
+	return (int16_t)(v > MG_XQ_MAX ? MG_XQ_MAX : v < -MG_XQ_MAX ? -MG_XQ_MAX : v);
+}
 
 /* Quantised activations: n rows of ld columns. q: the int16 codes in
  * [-MG_XQ_MAX, MG_XQ_MAX] (padding 0); s: the scale of each row; a (kernel

@@ -55,6 +55,28 @@ INLINE float hsum(__m256 v)
 #define PF_Q8 1024
 #define PF_Q8_L2 (PF_Q8 + 8192)
 
+/* Columns c .. c+15 of weight rows w[0..NW) against X rows x[0..NX): the
+ * first eight into a0, the next eight into a1. */
+INLINE void tile16(int F, int NW, int NX, const void *const *w, const float *const *x, int c, __m256 (*a0)[4],
+                   __m256 (*a1)[4])
+{
+	__m256 wa[2], wb[2];
+	UNROLL
+	for (int k = 0; k < NW; k++) {
+		wa[k] = wload(F, w[k], c);
+		wb[k] = wload(F, w[k], c + 8);
+	}
+	UNROLL
+	for (int j = 0; j < NX; j++) {
+		__m256 xa = _mm256_loadu_ps(x[j] + c), xb = _mm256_loadu_ps(x[j] + c + 8);
+		UNROLL
+		for (int k = 0; k < NW; k++) {
+			a0[k][j] = _mm256_fmadd_ps(wa[k], xa, a0[k][j]);
+			a1[k][j] = _mm256_fmadd_ps(wb[k], xb, a1[k][j]);
+		}
+	}
+}
+
 /* Output rows r .. r+NW-1 for X rows i .. i+NX-1: each row's sums in the
  * same order whatever NW (the X loads shared by the rows). */
 INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
@@ -85,36 +107,11 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 			if (F == MG_WEIGHTS_F32)
 				_mm_prefetch(pf + 64, _MM_HINT_T0);
 		}
-		UNROLL
-		for (int h = 0; h < 32; h += 16) {
-			__m256 wa[2], wb[2];
-			UNROLL
-			for (int k = 0; k < NW; k++) {
-				wa[k] = wload(F, w[k], c + h);
-				wb[k] = wload(F, w[k], c + h + 8);
-			}
-			UNROLL
-			for (int j = 0; j < NX; j++) {
-				__m256 xa = _mm256_loadu_ps(x[j] + c + h), xb = _mm256_loadu_ps(x[j] + c + h + 8);
-				UNROLL
-				for (int k = 0; k < NW; k++) {
-					a0[k][j] = _mm256_fmadd_ps(wa[k], xa, a0[k][j]);
-					a1[k][j] = _mm256_fmadd_ps(wb[k], xb, a1[k][j]);
-				}
-			}
-		}
+		tile16(F, NW, NX, w, x, c, a0, a1);
+		tile16(F, NW, NX, w, x, c + 16, a0, a1);
 	}
-	for (; c + 16 <= cols; c += 16) {
-		UNROLL
-		for (int k = 0; k < NW; k++) {
-			__m256 wa = wload(F, w[k], c), wb = wload(F, w[k], c + 8);
-			UNROLL
-			for (int j = 0; j < NX; j++) {
-				a0[k][j] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x[j] + c), a0[k][j]);
-				a1[k][j] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x[j] + c + 8), a1[k][j]);
-			}
-		}
-	}
+	for (; c + 16 <= cols; c += 16)
+		tile16(F, NW, NX, w, x, c, a0, a1);
 	if (c + 8 <= cols) {
 		UNROLL
 		for (int k = 0; k < NW; k++) {
@@ -448,9 +445,9 @@ static TARGET void kv_wsum(const float *a, size_t as, const void *v, int nh, siz
 	MG_KV_SPECIALISE(kv_wsum_fmt, fmt, a, as, v, nh, bs, nk, hd, o, pf);
 }
 
-/* As mg_quant_x_generic, 16 columns at a time: the same largest
- * magnitude, the same rounding (the current mode, as lrintf), the same
- * clamp, zeros in the padding. */
+/* As mg_quant_x_generic, eight and sixteen columns at a time: the same
+ * largest magnitude, the same rounding (the current mode, as lrintf), the
+ * same clamp (mg_xq_code), zeros in the padding. */
 static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq *xq)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -478,10 +475,8 @@ static TARGET void quant_x(const float *X, int n, int cols, int ld, const mg_xq 
 			b = _mm256_max_epi32(_mm256_min_epi32(b, lim), nlim);
 			_mm256_storeu_si256((__m256i *)(q + c), _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xd8));
 		}
-		for (; c < cols; c++) {
-			long v = lrintf(x[c] * invs);
-			q[c] = (int16_t)(v > MG_XQ_MAX ? MG_XQ_MAX : v < -MG_XQ_MAX ? -MG_XQ_MAX : v);
-		}
+		for (; c < cols; c++)
+			q[c] = mg_xq_code(x[c], invs);
 		for (; c < ld; c++)
 			q[c] = 0;
 		xq->s[i] = amax / (float)MG_XQ_MAX;

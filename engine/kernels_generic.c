@@ -170,10 +170,8 @@ void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq
 		for (int c = 0; c < cols; c++)
 			amax = fmaxf(amax, fabsf(x[c]));
 		float inv = amax > 0 ? (float)MG_XQ_MAX / amax : 0.0f;
-		for (int c = 0; c < ld; c++) {
-			long v = c < cols ? lrintf(x[c] * inv) : 0;
-			q[c] = (int16_t)(v > MG_XQ_MAX ? MG_XQ_MAX : v < -MG_XQ_MAX ? -MG_XQ_MAX : v);
-		}
+		for (int c = 0; c < ld; c++)
+			q[c] = c < cols ? mg_xq_code(x[c], inv) : 0;
 		xq->s[i] = amax / (float)MG_XQ_MAX;
 	}
 }
