@@ -310,6 +310,18 @@ const mg_kernels *mg_kernels_for(int isa);
  * amx) when supported. */
 const mg_kernels *mg_kernels_active(void);
 
+/* How many weight rows one pass of the SIMD sets' products reads side by
+ * side, per weight format (MG_WEIGHTS_*): 2 shares each load of X between
+ * two rows; 1 makes each thread's read of the weights a single sequential
+ * stream. Which is faster depends on the CPU's prefetchers
+ * (docs/PERFORMANCE.md, item 46): chosen with the active set from the CPU's
+ * vendor, or for every format by the environment variable MG_PASS_ROWS (1
+ * or 2). A row's sums do not depend on its neighbour: the same bits either
+ * way. */
+int mg_pass_rows(int fmt);
+/* Sets it for one format (tests compare the two); n is 1 or 2. */
+void mg_set_pass_rows(int fmt, int n);
+
 /* Per-set tables (kernels_generic.c, kernels_avx2.c, kernels_avx512.c). */
 extern const mg_kernels mg_kernels_generic;
 void mg_quant_x_generic(const float *X, int n, int cols, int ld, const mg_xq *xq);

@@ -228,13 +228,14 @@ INLINE void rows_tile(int F, int NW, const mg_mat *W, const float *bias, const f
 }
 
 /* Two weight rows at a time for up to two rows of X (a decoder step with
- * guidance: the X loads shared, every accumulator in a register), else one
- * (more accumulators than the 16 registers hold). */
+ * guidance: the X loads shared, every accumulator in a register) where the
+ * CPU reads two streams well (mg_pass_rows), else one (more accumulators
+ * than the 16 registers hold). */
 INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
                      int r0, int r1)
 {
-	int r = r0;
-	for (; n <= 2 && r + 2 <= r1; r += 2)
+	int r = r0, two = n <= 2 && mg_pass_rows(F) == 2;
+	for (; two && r + 2 <= r1; r += 2)
 		rows_tile(F, 2, W, bias, X, xq, n, Y, r);
 	for (; r < r1; r++)
 		rows_tile(F, 1, W, bias, X, xq, n, Y, r);
@@ -253,8 +254,8 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
                                      float *Y, int r0, int r1)
 {
 	(void)X;
-	int r = r0;
-	for (; n <= 2 && r + 2 <= r1; r += 2)
+	int r = r0, two = n <= 2 && mg_pass_rows(MG_WEIGHTS_Q8) == 2;
+	for (; two && r + 2 <= r1; r += 2)
 		rows_tile_q8_vnni(2, W, bias, xq, n, Y, r);
 	for (; r < r1; r++)
 		rows_tile_q8_vnni(1, W, bias, xq, n, Y, r);

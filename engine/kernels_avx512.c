@@ -213,10 +213,10 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
                                      float *Y, int r0, int r1)
 {
 	(void)X;
-	int r = r0;
-	for (; r + 2 <= r1; r += 2)
+	int r = r0, two = mg_pass_rows(MG_WEIGHTS_Q8) == 2;
+	for (; two && r + 2 <= r1; r += 2)
 		rows_of_q8_vnni(2, W, bias, xq, n, Y, r);
-	if (r < r1)
+	for (; r < r1; r++)
 		rows_of_q8_vnni(1, W, bias, xq, n, Y, r);
 }
 
@@ -232,10 +232,10 @@ INLINE void rows_of(int F, int NW, const mg_mat *W, const float *bias, const flo
 INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
                      int r0, int r1)
 {
-	int r = r0;
-	for (; r + 2 <= r1; r += 2)
+	int r = r0, two = mg_pass_rows(F) == 2;
+	for (; two && r + 2 <= r1; r += 2)
 		rows_of(F, 2, W, bias, X, xq, n, Y, r);
-	if (r < r1)
+	for (; r < r1; r++)
 		rows_of(F, 1, W, bias, X, xq, n, Y, r);
 }
 
