@@ -310,17 +310,27 @@ const mg_kernels *mg_kernels_for(int isa);
  * amx) when supported. */
 const mg_kernels *mg_kernels_active(void);
 
-/* How many weight rows one pass of the SIMD sets' products reads side by
- * side, per weight format (MG_WEIGHTS_*): 2 shares each load of X between
- * two rows; 1 makes each thread's read of the weights a single sequential
- * stream. Which is faster depends on the CPU's prefetchers
- * (docs/PERFORMANCE.md, item 46): chosen with the active set from the CPU's
- * vendor, or for every format by the environment variable MG_PASS_ROWS (1
- * or 2). A row's sums do not depend on its neighbour: the same bits either
- * way. */
-int mg_pass_rows(int fmt);
-/* Sets it for one format (tests compare the two); n is 1 or 2. */
-void mg_set_pass_rows(int fmt, int n);
+/* How the SIMD sets' products walk the weights, by weight format
+ * (MG_WEIGHTS_*), chosen once for the CPU (docs/PERFORMANCE.md, items 46
+ * and 47). The results never depend on it: a row's sums do not depend on
+ * its neighbour, and a prefetch is only a hint. */
+typedef struct mg_tuning {
+	const char *name;
+	/* Weight rows per pass, 1 or 2: two share each load of X; one makes
+	 * each thread's read of the weights a single sequential stream. */
+	int pass_rows[4];
+	/* f32 and f16: a second prefetch of every weight line, into L2, this
+	 * many bytes beyond the first (0: none; q8 always has one). */
+	int l2_ahead[4];
+} mg_tuning;
+
+/* The tuning in use: "amd" on AMD CPUs, else "default"; the environment
+ * variable MG_TUNING (default, amd) names one. */
+const mg_tuning *mg_tuning_active(void);
+/* A tuning by name, NULL if unknown. */
+const mg_tuning *mg_tuning_named(const char *name);
+/* Makes t the one in use (tests compare them; not while products run). */
+void mg_tuning_set(const mg_tuning *t);
 
 /* Per-set tables (kernels_generic.c, kernels_avx2.c, kernels_avx512.c). */
 extern const mg_kernels mg_kernels_generic;

@@ -79,7 +79,8 @@ INLINE void tile16(int F, int NW, int NX, const void *const *w, const float *con
 
 /* Output rows r .. r+NW-1 for X rows i .. i+NX-1: each row's sums in the
  * same order whatever NW (the X loads shared by the rows). */
-INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
+INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i,
+                 int l2)
 {
 	const int cols = W->cols, ld = W->ld;
 	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : 2;
@@ -106,6 +107,13 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 			_mm_prefetch(pf, _MM_HINT_T0);
 			if (F == MG_WEIGHTS_F32)
 				_mm_prefetch(pf + 64, _MM_HINT_T0);
+			/* And into L2 l2 bytes further on, where the tuning
+			 * asks (mg_tuning: on AMD). */
+			if (l2) {
+				_mm_prefetch(pf + l2, _MM_HINT_T1);
+				if (F == MG_WEIGHTS_F32)
+					_mm_prefetch(pf + l2 + 64, _MM_HINT_T1);
+			}
 		}
 		tile16(F, NW, NX, w, x, c, a0, a1);
 		tile16(F, NW, NX, w, x, c + 16, a0, a1);
@@ -220,25 +228,26 @@ TILE_Q8_BODY(_mm256_dpwssd_avx_epi32)
 
 /* Rows r .. r+NW-1 for all n rows of X, up to 4 at a time. */
 INLINE void rows_tile(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
-                      float *Y, int r)
+                      float *Y, int r, int l2)
 {
-#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i))
+#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i, l2))
 	MG_X_GROUPS(n, TILE);
 #undef TILE
 }
 
 /* Two weight rows at a time for up to two rows of X (a decoder step with
  * guidance: the X loads shared, every accumulator in a register) where the
- * CPU reads two streams well (mg_pass_rows), else one (more accumulators
+ * CPU reads two streams well (mg_tuning), else one (more accumulators
  * than the 16 registers hold). */
 INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
                      int r0, int r1)
 {
-	int r = r0, two = n <= 2 && mg_pass_rows(F) == 2;
+	const mg_tuning *t = mg_tuning_active();
+	int r = r0, two = n <= 2 && t->pass_rows[F] == 2, l2 = t->l2_ahead[F];
 	for (; two && r + 2 <= r1; r += 2)
-		rows_tile(F, 2, W, bias, X, xq, n, Y, r);
+		rows_tile(F, 2, W, bias, X, xq, n, Y, r, l2);
 	for (; r < r1; r++)
-		rows_tile(F, 1, W, bias, X, xq, n, Y, r);
+		rows_tile(F, 1, W, bias, X, xq, n, Y, r, l2);
 }
 
 #ifdef HAVE_AVXVNNI_INTRINSICS
@@ -254,7 +263,7 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
                                      float *Y, int r0, int r1)
 {
 	(void)X;
-	int r = r0, two = n <= 2 && mg_pass_rows(MG_WEIGHTS_Q8) == 2;
+	int r = r0, two = n <= 2 && mg_tuning_active()->pass_rows[MG_WEIGHTS_Q8] == 2;
 	for (; two && r + 2 <= r1; r += 2)
 		rows_tile_q8_vnni(2, W, bias, xq, n, Y, r);
 	for (; r < r1; r++)

@@ -38,7 +38,8 @@ INLINE __m512 wload_tail(int F, const void *w, int c, __mmask16 m)
 }
 
 /* Output rows r .. r+NW-1 for X rows i .. i+NX-1. */
-INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i)
+INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i,
+                 int l2)
 {
 	const int cols = W->cols, ld = W->ld;
 	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : 2;
@@ -70,6 +71,13 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 			_mm_prefetch(pf, _MM_HINT_T0);
 			if (F == MG_WEIGHTS_F32)
 				_mm_prefetch(pf + 64, _MM_HINT_T0);
+			/* And into L2 l2 bytes further on, where the tuning
+			 * asks (mg_tuning: on AMD). */
+			if (l2) {
+				_mm_prefetch(pf + l2, _MM_HINT_T1);
+				if (F == MG_WEIGHTS_F32)
+					_mm_prefetch(pf + l2 + 64, _MM_HINT_T1);
+			}
 			wa[k] = wload(F, w[k], c);
 			wb[k] = wload(F, w[k], c + 16);
 		}
@@ -213,7 +221,7 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
                                      float *Y, int r0, int r1)
 {
 	(void)X;
-	int r = r0, two = mg_pass_rows(MG_WEIGHTS_Q8) == 2;
+	int r = r0, two = mg_tuning_active()->pass_rows[MG_WEIGHTS_Q8] == 2;
 	for (; two && r + 2 <= r1; r += 2)
 		rows_of_q8_vnni(2, W, bias, xq, n, Y, r);
 	for (; r < r1; r++)
@@ -222,9 +230,9 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
 
 /* All X rows against weight rows r .. r+NW-1: groups of 4, then the rest. */
 INLINE void rows_of(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
-                    float *Y, int r)
+                    float *Y, int r, int l2)
 {
-#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i))
+#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i, l2))
 	MG_X_GROUPS(n, TILE);
 #undef TILE
 }
@@ -232,11 +240,12 @@ INLINE void rows_of(int F, int NW, const mg_mat *W, const float *bias, const flo
 INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,
                      int r0, int r1)
 {
-	int r = r0, two = mg_pass_rows(F) == 2;
+	const mg_tuning *t = mg_tuning_active();
+	int r = r0, two = t->pass_rows[F] == 2, l2 = t->l2_ahead[F];
 	for (; two && r + 2 <= r1; r += 2)
-		rows_of(F, 2, W, bias, X, xq, n, Y, r);
+		rows_of(F, 2, W, bias, X, xq, n, Y, r, l2);
 	for (; r < r1; r++)
-		rows_of(F, 1, W, bias, X, xq, n, Y, r);
+		rows_of(F, 1, W, bias, X, xq, n, Y, r, l2);
 }
 
 static TARGET void rows_f32(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,

@@ -114,41 +114,55 @@ const mg_kernels *mg_kernels_for(int isa)
 	}
 }
 
-/* Rows per pass by format, [0] unused. Two everywhere but on AMD CPUs,
- * where a single row per pass read f32 and q8 weights 1.2-1.4 times as fast
- * (their prefetchers lose two interleaved streams; f16 was slower so). */
-static int pass_rows[4] = {2, 2, 2, 2};
+/* Two weight rows per pass and the f32 / f16 weights prefetched once, as
+ * measured on Intel CPUs (items 32, 43); on AMD one row per pass read f32
+ * and q8 weights 1.2-1.4 times as fast (two interleaved streams lose its
+ * prefetchers; f16 was slower so), and a second prefetch into L2 8 KiB
+ * further on gave f32 and f16 another 10-40% (items 46, 47). */
+static const mg_tuning tunings[] = {
+	{"default", {0, 2, 2, 2}, {0, 0, 0, 0}},
+	{"amd", {0, 1, 2, 1}, {0, 8192, 8192, 0}},
+};
+static const mg_tuning *tuning = &tunings[0];
 
-static void choose_pass_rows(void)
+const mg_tuning *mg_tuning_named(const char *name)
 {
-	const char *v = getenv("MG_PASS_ROWS");
-	if (v && (!strcmp(v, "1") || !strcmp(v, "2"))) {
-		for (int f = 0; f < 4; f++)
-			pass_rows[f] = *v - '0';
-		return;
-	}
+	for (size_t i = 0; name && i < sizeof tunings / sizeof tunings[0]; i++)
+		if (!strcmp(name, tunings[i].name))
+			return &tunings[i];
+	return NULL;
+}
+
+static void choose_tuning(void)
+{
+	const mg_tuning *t = mg_tuning_named(getenv("MG_TUNING"));
 #ifdef MG_KERNELS_X86
-	__builtin_cpu_init();
-	if (__builtin_cpu_is("amd"))
-		pass_rows[MG_WEIGHTS_F32] = pass_rows[MG_WEIGHTS_Q8] = 1;
+	if (!t) {
+		__builtin_cpu_init();
+		if (__builtin_cpu_is("amd"))
+			t = mg_tuning_named("amd");
+	}
 #endif
+	if (t)
+		tuning = t;
 }
 
-int mg_pass_rows(int fmt)
+const mg_tuning *mg_tuning_active(void)
 {
-	return fmt >= 0 && fmt < 4 ? pass_rows[fmt] : 2;
+	mg_kernels_active();
+	return tuning;
 }
 
-void mg_set_pass_rows(int fmt, int n)
+void mg_tuning_set(const mg_tuning *t)
 {
 	mg_kernels_active(); /* after the choice at start-up, not undone by it */
-	if (fmt >= 0 && fmt < 4 && (n == 1 || n == 2))
-		pass_rows[fmt] = n;
+	if (t)
+		tuning = t;
 }
 
 static void choose_active(void)
 {
-	choose_pass_rows();
+	choose_tuning();
 	const char *want = getenv("MG_KERNELS");
 	for (int isa = MG_ISA_COUNT - 1; isa >= 0; isa--) {
 		const mg_kernels *k = mg_kernels_for(isa);

@@ -225,19 +225,23 @@ static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int wi
 	}
 	tap_ok(inv, "%s %s %dx%d: rows bit-identical for every batch size 1..%d", k->name, mg_weights_name(fmt),
 	       rows, cols, nmax);
-	/* One weight row per pass or two (mg_pass_rows): the same bits. */
-	int was = mg_pass_rows(fmt), same = 1;
-	float *Yp = calloc((size_t)nmax * rows, sizeof *Yp);
-	for (int n = 1; n <= nmax && same; n++) {
-		mg_set_pass_rows(fmt, 3 - was);
-		run_rows(k, &m, bias, X, n, Yp, 0, split);
-		run_rows(k, &m, bias, X, n, Yp, split, rows);
-		mg_set_pass_rows(fmt, was);
-		same = mg_pass_rows(fmt) == was && !memcmp(Yp, Y, (size_t)n * rows * sizeof *Y);
+	/* Every tuning (rows per pass, prefetches): the same bits. */
+	const mg_tuning *was = mg_tuning_active();
+	static const char *const tunings[] = {"default", "amd"};
+	float *Yt = calloc((size_t)nmax * rows, sizeof *Yt);
+	for (size_t t = 0; t < sizeof tunings / sizeof tunings[0]; t++) {
+		int same = 1;
+		mg_tuning_set(mg_tuning_named(tunings[t]));
+		for (int n = 1; n <= nmax && same; n++) {
+			run_rows(k, &m, bias, X, n, Yt, 0, split);
+			run_rows(k, &m, bias, X, n, Yt, split, rows);
+			same = !memcmp(Yt, Y, (size_t)n * rows * sizeof *Y);
+		}
+		tap_ok(mg_tuning_named(tunings[t]) && same, "%s %s %dx%d: the same bits with the %s tuning (%s in use)",
+		       k->name, mg_weights_name(fmt), rows, cols, tunings[t], was->name);
 	}
-	tap_ok(same, "%s %s %dx%d: the same bits with %d and %d weight rows per pass", k->name, mg_weights_name(fmt),
-	       rows, cols, was, 3 - was);
-	free(Yp);
+	mg_tuning_set(was);
+	free(Yt);
 	mg_mat_free(&m);
 out:
 	free(w);
