@@ -28,8 +28,13 @@
  * per block:
  *   y = sx * sum_b  sw_b * sum_{c in b} qw_c * qx_c.
  *
- * Two layouts of the codes (mg_mat.q8_tiles): rows (row r's codes at
- * r * ld, its block scales at r * ld / MG_Q8_BLOCK), or tiles for AMX: the
+ * Three layouts of the codes (mg_mat.q8_layout): rows (row r's codes at
+ * r * ld, its block scales at r * ld / MG_Q8_BLOCK); pairs, where the
+ * tuning asks (mg_tuning; every set but AMX reads both): rows 2p and 2p+1
+ * side by side block by block (pair p at 2p * ld: block b of row 2p, then
+ * block b of row 2p+1, then block b+1, ...; an odd last row stored as in
+ * rows, the scales as in rows), so that a pass over two rows reads one
+ * sequential stream; or tiles for AMX: the
  * rows in groups of 16 (padded with zero rows), each group a run of blocks,
  * each block 1024 bytes as 16 quads of columns x 16 rows x 4 codes (the
  * B operand of an AMX int8 tile product), the scales [group][block][16].
@@ -210,8 +215,11 @@ typedef struct mg_xq {
 static inline size_t mg_q8_at(const mg_mat *W, int r, int c, size_t *scale)
 {
 	size_t nb = (size_t)W->ld / MG_Q8_BLOCK, b = (size_t)c / MG_Q8_BLOCK;
-	if (!W->q8_tiles) {
+	if (W->q8_layout != MG_Q8_TILES) {
 		*scale = (size_t)r * nb + b;
+		if (W->q8_layout == MG_Q8_PAIRS && r < (W->rows & ~1))
+			return (size_t)(r & ~1) * (size_t)W->ld + b * 2 * MG_Q8_BLOCK + (size_t)(r & 1) * MG_Q8_BLOCK +
+			       (size_t)c % MG_Q8_BLOCK;
 		return (size_t)r * (size_t)W->ld + (size_t)c;
 	}
 	size_t g = (size_t)r / MG_Q8_GROUP, n = (size_t)r % MG_Q8_GROUP, cb = (size_t)c % MG_Q8_BLOCK;
@@ -224,16 +232,31 @@ size_t mg_xq_bytes(int n, int ld);
 /* Lays an mg_xq out in scratch (64-byte aligned, mg_xq_bytes long). */
 mg_xq mg_xq_layout(void *scratch, int n, int ld);
 
-/* Where a q8 tile (row layout) reads: the codes w[k] and block scales
- * sw[k] of weight rows r .. r+NW-1, the activation codes x[j] of X rows
- * i .. i+NX-1. */
+/* Bytes from one block of row r's codes to its next (rows or pairs). */
+static inline int mg_q8_block_step(const mg_mat *W, int r)
+{
+	return W->q8_layout == MG_Q8_PAIRS && r < (W->rows & ~1) ? 2 * MG_Q8_BLOCK : MG_Q8_BLOCK;
+}
+
+/* Whether a pass may take rows r and r+1 together: their blocks are the
+ * same distance apart (not so for the last pair's second row and an odd
+ * last row of the pair layout). */
+static inline int mg_rows_pass2(const mg_mat *W, int r)
+{
+	return W->fmt != MG_WEIGHTS_Q8 || mg_q8_block_step(W, r) == mg_q8_block_step(W, r + 1);
+}
+
+/* Where a q8 tile (rows or pairs) reads: the codes w[k] (block b at w[k]
+ * + b * mg_q8_block_step, the same for the NW rows: with pairs, two rows
+ * are the two of one pair) and block scales sw[k] of weight rows r ..
+ * r+NW-1, the activation codes x[j] of X rows i .. i+NX-1. */
 static inline void mg_q8_tile_at(const mg_mat *W, const mg_xq *xq, int NW, int NX, int r, int i, const int8_t **w,
                                  const float **sw, const int16_t **x)
 {
-	size_t ld = (size_t)W->ld, nb = ld / MG_Q8_BLOCK;
+	size_t ld = (size_t)W->ld, scale;
 	for (int k = 0; k < NW; k++) {
-		w[k] = (const int8_t *)W->data + (size_t)(r + k) * ld;
-		sw[k] = W->scales + (size_t)(r + k) * nb;
+		w[k] = (const int8_t *)W->data + mg_q8_at(W, r + k, 0, &scale);
+		sw[k] = W->scales + scale;
 	}
 	for (int j = 0; j < NX; j++)
 		x[j] = xq->q + (size_t)(i + j) * ld;
@@ -256,7 +279,8 @@ typedef void (*mg_rows_fn)(const mg_mat *W, const float *bias, const float *X, c
 typedef struct mg_kernels {
 	const char *name;
 	mg_rows_fn rows[4]; /* indexed by MG_WEIGHTS_F32 / F16 / Q8 (0 unused) */
-	int q8_tiles;       /* the q8 layout rows[MG_WEIGHTS_Q8] reads (mg_mat) */
+	int q8_tiles;       /* rows[MG_WEIGHTS_Q8] reads the tile layout (mg_mat),
+	                     * else rows and pairs */
 	/* dst[i] = f16(src[i]), round to nearest even. */
 	void (*to_f16)(const float *src, uint16_t *dst, size_t n);
 	/* X[n, cols] into xq (rows of ld >= cols, ld a multiple of the block).
@@ -322,7 +346,12 @@ typedef struct mg_tuning {
 	/* f32 and f16: a second prefetch of every weight line, into L2, this
 	 * many bytes beyond the first (0: none; q8 always has one). */
 	int l2_ahead[4];
+	/* q8 in the pair layout for the sets that read it (1), else rows. */
+	int q8_pairs;
 } mg_tuning;
+
+/* The q8 layout a matrix gets for set k under the tuning in use. */
+int mg_q8_layout_for(const mg_kernels *k);
 
 /* The tuning in use: "amd" on AMD CPUs, else "default"; the environment
  * variable MG_TUNING (default, amd) names one. */

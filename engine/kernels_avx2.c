@@ -157,9 +157,9 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
  * DOT_ACC(acc, w, x) adds the pair sums of w * x (int16 lanes) to the
  * int32 lanes of acc: one body for both sets, so that the two compute the
  * same exact integer sums the same way. */
-#define TILE_Q8_BODY(DOT_ACC) \
+#define TILE_Q8_BODY(DOT_ACC)                                                                                       \
 {                                                                                                                   \
-	const int nb = W->ld / MG_Q8_BLOCK;                                                                         \
+	const int nb = W->ld / MG_Q8_BLOCK, step = mg_q8_block_step(W, r);                                          \
 	const int8_t *w[2];                                                                                         \
 	const float *sw[2];                                                                                         \
 	const int16_t *x[4];                                                                                        \
@@ -173,10 +173,12 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 	for (int b = 0; b < nb; b++) {                                                                              \
 		const int c0 = b * MG_Q8_BLOCK;                                                                     \
 		__m256i d[2][4];                                                                                    \
+		const int8_t *wb[2]; /* block b of each row, indexed by column */                                   \
 		UNROLL                                                                                              \
 		for (int k = 0; k < NW; k++) {                                                                      \
-			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8, _MM_HINT_T0);                               \
-			_mm_prefetch((const char *)(w[k] + c0) + PF_Q8_L2, _MM_HINT_T1);                            \
+			wb[k] = w[k] + (size_t)b * step - c0;                                                       \
+			_mm_prefetch((const char *)(wb[k] + c0) + PF_Q8, _MM_HINT_T0);                              \
+			_mm_prefetch((const char *)(wb[k] + c0) + PF_Q8_L2, _MM_HINT_T1);                           \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++)                                                                \
 				d[k][j] = _mm256_setzero_si256();                                                   \
@@ -187,7 +189,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 			__m256i wv[2];                                                                              \
 			UNROLL                                                                                      \
 			for (int k = 0; k < NW; k++)                                                                \
-				wv[k] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w[k] + c)));         \
+				wv[k] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb[k] + c)));        \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++) {                                                              \
 				__m256i xv = _mm256_loadu_si256((const __m256i *)(x[j] + c));                       \
@@ -244,7 +246,7 @@ INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, 
 {
 	const mg_tuning *t = mg_tuning_active();
 	int r = r0, two = n <= 2 && t->pass_rows[F] == 2, l2 = t->l2_ahead[F];
-	for (; two && r + 2 <= r1; r += 2)
+	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
 		rows_tile(F, 2, W, bias, X, xq, n, Y, r, l2);
 	for (; r < r1; r++)
 		rows_tile(F, 1, W, bias, X, xq, n, Y, r, l2);
@@ -264,7 +266,7 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
 {
 	(void)X;
 	int r = r0, two = n <= 2 && mg_tuning_active()->pass_rows[MG_WEIGHTS_Q8] == 2;
-	for (; two && r + 2 <= r1; r += 2)
+	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
 		rows_tile_q8_vnni(2, W, bias, xq, n, Y, r);
 	for (; r < r1; r++)
 		rows_tile_q8_vnni(1, W, bias, xq, n, Y, r);

@@ -137,9 +137,9 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 /* The body of a q8 tile: DOT_ACC(acc, w, x) adds the pair sums of w * x
  * (int16 lanes) to the int32 lanes of acc. One body for both sets, so the
  * two compute the same exact integer sums the same way. */
-#define TILE_Q8_BODY(DOT_ACC) \
+#define TILE_Q8_BODY(DOT_ACC)                                                                                       \
 {                                                                                                                   \
-	const int nb = W->ld / MG_Q8_BLOCK;                                                                         \
+	const int nb = W->ld / MG_Q8_BLOCK, step = mg_q8_block_step(W, r);                                          \
 	const int8_t *w[2];                                                                                         \
 	const float *sw[2];                                                                                         \
 	const int16_t *x[4];                                                                                        \
@@ -154,10 +154,12 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 	for (int b = 0; b < nb; b++) {                                                                              \
 		const int c0 = b * MG_Q8_BLOCK;                                                                     \
 		__m512i d[2][4];                                                                                    \
+		const int8_t *wb[2]; /* block b of each row, indexed by column */                                   \
 		UNROLL                                                                                              \
 		for (int k = 0; k < NW; k++) {                                                                      \
-			_mm_prefetch((const char *)(w[k] + c0) + Q8_PF, _MM_HINT_T0);                               \
-			_mm_prefetch((const char *)(w[k] + c0) + Q8_PF_L2, _MM_HINT_T1);                            \
+			wb[k] = w[k] + (size_t)b * step - c0;                                                       \
+			_mm_prefetch((const char *)(wb[k] + c0) + Q8_PF, _MM_HINT_T0);                              \
+			_mm_prefetch((const char *)(wb[k] + c0) + Q8_PF_L2, _MM_HINT_T1);                           \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++)                                                                \
 				d[k][j] = _mm512_setzero_si512();                                                   \
@@ -168,7 +170,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 			__m512i wv[2];                                                                              \
 			UNROLL                                                                                      \
 			for (int k = 0; k < NW; k++)                                                                \
-				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(w[k] + c)));      \
+				wv[k] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(wb[k] + c)));     \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++) {                                                              \
 				__m512i xv = _mm512_loadu_si512(x[j] + c);                                          \
@@ -222,7 +224,7 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
 {
 	(void)X;
 	int r = r0, two = mg_tuning_active()->pass_rows[MG_WEIGHTS_Q8] == 2;
-	for (; two && r + 2 <= r1; r += 2)
+	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
 		rows_of_q8_vnni(2, W, bias, xq, n, Y, r);
 	for (; r < r1; r++)
 		rows_of_q8_vnni(1, W, bias, xq, n, Y, r);
@@ -242,7 +244,7 @@ INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, 
 {
 	const mg_tuning *t = mg_tuning_active();
 	int r = r0, two = t->pass_rows[F] == 2, l2 = t->l2_ahead[F];
-	for (; two && r + 2 <= r1; r += 2)
+	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
 		rows_of(F, 2, W, bias, X, xq, n, Y, r, l2);
 	for (; r < r1; r++)
 		rows_of(F, 1, W, bias, X, xq, n, Y, r, l2);

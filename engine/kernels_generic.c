@@ -44,13 +44,13 @@ static float dot_f16(const uint16_t *w, const float *x, int cols)
 
 /* Integer dot product per block, scaled by the block's weight scale; the
  * row's activation scale is applied by the caller. */
-static float dot_q8(const int8_t *w, const float *sw, const int16_t *x, int ld)
+static float dot_q8(const int8_t *w, int step, const float *sw, const int16_t *x, int ld)
 {
 	float a = 0;
 	for (int b = 0; b < ld / MG_Q8_BLOCK; b++) {
 		int32_t d = 0;
-		for (int c = b * MG_Q8_BLOCK; c < (b + 1) * MG_Q8_BLOCK; c++)
-			d += (int32_t)w[c] * x[c];
+		for (int c = 0; c < MG_Q8_BLOCK; c++)
+			d += (int32_t)w[(size_t)b * step + c] * x[b * MG_Q8_BLOCK + c];
 		a += (float)d * sw[b];
 	}
 	return a;
@@ -83,12 +83,14 @@ static void rows_q8(const mg_mat *W, const float *bias, const float *X, const mg
 {
 	(void)X;
 	const int8_t *d = W->data;
-	int ld = W->ld, nb = ld / MG_Q8_BLOCK;
-	for (int r = r0; r < r1; r++)
+	int ld = W->ld;
+	for (int r = r0; r < r1; r++) {
+		size_t scale, at = mg_q8_at(W, r, 0, &scale); /* rows or pairs */
 		for (int i = 0; i < n; i++)
-			Y[(size_t)i * W->rows + r] =
-				xq->s[i] * dot_q8(d + (size_t)r * ld, W->scales + (size_t)r * nb, xq->q + (size_t)i * ld, ld) +
-				(bias ? bias[r] : 0.0f);
+			Y[(size_t)i * W->rows + r] = xq->s[i] * dot_q8(d + at, mg_q8_block_step(W, r), W->scales + scale,
+			                                               xq->q + (size_t)i * ld, ld) +
+			                             (bias ? bias[r] : 0.0f);
+	}
 }
 
 static void axpy(float *y, float a, const float *x, int n)

@@ -120,8 +120,8 @@ const mg_kernels *mg_kernels_for(int isa)
  * prefetchers; f16 was slower so), and a second prefetch into L2 8 KiB
  * further on gave f32 and f16 another 10-40% (items 46, 47). */
 static const mg_tuning tunings[] = {
-	{"default", {0, 2, 2, 2}, {0, 0, 0, 0}},
-	{"amd", {0, 1, 2, 1}, {0, 8192, 8192, 0}},
+	{"default", {0, 2, 2, 2}, {0, 0, 0, 0}, 0},
+	{"amd", {0, 1, 2, 2}, {0, 8192, 8192, 0}, 1},
 };
 static const mg_tuning *tuning = &tunings[0];
 
@@ -151,6 +151,13 @@ const mg_tuning *mg_tuning_active(void)
 {
 	mg_kernels_active();
 	return tuning;
+}
+
+int mg_q8_layout_for(const mg_kernels *k)
+{
+	if (k->q8_tiles)
+		return MG_Q8_TILES;
+	return mg_tuning_active()->q8_pairs ? MG_Q8_PAIRS : MG_Q8_ROWS;
 }
 
 void mg_tuning_set(const mg_tuning *t)
@@ -323,7 +330,7 @@ static void quantize_row(const float *w, int cols, int ld, int8_t *q, float *sca
 
 int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen)
 {
-	return mg_mat_from_f32_layout(m, w, rows, cols, fmt, mg_kernels_active()->q8_tiles, err, errlen);
+	return mg_mat_from_f32_layout(m, w, rows, cols, fmt, mg_q8_layout_for(mg_kernels_active()), err, errlen);
 }
 
 /* Row r's codes q (ld of them) and block scales sc into the tile layout
@@ -340,7 +347,18 @@ static void tile_row(mg_mat *m, int r, const int8_t *q, const float *sc)
 	}
 }
 
-int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fmt, int q8_tiles, char *err,
+/* Row r's codes q and block scales sc into the pair layout (kernels.h,
+ * mg_q8_at), a block at a time. */
+static void pair_row(mg_mat *m, int r, const int8_t *q, const float *sc)
+{
+	int nb = m->ld / MG_Q8_BLOCK, step = mg_q8_block_step(m, r);
+	size_t scale, at = mg_q8_at(m, r, 0, &scale);
+	for (int b = 0; b < nb; b++)
+		memcpy((int8_t *)m->data + at + (size_t)b * step, q + (size_t)b * MG_Q8_BLOCK, MG_Q8_BLOCK);
+	memcpy(m->scales + scale, sc, (size_t)nb * sizeof *sc);
+}
+
+int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fmt, int q8_layout, char *err,
                            size_t errlen)
 {
 	memset(m, 0, sizeof *m);
@@ -353,7 +371,12 @@ int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fm
 		snprintf(err, errlen, "unknown weight format %d", fmt);
 		return -1;
 	}
-	int tiles = fmt == MG_WEIGHTS_Q8 && q8_tiles;
+	if (fmt == MG_WEIGHTS_Q8 && q8_layout != MG_Q8_ROWS && q8_layout != MG_Q8_TILES && q8_layout != MG_Q8_PAIRS) {
+		snprintf(err, errlen, "unknown q8 layout %d", q8_layout);
+		return -1;
+	}
+	int tiles = fmt == MG_WEIGHTS_Q8 && q8_layout == MG_Q8_TILES;
+	int pairs = fmt == MG_WEIGHTS_Q8 && q8_layout == MG_Q8_PAIRS;
 	int ld = fmt == MG_WEIGHTS_Q8 ? (cols + MG_Q8_BLOCK - 1) / MG_Q8_BLOCK * MG_Q8_BLOCK : cols;
 	/* Tiles store whole groups of rows (the last one padded with zeros). */
 	size_t srows = tiles ? ((size_t)rows + MG_Q8_GROUP - 1) / MG_Q8_GROUP * MG_Q8_GROUP : (size_t)rows;
@@ -373,14 +396,14 @@ int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fm
 	m->rows = rows;
 	m->cols = cols;
 	m->ld = ld;
-	m->q8_tiles = tiles;
+	m->q8_layout = fmt == MG_WEIGHTS_Q8 ? q8_layout : MG_Q8_ROWS;
 	m->bytes = n * esz + sbytes;
 	/* Every byte is written here, so no page of the matrix faults later. */
 	if (fmt == MG_WEIGHTS_F32) {
 		memcpy(m->data, w, n * sizeof(float));
 	} else if (fmt == MG_WEIGHTS_F16) {
 		mg_kernels_active()->to_f16(w, m->data, n);
-	} else if (!tiles) {
+	} else if (!tiles && !pairs) {
 		for (int r = 0; r < rows; r++)
 			quantize_row(w + (size_t)r * cols, cols, ld, (int8_t *)m->data + (size_t)r * ld,
 			             m->scales + (size_t)r * (ld / MG_Q8_BLOCK));
@@ -397,7 +420,10 @@ int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fm
 		}
 		for (int r = 0; r < rows; r++) {
 			quantize_row(w + (size_t)r * cols, cols, ld, q, sc);
-			tile_row(m, r, q, sc);
+			if (tiles)
+				tile_row(m, r, q, sc);
+			else
+				pair_row(m, r, q, sc);
 		}
 		free(q);
 		free(sc);
@@ -574,8 +600,8 @@ void mg_linear_act(mg_pool *pool, const mg_mat *W, const float *bias, const floa
 #ifdef HAVE_AMX_INTRINSICS
 	/* A matrix is read by the set whose layout it has (only a test makes
 	 * one in the other layout). */
-	if (W->fmt == MG_WEIGHTS_Q8 && W->q8_tiles != k->q8_tiles)
-		k = W->q8_tiles ? &mg_kernels_amx : &mg_kernels_avx512vnni;
+	if (W->fmt == MG_WEIGHTS_Q8 && (W->q8_layout == MG_Q8_TILES) != k->q8_tiles)
+		k = W->q8_layout == MG_Q8_TILES ? &mg_kernels_amx : &mg_kernels_avx512vnni;
 #endif
 	struct rows_job j = {k->rows[W->fmt], W, bias, X, NULL, n, Y, act};
 	mg_xq xq;

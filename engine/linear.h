@@ -11,6 +11,9 @@
 #include "engine/pool.h"
 #include "engine/safetensors.h"
 
+/* Layouts of q8 codes (kernels.h). */
+enum { MG_Q8_ROWS = 0, MG_Q8_TILES = 1, MG_Q8_PAIRS = 2 };
+
 typedef struct mg_mat {
 	int fmt;        /* MG_WEIGHTS_F32 / F16 / Q8 */
 	int rows, cols;
@@ -19,7 +22,8 @@ typedef struct mg_mat {
 	void *data;     /* 64-byte aligned: float (f32), uint16_t halves
 	                 * (f16), int8_t (q8), rows x ld */
 	float *scales;  /* q8: rows x ld / MG_Q8_BLOCK block scales, else NULL */
-	int q8_tiles;   /* q8: codes and scales in AMX tile order (kernels.h) */
+	int q8_layout;  /* q8: where the codes are (MG_Q8_ROWS, MG_Q8_TILES for
+	                 * AMX, MG_Q8_PAIRS: kernels.h) */
 	size_t bytes;   /* bytes of data + scales (what one full product reads) */
 	void *chunk;    /* the weight-memory chunk data and scales were carved from */
 } mg_mat;
@@ -29,8 +33,8 @@ int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t
 /* From row-major float32 w[rows * cols] (copied and converted); q8 in the
  * layout the active kernel set reads. */
 int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen);
-/* The same with the q8 layout given (q8_tiles: 0 rows, 1 tiles). */
-int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fmt, int q8_tiles, char *err,
+/* The same with the q8 layout given (MG_Q8_ROWS, MG_Q8_TILES, MG_Q8_PAIRS). */
+int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fmt, int q8_layout, char *err,
                            size_t errlen);
 void mg_mat_free(mg_mat *m);
 

@@ -94,14 +94,16 @@ static void test_conversion(void)
 	for (int c = 0; c < cols; c++)
 		w[2 * cols + c] = 0; /* an all-zero row: scale 0, no NaN */
 	char err[256];
-	/* q8 twice: in rows and in tiles (the two layouts of kernels.h). */
-	for (size_t ft = 0; ft < 4; ft++) {
+	/* q8 three times: in rows, tiles and pairs (the layouts of kernels.h;
+	 * 5 rows: two pairs and a last row alone). */
+	for (size_t ft = 0; ft < 5; ft++) {
 		size_t f = ft < 3 ? ft : 2;
-		int tiles = ft == 3;
+		int layout = ft == 3 ? MG_Q8_TILES : ft == 4 ? MG_Q8_PAIRS : MG_Q8_ROWS, tiles = layout == MG_Q8_TILES;
+		const char *ln = ft == 3 ? " tiles" : ft == 4 ? " pairs" : "";
 		mg_mat m;
-		int rc = mg_mat_from_f32_layout(&m, w, rows, cols, fmts[f], tiles, err, sizeof err);
-		tap_ok(rc == 0 && m.rows == rows && m.cols == cols && m.fmt == fmts[f] && m.q8_tiles == tiles,
-		       "%s%s: converted %dx%d", mg_weights_name(fmts[f]), tiles ? " tiles" : "", rows, cols);
+		int rc = mg_mat_from_f32_layout(&m, w, rows, cols, fmts[f], layout, err, sizeof err);
+		tap_ok(rc == 0 && m.rows == rows && m.cols == cols && m.fmt == fmts[f] && m.q8_layout == layout,
+		       "%s%s: converted %dx%d", mg_weights_name(fmts[f]), ln, rows, cols);
 		if (rc)
 			continue;
 		double worst = 0, bound = 0;
@@ -124,7 +126,7 @@ static void test_conversion(void)
 					bound = d;
 			}
 		tap_ok(worst <= 0, "%s%s: every stored weight within its rounding bound (max error %.3g)",
-		       mg_weights_name(fmts[f]), tiles ? " tiles" : "", bound);
+		       mg_weights_name(fmts[f]), ln, bound);
 		if (fmts[f] == MG_WEIGHTS_Q8) {
 			/* Tiles store whole groups of 16 rows: the padding rows are zero too. */
 			int srows = tiles ? (rows + MG_Q8_GROUP - 1) / MG_Q8_GROUP * MG_Q8_GROUP : rows;
@@ -137,9 +139,9 @@ static void test_conversion(void)
 			size_t si;
 			mg_q8_at(&m, 2, 0, &si);
 			ok &= m.scales[si] == 0;
-			tap_ok(ok, "q8%s: rows padded with zeros to the block, zero row has scale 0", tiles ? " tiles" : "");
+			tap_ok(ok, "q8%s: rows padded with zeros to the block, zero row has scale 0", ln);
 			tap_ok(m.bytes == (size_t)srows * m.ld + (size_t)srows * m.ld / MG_Q8_BLOCK * 4,
-			       "q8%s: bytes counts codes and scales", tiles ? " tiles" : "");
+			       "q8%s: bytes counts codes and scales", ln);
 		}
 		mg_mat_free(&m);
 	}
@@ -191,7 +193,7 @@ static void run_rows(const mg_kernels *k, const mg_mat *m, const float *bias, co
 }
 
 /* One kernel set, one format, one shape: accuracy and batch invariance. */
-static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int with_bias)
+static void test_kernel(const mg_kernels *k, int fmt, int layout, int rows, int cols, int with_bias)
 {
 	char err[256];
 	int nmax = 9;
@@ -200,16 +202,17 @@ static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int wi
 	float *bias = with_bias ? rand_vec((size_t)rows, 1.0f) : NULL;
 	float *Y = calloc((size_t)nmax * rows, sizeof *Y), *Y1 = calloc((size_t)rows, sizeof *Y1);
 	mg_mat m;
-	if (mg_mat_from_f32_layout(&m, w, rows, cols, fmt, k->q8_tiles, err, sizeof err)) {
+	if (mg_mat_from_f32_layout(&m, w, rows, cols, fmt, layout, err, sizeof err)) {
 		tap_ok(0, "%s %s %dx%d: %s", k->name, mg_weights_name(fmt), rows, cols, err);
 		goto out;
 	}
+	const char *fname = fmt == MG_WEIGHTS_Q8 && layout == MG_Q8_PAIRS ? "q8 pairs" : fname;
 	/* In two uneven halves, as two threads would. */
 	int split = rows / 3;
 	run_rows(k, &m, bias, X, nmax, Y, 0, split);
 	run_rows(k, &m, bias, X, nmax, Y, split, rows);
 	double e = rel_err(&m, bias, X, nmax, Y);
-	tap_ok(e < 2e-5, "%s %s %dx%d%s n=%d: relative error %.2g vs double", k->name, mg_weights_name(fmt), rows,
+	tap_ok(e < 2e-5, "%s %s %dx%d%s n=%d: relative error %.2g vs double", k->name, fname, rows,
 	       cols, bias ? " +bias" : "", nmax, e);
 	int inv = 1;
 	for (int n = 1; n <= nmax && inv; n++) {
@@ -223,7 +226,7 @@ static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int wi
 		run_rows(k, &m, bias, X + (size_t)i * cols, 1, Y1, 0, rows);
 		inv = !memcmp(Y1, Y + (size_t)i * rows, (size_t)rows * sizeof *Y);
 	}
-	tap_ok(inv, "%s %s %dx%d: rows bit-identical for every batch size 1..%d", k->name, mg_weights_name(fmt),
+	tap_ok(inv, "%s %s %dx%d: rows bit-identical for every batch size 1..%d", k->name, fname,
 	       rows, cols, nmax);
 	/* Every tuning (rows per pass, prefetches): the same bits. */
 	const mg_tuning *was = mg_tuning_active();
@@ -238,7 +241,7 @@ static void test_kernel(const mg_kernels *k, int fmt, int rows, int cols, int wi
 			same = !memcmp(Yt, Y, (size_t)n * rows * sizeof *Y);
 		}
 		tap_ok(mg_tuning_named(tunings[t]) && same, "%s %s %dx%d: the same bits with the %s tuning (%s in use)",
-		       k->name, mg_weights_name(fmt), rows, cols, tunings[t], was->name);
+		       k->name, fname, rows, cols, tunings[t], was->name);
 	}
 	mg_tuning_set(was);
 	free(Yt);
@@ -249,6 +252,36 @@ out:
 	free(bias);
 	free(Y);
 	free(Y1);
+}
+
+/* q8 in rows and in pairs: the same bits from the same set, every batch
+ * size, any split of the rows. */
+static void test_layouts_agree(const mg_kernels *k, int rows, int cols)
+{
+	char err[256];
+	int nmax = 5;
+	float *w = rand_vec((size_t)rows * cols, 1.0f), *X = rand_vec((size_t)nmax * cols, 1.0f);
+	float *Ya = calloc((size_t)nmax * rows, sizeof *Ya), *Yb = calloc((size_t)nmax * rows, sizeof *Yb);
+	mg_mat a, b;
+	int ha = !mg_mat_from_f32_layout(&a, w, rows, cols, MG_WEIGHTS_Q8, MG_Q8_ROWS, err, sizeof err);
+	int hb = !mg_mat_from_f32_layout(&b, w, rows, cols, MG_WEIGHTS_Q8, MG_Q8_PAIRS, err, sizeof err);
+	int ok = ha && hb;
+	for (int n = 1; n <= nmax && ok; n++)
+		for (int split = 0; split <= rows && split < 4 && ok; split++) {
+			run_rows(k, &a, NULL, X, n, Ya, 0, rows);
+			run_rows(k, &b, NULL, X, n, Yb, 0, split);
+			run_rows(k, &b, NULL, X, n, Yb, split, rows);
+			ok = !memcmp(Ya, Yb, (size_t)n * rows * sizeof *Ya);
+		}
+	tap_ok(ok, "%s q8 %dx%d: the same bits from rows and pairs", k->name, rows, cols);
+	if (ha)
+		mg_mat_free(&a);
+	if (hb)
+		mg_mat_free(&b);
+	free(w);
+	free(X);
+	free(Ya);
+	free(Yb);
 }
 
 /* Every set's activation quantiser writes the same codes and scales as the
@@ -595,7 +628,13 @@ int main(void)
 		test_softmax(k);
 		for (size_t f = 0; f < 3; f++)
 			for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-				test_kernel(k, fmts[f], shapes[s][0], shapes[s][1], (int)(s & 1));
+				test_kernel(k, fmts[f], k->q8_tiles ? MG_Q8_TILES : MG_Q8_ROWS, shapes[s][0], shapes[s][1],
+				            (int)(s & 1));
+		/* The sets that read rows read pairs too: the same bits. */
+		for (size_t s = 0; !k->q8_tiles && s < sizeof shapes / sizeof shapes[0]; s++) {
+			test_kernel(k, MG_WEIGHTS_Q8, MG_Q8_PAIRS, shapes[s][0], shapes[s][1], (int)(s & 1));
+			test_layouts_agree(k, shapes[s][0], shapes[s][1]);
+		}
 	}
 	tap_ok(n_sets >= 1 && mg_kernels_active() != NULL, "%d kernel sets tested, active: %s", n_sets,
 	       mg_linear_kernels());
