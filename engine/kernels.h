@@ -335,8 +335,8 @@ const mg_kernels *mg_kernels_for(int isa);
 const mg_kernels *mg_kernels_active(void);
 
 /* How the SIMD sets' products walk the weights, by weight format
- * (MG_WEIGHTS_*), chosen once for the CPU (docs/PERFORMANCE.md, items 46
- * and 47). The results never depend on it: a row's sums do not depend on
+ * (MG_WEIGHTS_*), chosen once for the CPU (docs/PERFORMANCE.md, items
+ * 46-48). The results never depend on it: a row's sums do not depend on
  * its neighbour, and a prefetch is only a hint. */
 typedef struct mg_tuning {
 	const char *name;

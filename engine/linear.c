@@ -115,10 +115,11 @@ const mg_kernels *mg_kernels_for(int isa)
 }
 
 /* Two weight rows per pass and the f32 / f16 weights prefetched once, as
- * measured on Intel CPUs (items 32, 43); on AMD one row per pass read f32
- * and q8 weights 1.2-1.4 times as fast (two interleaved streams lose its
- * prefetchers; f16 was slower so), and a second prefetch into L2 8 KiB
- * further on gave f32 and f16 another 10-40% (items 46, 47). */
+ * measured on Intel CPUs (items 32, 43). On AMD two interleaved row
+ * streams lose the prefetchers: one row per pass read f32 weights 1.2-1.4
+ * times as fast, a second prefetch into L2 8 KiB further on gave f32 and
+ * f16 another 10-40%, and q8 keeps two rows per pass (sharing the loads of
+ * X) by storing each pair of rows as one stream (items 46-48). */
 static const mg_tuning tunings[] = {
 	{"default", {0, 2, 2, 2}, {0, 0, 0, 0}, 0},
 	{"amd", {0, 1, 2, 2}, {0, 8192, 8192, 0}, 1},
@@ -408,7 +409,8 @@ int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fm
 			quantize_row(w + (size_t)r * cols, cols, ld, (int8_t *)m->data + (size_t)r * ld,
 			             m->scales + (size_t)r * (ld / MG_Q8_BLOCK));
 	} else {
-		memset(m->data, 0, dbytes + sbytes); /* the padding rows */
+		if (tiles)
+			memset(m->data, 0, dbytes + sbytes); /* the padding rows */
 		int8_t *q = malloc((size_t)ld);
 		float *sc = malloc((size_t)ld / MG_Q8_BLOCK * sizeof *sc);
 		if (!q || !sc) {
