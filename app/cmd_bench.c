@@ -891,8 +891,8 @@ int cmd_bench(int argc, char **argv)
 	double rtf = wall / audio_s;
 	const char *src = o.model ? o.model : o.shape->name;
 
-	printf("model              %s (%s weights, %d threads, %s, kernels %s)\n", src, info.weights, info.threads,
-	       info.backend, mg_linear_kernels());
+	printf("model              %s (%s weights, %d threads, %s, kernels %s, tuning %s)\n", src, info.weights,
+	       info.threads, info.backend, mg_linear_kernels(), mg_tuning_active()->name);
 	printf("memory bandwidth   %.1f GB/s (streaming read, %d threads, better of before and after)\n", bw / 1e9,
 	       threads);
 	printf("load + convert     %.2f s\n", load_s);
@@ -916,11 +916,12 @@ int cmd_bench(int argc, char **argv)
 		       "\"t5_ms\": %.2f, \"encodec_ms_per_audio_s\": %.2f, \"load_s\": %.3f, \"peak_rss_mb\": %.1f, "
 		       "\"weights\": \"%s\", \"threads\": %d, \"backend\": \"%s\", \"model\": \"%s\", "
 		       "\"bandwidth_gb_s\": %.2f, \"bytes_per_step\": %.0f, \"products_ms\": %.6g, "
-		       "\"products_floor_ms\": %.6g, \"steps\": %d, \"audio_s\": %.3f, \"kernels\": \"%s\"}\n",
+		       "\"products_floor_ms\": %.6g, \"steps\": %d, \"audio_s\": %.3f, \"kernels\": \"%s\", "
+		       "\"tuning\": \"%s\"}\n",
 		       ms_step, floor_ms, floor_ms > 0 ? ms_step / floor_ms : 0.0, rtf, take->t5_seconds * 1e3,
 		       take->encodec_seconds * 1e3 / audio_s, load_s, rss / 1048576.0, info.weights, info.threads,
 		       info.backend, src, bw / 1e9, wbytes + cbytes, prod_ms, prod_floor, nd, audio_s,
-		       mg_linear_kernels());
+		       mg_linear_kernels(), mg_tuning_active()->name);
 	rc = 0;
 	goto out;
 fail:

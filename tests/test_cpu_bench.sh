@@ -42,7 +42,7 @@ for w in f32 q8; do
 	last=$(tail -n 1 "$tmp/out")
 	miss=""
 	for k in ms_per_step floor_ms_per_step ratio_to_floor rtf t5_ms encodec_ms_per_audio_s load_s peak_rss_mb \
-		weights threads backend; do
+		weights threads backend kernels tuning; do
 		echo "$last" | grep -q "\"$k\": " || miss="$miss $k"
 	done
 	if [ -z "$miss" ] && echo "$last" | grep -q "\"weights\": \"$w\"" && echo "$last" | grep -q '"threads": 2,'; then
@@ -66,6 +66,14 @@ for w in f32 q8; do
 	fi
 	grep -q "memory bandwidth" "$tmp/out" && grep -q "real-time factor" "$tmp/out" && ok "$w: human table" ||
 		notok "$w: human table"
+	# The tuning named in MG_TUNING is the one used and reported.
+	if MG_TUNING=default "$bin" bench --model "$model" --weights $w --steps 4 --threads 2 --json >"$tmp/out" \
+		2>"$tmp/err" && tail -n 1 "$tmp/out" | grep -q '"tuning": "default"'; then
+		ok "$w: MG_TUNING=default reported in the JSON line"
+	else
+		notok "$w: MG_TUNING=default reported in the JSON line"
+		tail -n 1 "$tmp/out" | sed 's/^/# /'
+	fi
 done
 
 if "$bin" bench --accuracy --model "$model" --threads 2 >"$tmp/out" 2>"$tmp/err"; then
