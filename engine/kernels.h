@@ -335,8 +335,8 @@ const mg_kernels *mg_kernels_for(int isa);
 const mg_kernels *mg_kernels_active(void);
 
 /* How the SIMD sets' products walk the weights, by weight format
- * (MG_WEIGHTS_*), chosen once for the CPU (docs/PERFORMANCE.md, items
- * 46-48). The results never depend on it: a row's sums do not depend on
+ * (MG_WEIGHTS_*), and of the attention, chosen once for the CPU
+ * (docs/PERFORMANCE.md, items 46-49). The results never depend on it: a row's sums do not depend on
  * its neighbour, and a prefetch is only a hint. */
 typedef struct mg_tuning {
 	const char *name;
@@ -348,6 +348,9 @@ typedef struct mg_tuning {
 	int l2_ahead[4];
 	/* q8 in the pair layout for the sets that read it (1), else rows. */
 	int q8_pairs;
+	/* The AVX-512 attention asks for its cache into L1 ahead of use as
+	 * well as into L2 (1), or into L2 only (0, as the AVX2 set). */
+	int kv_l1;
 } mg_tuning;
 
 /* The q8 layout a matrix gets for set k under the tuning in use. */

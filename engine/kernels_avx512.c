@@ -387,10 +387,11 @@ INLINE void kv_walks(mg_kv_walk *w, const void *k, const void *pf, int nh, size_
 
 /* The prefetches for the next unit of a pass (both addresses first: in
  * the other order the q8 attention ran 6% slower). */
-INLINE void kv_ahead(mg_kv_walk *w)
+INLINE void kv_ahead(mg_kv_walk *w, int l1)
 {
 	const char *p1 = mg_kv_next(&w[0]), *p2 = mg_kv_next(&w[1]);
-	mg_kv_fetch(&w[0], p1, 1);
+	if (l1) /* the tuning's kv_l1: not on AMD */
+		mg_kv_fetch(&w[0], p1, 1);
 	mg_kv_fetch(&w[1], p2, 0);
 }
 
@@ -401,11 +402,12 @@ INLINE void kv_scores_fmt(int fmt, const float *q, const void *k, int nh, size_t
 	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
 	mg_kv_walk w[2];
 	kv_walks(w, k, pf, nh, bs, blk, nb);
+	const int l1 = mg_tuning_active()->kv_l1;
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
 		for (int u = 0; u < nh; u++) {
 			const char *kb = mg_kv_block_at(k, bs, blk, j0 / MG_KV_BLOCK, u);
 			const float *qu = q + (size_t)u * hd;
-			kv_ahead(w);
+			kv_ahead(w, l1);
 			__m512 a[4];
 			UNROLL
 			for (int c = 0; c < 4; c++)
@@ -467,10 +469,11 @@ INLINE void kv_wsum_fmt(int fmt, const float *a, size_t as, const void *v, int n
 	int nb = (nk + MG_KV_BLOCK - 1) / MG_KV_BLOCK;
 	mg_kv_walk w[2];
 	kv_walks(w, v, pf, nh, bs, blk, nb);
+	const int l1 = mg_tuning_active()->kv_l1;
 	memset(o, 0, (size_t)nh * hd * sizeof *o);
 	for (int j0 = 0; j0 < nk; j0 += MG_KV_BLOCK)
 		for (int u = 0; u < nh; u++) {
-			kv_ahead(w);
+			kv_ahead(w, l1);
 			kv_wsum_block(fmt, a + (size_t)u * as, mg_kv_block_at(v, bs, blk, j0 / MG_KV_BLOCK, u), j0,
 			              mg_kv_lanes(nk, j0), hd, o + (size_t)u * hd);
 		}
