@@ -54,6 +54,17 @@ static inline void mg_prefetch_l2(const void *p, size_t n)
 		__builtin_prefetch((const char *)p + c, 0, 2);
 }
 
+/* The prefetches of one weight row for one step of an f32 / f16 tile: the
+ * `lines` lines at pf into L1, then, where l2 > 0 (mg_tuning), the same
+ * lines l2 bytes further on into L2. */
+static inline void mg_weight_prefetch(const char *pf, int lines, int l2)
+{
+	for (int i = 0; i < lines; i++)
+		__builtin_prefetch(pf + 64 * i, 0, 3);
+	for (int i = 0; l2 && i < lines; i++)
+		__builtin_prefetch(pf + l2 + 64 * i, 0, 2);
+}
+
 /* Positions per key block of a decoder KV cache (kv_scores). */
 #define MG_KV_BLOCK 16
 

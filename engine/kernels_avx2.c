@@ -104,16 +104,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		UNROLL
 		for (int k = 0; k < NW; k++) {
 			const char *pf = (const char *)w[k] + (size_t)c * esz + (F == MG_WEIGHTS_F32 ? PF_F32 : PF_F16);
-			_mm_prefetch(pf, _MM_HINT_T0);
-			if (F == MG_WEIGHTS_F32)
-				_mm_prefetch(pf + 64, _MM_HINT_T0);
-			/* And into L2 l2 bytes further on, where the tuning
-			 * asks (mg_tuning: on AMD). */
-			if (l2) {
-				_mm_prefetch(pf + l2, _MM_HINT_T1);
-				if (F == MG_WEIGHTS_F32)
-					_mm_prefetch(pf + l2 + 64, _MM_HINT_T1);
-			}
+			mg_weight_prefetch(pf, F == MG_WEIGHTS_F32 ? 2 : 1, l2);
 		}
 		tile16(F, NW, NX, w, x, c, a0, a1);
 		tile16(F, NW, NX, w, x, c + 16, a0, a1);
