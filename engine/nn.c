@@ -227,6 +227,44 @@ void mg_kv_store(void *hk, void *hv, size_t bs, int fmt, int p, int hd, const fl
 	}
 }
 
+/* Keys row r of an attention over a blocked cache reads. */
+static int cache_keys(const mg_attn *a, int r)
+{
+	int s = r / a->q_per_seq, t = r % a->q_per_seq;
+	return a->causal ? a->past + t + 1 : a->seq_keys ? a->seq_keys[s] : a->n_keys;
+}
+
+/* Thread ith's items [b, e) of an attention over a blocked cache: the
+ * items split by the keys they read (each item counted as its row's keys
+ * plus one), not by their number. A row without keys (the unconditional
+ * row of guidance has no text) costs next to nothing, so the text's
+ * attention of one prompt goes to both threads, not to one. */
+static void cache_range(const mg_attn *a, int ith, int nth, int *b, int *e)
+{
+	int H = a->n_heads, rows = a->n_seq * a->q_per_seq;
+	long long total = 0;
+	for (int r = 0; r < rows; r++)
+		total += (long long)H * ((long long)cache_keys(a, r) + 1);
+	/* Item it goes to the thread its first unit of work falls in. */
+	long long at = 0;
+	*b = *e = rows * H;
+	int found = 0;
+	for (int r = 0, it = 0; r < rows; r++) {
+		long long w = (long long)cache_keys(a, r) + 1;
+		for (int h = 0; h < H; h++, it++, at += w) {
+			int owner = (int)(at * nth / total);
+			if (owner >= ith && !found) {
+				*b = it;
+				found = 1;
+			}
+			if (owner > ith) {
+				*e = it;
+				return;
+			}
+		}
+	}
+}
+
 /* Items b..e of an attention over a blocked cache: the decoder's own
  * (causal) or the text's keys and values (seq_keys). The heads of one row
  * among the items go to the kernels together, so that they read the row's
@@ -241,8 +279,7 @@ static void cache_rows(const mg_attn *a, float *sc, float *qs, int b, int e)
 	uint16_t *tmp = (uint16_t *)(qs + (size_t)H * hd); /* hd halves (mg_kv_store) */
 	for (int it = b, nh; it < e; it += nh) {
 		int h = it % H, r = it / H;
-		int s = r / a->q_per_seq, t = r % a->q_per_seq;
-		int nk = a->causal ? a->past + t + 1 : a->seq_keys ? a->seq_keys[s] : a->n_keys;
+		int s = r / a->q_per_seq, nk = cache_keys(a, r);
 		nh = e - it < H - h ? e - it : H - h; /* heads h .. h+nh-1 of row r */
 		const float *q = a->q + (size_t)r * a->q_stride + (size_t)h * hd;
 		float *o = a->out + (size_t)r * a->out_stride + (size_t)h * hd;
@@ -279,11 +316,12 @@ static void attn_rows(void *arg, int ith, int nth)
 	int n_items = a->n_seq * a->q_per_seq * a->n_heads, hd = a->head_dim, b, e;
 	float *sc = a->scratch + (size_t)ith * mg_attn_scratch(a->max_keys, hd, a->n_heads);
 	float *qs = sc + (size_t)a->n_heads * a->max_keys; /* the scaled queries of a row's heads */
-	mg_pool_range(n_items, ith, nth, 1, &b, &e);
 	if (a->kv_cap > 0) {
+		cache_range(a, ith, nth, &b, &e);
 		cache_rows(a, sc, qs, b, e);
 		return;
 	}
+	mg_pool_range(n_items, ith, nth, 1, &b, &e);
 	for (int it = b; it < e; it++) {
 		int h = it % a->n_heads, r = it / a->n_heads;
 		int s = r / a->q_per_seq, t = r % a->q_per_seq;
