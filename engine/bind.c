@@ -147,40 +147,22 @@ int mg_bind_mat_stack(const st_set *st, mg_mat *m, int n, const char *const *nam
                       int fmt, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
-	if (n < 1 || rows < 1 || cols < 1 || rows * n > INT32_MAX || cols > INT32_MAX ||
+	if (n < 1 || n > MG_BIND_STACK || rows < 1 || cols < 1 || rows * n > INT32_MAX || cols > INT32_MAX ||
 	    (uint64_t)(rows * n) > SIZE_MAX / sizeof(float) / (uint64_t)cols) {
 		snprintf(err, errlen, "tensor '%s': %d x %lld x %lld is not a matrix this program can hold", names[0], n,
 		         (long long)rows, (long long)cols);
 		return -1;
 	}
 	int64_t shape[2] = {rows, cols};
-	size_t part = (size_t)rows * (size_t)cols;
-	float *all = n > 1 ? malloc((size_t)n * part * sizeof *all) : NULL;
-	if (n > 1 && !all) {
-		snprintf(err, errlen, "out of memory stacking tensor '%s' with %d others", names[0], n - 1);
-		return -1;
-	}
-	for (int i = 0; i < n; i++) {
-		float *w;
-		if (bind_f32_name(st, &w, 2, shape, names[i], err, errlen)) {
-			free(all);
+	const st_tensor *t[MG_BIND_STACK];
+	for (int i = 0; i < n; i++)
+		if (!(t[i] = mg_bind_tensor(st, names[i], 2, shape, err, errlen)))
 			return -1;
-		}
-		if (n == 1) {
-			all = w;
-			break;
-		}
-		memcpy(all + (size_t)i * part, w, part * sizeof *w);
-		free(w);
-	}
-	int rc = mg_mat_from_f32(m, all, (int)(rows * n), (int)cols, fmt, err, errlen);
-	free(all);
-	if (rc) {
-		char why[MG_BIND_NAME * 2];
-		snprintf(why, sizeof why, "%s", err);
-		snprintf(err, errlen, "tensor '%s': %s", names[0], why);
-	}
-	return rc;
+	if (mg_mat_from_tensors(m, t, n, fmt, err, errlen))
+		return -1;
+	for (int i = 0; i < n; i++)
+		st_release(st, t[i]); /* the converted matrix is what is used from now on */
+	return 0;
 }
 
 void mg_bind_row(const st_tensor *t, int64_t row, float *dst)

@@ -37,9 +37,11 @@ int mg_bind_vec(const st_set *st, float **out, int64_t n, char *err, size_t errl
 int mg_bind_mat(const st_set *st, mg_mat *m, int64_t rows, int64_t cols, int fmt, char *err, size_t errlen,
                 const char *fmt_name, ...) __attribute__((format(printf, 8, 9)));
 
-/* The n tensors names[0..n-1], each [rows, cols], stacked in that order into
- * one [n * rows, cols] matrix in format fmt (products that share their input
- * read them in one pass: the decoder's q, k and v). */
+/* The n tensors names[0..n-1] (n <= MG_BIND_STACK), each [rows, cols],
+ * stacked in that order into one [n * rows, cols] matrix in format fmt
+ * (products that share their input read them in one pass: the decoder's q,
+ * k and v). */
+#define MG_BIND_STACK 8
 int mg_bind_mat_stack(const st_set *st, mg_mat *m, int n, const char *const *names, int64_t rows, int64_t cols,
                       int fmt, char *err, size_t errlen);
 

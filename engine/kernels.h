@@ -65,6 +65,11 @@ static inline void mg_weight_prefetch(const char *pf, int lines, int l2)
 		__builtin_prefetch(pf + l2 + 64 * i, 0, 2);
 }
 
+/* Round to the nearest integer, ties to even (lrintf in the default mode),
+ * exact for |v| < 2^22: adding and subtracting 1.5 * 2^23 leaves the
+ * rounded value (the q8 weight and cache codes, without a library call). */
+#define MG_RNE_MAGIC 12582912.0f
+
 /* Positions per key block of a decoder KV cache (kv_scores). */
 #define MG_KV_BLOCK 16
 

@@ -7,6 +7,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,20 +315,71 @@ static void *alloc64(size_t bytes)
 	return aligned_alloc(64, bytes ? bytes : 64);
 }
 
-/* One row to q8: per block, scale = absmax / 127, q = round(w / scale). */
+/* Four lanes at a time: SSE2's width (as nn.c's cache codes). */
+typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
+typedef int32_t v4i __attribute__((vector_size(4 * sizeof(int32_t))));
+
+/* One block of q8: codes and its scale, scale = absmax / 127, code =
+ * round(w * 127 / absmax) (to nearest even, as lrintf) within +-127; a NaN
+ * or infinite quotient (an infinite weight, or an inverse scale that
+ * overflows) gives -127, as lrintf's out-of-range value did. n < block:
+ * the rest of the codes 0. */
+static float quantize_block(const float *w, int n, int8_t *q)
+{
+	float amax = 0;
+	int c = 0;
+	if (n == MG_Q8_BLOCK) {
+		const v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+		v4f vmax = {0, 0, 0, 0};
+		for (; c < MG_Q8_BLOCK; c += 4) {
+			v4i b;
+			memcpy(&b, w + c, sizeof b);
+			v4f a = (v4f)(b & abs_mask);
+			v4i gt = a > vmax; /* a NaN is passed over, as by fmaxf */
+			vmax = (v4f)((gt & (v4i)a) | (~gt & (v4i)vmax));
+		}
+		for (int k = 0; k < 4; k++)
+			amax = vmax[k] > amax ? vmax[k] : amax;
+	}
+	for (; c < n; c++) {
+		float a = fabsf(w[c]);
+		amax = a > amax ? a : amax;
+	}
+	float inv = amax > 0 ? 127.0f / amax : 0.0f;
+	c = 0;
+	if (n == MG_Q8_BLOCK) {
+		const v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff}, top = {127, 127, 127, 127};
+		const v4f magic = {MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC}, lim = {128, 128, 128, 128},
+		          out = {-127, -127, -127, -127}, vi = {inv, inv, inv, inv};
+		for (; c < MG_Q8_BLOCK; c += 4) {
+			v4f v;
+			memcpy(&v, w + c, sizeof v);
+			v4f r = (v * vi + magic) - magic;
+			v4i ok = (v4f)((v4i)r & abs_mask) <= lim; /* false for NaN */
+			r = (v4f)((ok & (v4i)r) | (~ok & (v4i)out));
+			v4i iv = __builtin_convertvector(r, v4i);
+			v4i hi = iv > top, lo = iv < -top;
+			iv = (hi & top) | (lo & -top) | (~(hi | lo) & iv);
+			for (int k = 0; k < 4; k++)
+				q[c + k] = (int8_t)iv[k];
+		}
+	}
+	for (; c < n; c++) {
+		float r = (w[c] * inv + MG_RNE_MAGIC) - MG_RNE_MAGIC;
+		int v = fabsf(r) <= 128.0f ? (int)r : -127;
+		q[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+	}
+	for (; c < MG_Q8_BLOCK; c++)
+		q[c] = 0;
+	return amax / 127.0f;
+}
+
+/* One row to q8 (ld codes, the columns past cols 0), block by block. */
 static void quantize_row(const float *w, int cols, int ld, int8_t *q, float *scales)
 {
 	for (int b = 0; b * MG_Q8_BLOCK < ld; b++) {
-		int c0 = b * MG_Q8_BLOCK;
-		float amax = 0;
-		for (int c = c0; c < c0 + MG_Q8_BLOCK && c < cols; c++)
-			amax = fmaxf(amax, fabsf(w[c]));
-		float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
-		scales[b] = s;
-		for (int c = c0; c < c0 + MG_Q8_BLOCK; c++) {
-			long v = c < cols ? lrintf(w[c] * inv) : 0;
-			q[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-		}
+		int c0 = b * MG_Q8_BLOCK, n = cols - c0 < MG_Q8_BLOCK ? cols - c0 : MG_Q8_BLOCK;
+		scales[b] = quantize_block(w + c0, n > 0 ? n : 0, q + c0);
 	}
 }
 
@@ -360,8 +413,9 @@ static void pair_row(mg_mat *m, int r, const int8_t *q, const float *sc)
 	memcpy(m->scales + scale, sc, (size_t)nb * sizeof *sc);
 }
 
-int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fmt, int q8_layout, char *err,
-                           size_t errlen)
+/* Checks the format and the layout and carves the matrix out of the
+ * weight memory; its rows are then written by mat_put_rows. */
+static int mat_alloc(mg_mat *m, int rows, int cols, int fmt, int q8_layout, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
 	fmt = mg_weights_resolve(fmt);
@@ -378,7 +432,6 @@ int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fm
 		return -1;
 	}
 	int tiles = fmt == MG_WEIGHTS_Q8 && q8_layout == MG_Q8_TILES;
-	int pairs = fmt == MG_WEIGHTS_Q8 && q8_layout == MG_Q8_PAIRS;
 	int ld = fmt == MG_WEIGHTS_Q8 ? (cols + MG_Q8_BLOCK - 1) / MG_Q8_BLOCK * MG_Q8_BLOCK : cols;
 	/* Tiles store whole groups of rows (the last one padded with zeros). */
 	size_t srows = tiles ? ((size_t)rows + MG_Q8_GROUP - 1) / MG_Q8_GROUP * MG_Q8_GROUP : (size_t)rows;
@@ -388,74 +441,211 @@ int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fm
 	struct chunk *owner = NULL;
 	m->data = weights_alloc(dbytes + sbytes, &owner);
 	m->chunk = owner;
-	if (m->data && fmt == MG_WEIGHTS_Q8)
-		m->scales = (float *)((char *)m->data + dbytes);
 	if (!m->data) {
 		snprintf(err, errlen, "out of memory for a %dx%d %s matrix", rows, cols, mg_weights_name(fmt));
 		return -1;
 	}
+	if (fmt == MG_WEIGHTS_Q8)
+		m->scales = (float *)((char *)m->data + dbytes);
 	m->fmt = fmt;
 	m->rows = rows;
 	m->cols = cols;
 	m->ld = ld;
 	m->q8_layout = fmt == MG_WEIGHTS_Q8 ? q8_layout : MG_Q8_ROWS;
 	m->bytes = n * esz + sbytes;
-	/* Every byte is written here, so no page of the matrix faults later. */
-	if (fmt == MG_WEIGHTS_F32) {
-		memcpy(m->data, w, n * sizeof(float));
-	} else if (fmt == MG_WEIGHTS_F16) {
-		mg_kernels_active()->to_f16(w, m->data, n);
-	} else if (!tiles && !pairs) {
-		for (int r = 0; r < rows; r++)
-			quantize_row(w + (size_t)r * cols, cols, ld, (int8_t *)m->data + (size_t)r * ld,
-			             m->scales + (size_t)r * (ld / MG_Q8_BLOCK));
-	} else {
-		if (tiles)
-			memset(m->data, 0, dbytes + sbytes); /* the padding rows */
-		int8_t *q = malloc((size_t)ld);
-		float *sc = malloc((size_t)ld / MG_Q8_BLOCK * sizeof *sc);
-		if (!q || !sc) {
-			free(q);
-			free(sc);
-			mg_mat_free(m);
-			snprintf(err, errlen, "out of memory for a %dx%d %s matrix", rows, cols, mg_weights_name(fmt));
+	/* Every byte is written (the padding rows of tiles here, the rest by
+	 * mat_put_rows), so no page of the matrix faults later. */
+	if (tiles && srows > (size_t)rows) {
+		size_t g = (size_t)rows / MG_Q8_GROUP * MG_Q8_GROUP * (size_t)ld;
+		memset((int8_t *)m->data + g, 0, dbytes - g);
+		memset(m->scales + g / MG_Q8_BLOCK, 0, sbytes - g / MG_Q8_BLOCK * sizeof(float));
+	}
+	return 0;
+}
+
+/* Bytes of scratch mat_put_rows needs per call (q8: a row's codes and
+ * block scales). */
+static size_t put_scratch(const mg_mat *m)
+{
+	return m->fmt == MG_WEIGHTS_Q8 ? (size_t)m->ld + (size_t)m->ld / MG_Q8_BLOCK * sizeof(float) : 0;
+}
+
+/* Rows r0 .. r1-1 of the matrix from row-major floats w (their cols each). */
+static void mat_put_rows(mg_mat *m, const float *w, int r0, int r1, void *scratch)
+{
+	size_t k = (size_t)(r1 - r0) * (size_t)m->cols;
+	if (m->fmt == MG_WEIGHTS_F32) {
+		memcpy((float *)m->data + (size_t)r0 * m->cols, w, k * sizeof(float));
+		return;
+	}
+	if (m->fmt == MG_WEIGHTS_F16) {
+		mg_kernels_active()->to_f16(w, (uint16_t *)m->data + (size_t)r0 * m->cols, k);
+		return;
+	}
+	int nb = m->ld / MG_Q8_BLOCK;
+	for (int r = r0; r < r1; r++) {
+		const float *wr = w + (size_t)(r - r0) * m->cols;
+		if (m->q8_layout == MG_Q8_ROWS) {
+			quantize_row(wr, m->cols, m->ld, (int8_t *)m->data + (size_t)r * m->ld, m->scales + (size_t)r * nb);
+			continue;
+		}
+		int8_t *q = scratch;
+		float *sc = (float *)(q + m->ld);
+		quantize_row(wr, m->cols, m->ld, q, sc);
+		if (m->q8_layout == MG_Q8_TILES)
+			tile_row(m, r, q, sc);
+		else
+			pair_row(m, r, q, sc);
+	}
+}
+
+/* ---- conversion on several threads ----
+ * Loading converts every weight: on the pool of the model being loaded
+ * (mg_linear_convert_pool, per loading thread), rows in chunks of whole
+ * tile groups, so that two threads never write one cache line. */
+static _Thread_local mg_pool *convert_pool;
+
+mg_pool *mg_linear_convert_pool(mg_pool *pool)
+{
+	mg_pool *old = convert_pool;
+	convert_pool = pool;
+	return old;
+}
+
+/* Rows converted per piece: their floats stay in L2 before they are
+ * written in the matrix's format. */
+#define PIECE_ROWS 16
+
+struct convert_job {
+	mg_mat *m;
+	const float *w;                /* all rows as floats, or */
+	const st_tensor *const *t;     /* n tensors of part rows each */
+	int n, part;
+	atomic_int bad;                /* 1 + a tensor holding NaN or infinities */
+	atomic_int nomem;
+};
+
+/* Whether n floats are all finite (their exponent bits never all set). */
+static int finite_floats(const float *x, size_t n)
+{
+	uint32_t any = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t b;
+		memcpy(&b, x + i, sizeof b);
+		any |= (b & 0x7f800000u) == 0x7f800000u;
+	}
+	return !any;
+}
+
+static void convert_task(void *arg, int r0, int r1)
+{
+	struct convert_job *j = arg;
+	mg_mat *m = j->m;
+	size_t cols = (size_t)m->cols;
+	char *scratch = malloc(put_scratch(m) + (j->t ? PIECE_ROWS * cols * sizeof(float) : 0) + 64);
+	if (!scratch) {
+		atomic_store(&j->nomem, 1);
+		return;
+	}
+	float *buf = (float *)(scratch + (put_scratch(m) + 63) / 64 * 64);
+	for (int r = r0; r < r1;) {
+		int e = r1 - r < PIECE_ROWS ? r1 : r + PIECE_ROWS;
+		if (!j->t) {
+			mat_put_rows(m, j->w + (size_t)r * cols, r, e, scratch);
+			r = e;
+			continue;
+		}
+		/* Not across two of the stacked tensors. */
+		int ti = r / j->part, end = (ti + 1) * j->part;
+		if (e > end)
+			e = end;
+		const st_tensor *t = j->t[ti];
+		size_t es = st_dtype_size(t->dtype), k = (size_t)(e - r) * cols;
+		st_tensor piece = *t;
+		piece.data = t->data + (size_t)(r - ti * j->part) * cols * es;
+		piece.numel = (int64_t)k;
+		piece.nbytes = k * es;
+		piece.ndim = 1;
+		piece.shape[0] = (int64_t)k;
+		/* The dtype was checked by the caller: cannot fail. */
+		(void)st_to_f32(&piece, buf, NULL, 0);
+		if (!finite_floats(buf, k)) {
+			atomic_store(&j->bad, ti + 1);
+			r = e;
+			continue;
+		}
+		mat_put_rows(m, buf, r, e, scratch);
+		r = e;
+	}
+	free(scratch);
+}
+
+static void convert(struct convert_job *j)
+{
+	int rows = j->m->rows, nth = mg_pool_size(convert_pool);
+	/* About four chunks per thread, whole tile groups. */
+	int chunk = rows / (4 * nth);
+	chunk = chunk < MG_Q8_GROUP ? MG_Q8_GROUP : chunk / MG_Q8_GROUP * MG_Q8_GROUP;
+	mg_pool_for(convert_pool, rows, chunk, convert_task, j);
+}
+
+int mg_mat_from_f32_layout(mg_mat *m, const float *w, int rows, int cols, int fmt, int q8_layout, char *err,
+                           size_t errlen)
+{
+	if (mat_alloc(m, rows, cols, fmt, q8_layout, err, errlen))
+		return -1;
+	struct convert_job j = {.m = m, .w = w};
+	convert(&j);
+	if (atomic_load(&j.nomem)) {
+		mg_mat_free(m);
+		snprintf(err, errlen, "out of memory for a %dx%d %s matrix", rows, cols, mg_weights_name(fmt));
+		return -1;
+	}
+	return 0;
+}
+
+int mg_mat_from_tensors(mg_mat *m, const st_tensor *const *t, int n, int fmt, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	for (int i = 0; i < n; i++) {
+		const st_tensor *a = t[i];
+		if (a->ndim != 2 || a->shape[0] <= 0 || a->shape[1] <= 0 || a->shape[0] > INT32_MAX / n ||
+		    a->shape[1] > INT32_MAX || a->shape[0] != t[0]->shape[0] || a->shape[1] != t[0]->shape[1]) {
+			snprintf(err, errlen, "%s: tensor '%s' must be a non-empty 2-D matrix%s", a->file, a->name,
+			         i ? " of the shape of the ones stacked with it" : "");
 			return -1;
 		}
-		for (int r = 0; r < rows; r++) {
-			quantize_row(w + (size_t)r * cols, cols, ld, q, sc);
-			if (tiles)
-				tile_row(m, r, q, sc);
-			else
-				pair_row(m, r, q, sc);
+		if (a->dtype != ST_F32 && a->dtype != ST_F16 && a->dtype != ST_BF16 && a->dtype != ST_F64) {
+			snprintf(err, errlen, "%s: tensor '%s' has dtype %s, which cannot be used as floating point",
+			         a->file, a->name, st_dtype_name(a->dtype));
+			return -1;
 		}
-		free(q);
-		free(sc);
+	}
+	int part = (int)t[0]->shape[0], cols = (int)t[0]->shape[1];
+	if (mat_alloc(m, part * n, cols, fmt, mg_q8_layout_for(mg_kernels_active()), err, errlen)) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "%s: tensor '%s': %s", t[0]->file, t[0]->name, why);
+		return -1;
+	}
+	struct convert_job j = {.m = m, .t = t, .n = n, .part = part};
+	convert(&j);
+	int bad = atomic_load(&j.bad);
+	if (bad || atomic_load(&j.nomem)) {
+		const st_tensor *a = t[bad ? bad - 1 : 0];
+		mg_mat_free(m);
+		if (bad)
+			snprintf(err, errlen, "%s: tensor '%s' holds NaN or infinite values", a->file, a->name);
+		else
+			snprintf(err, errlen, "%s: out of memory converting '%s'", a->file, a->name);
+		return -1;
 	}
 	return 0;
 }
 
 int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t errlen)
 {
-	memset(m, 0, sizeof *m);
-	if (t->ndim != 2 || t->shape[0] <= 0 || t->shape[1] <= 0 || t->shape[0] > INT32_MAX ||
-	    t->shape[1] > INT32_MAX) {
-		snprintf(err, errlen, "%s: tensor '%s' must be a non-empty 2-D matrix", t->file, t->name);
-		return -1;
-	}
-	float *tmp = malloc((size_t)t->numel * sizeof(float));
-	if (!tmp) {
-		snprintf(err, errlen, "%s: out of memory converting '%s'", t->file, t->name);
-		return -1;
-	}
-	int rc = st_to_f32(t, tmp, err, errlen);
-	if (!rc && mg_mat_from_f32(m, tmp, (int)t->shape[0], (int)t->shape[1], fmt, err, errlen)) {
-		char why[256];
-		snprintf(why, sizeof why, "%s", err);
-		snprintf(err, errlen, "%s: tensor '%s': %s", t->file, t->name, why);
-		rc = -1;
-	}
-	free(tmp);
-	return rc;
+	return mg_mat_from_tensors(m, &t, 1, fmt, err, errlen);
 }
 
 void mg_mat_free(mg_mat *m)

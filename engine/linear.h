@@ -28,8 +28,16 @@ typedef struct mg_mat {
 	void *chunk;    /* the weight-memory chunk data and scales were carved from */
 } mg_mat;
 
-/* From a tensor of shape [rows, cols] (any float dtype), converted to fmt. */
+/* From a tensor of shape [rows, cols] (any float dtype), converted to fmt.
+ * Fails, naming the tensor, when it holds NaN or infinite values. */
 int mg_mat_from_tensor(mg_mat *m, const st_tensor *t, int fmt, char *err, size_t errlen);
+/* From n tensors of one shape [rows, cols], stacked into one matrix of n *
+ * rows (the first tensor's rows first), converted to fmt. */
+int mg_mat_from_tensors(mg_mat *m, const st_tensor *const *t, int n, int fmt, char *err, size_t errlen);
+/* The pool that conversions started on the calling thread run on from now
+ * (NULL: on the calling thread alone); returns the one before. A loader
+ * sets its model's pool while it binds the weights. */
+mg_pool *mg_linear_convert_pool(mg_pool *pool);
 /* From row-major float32 w[rows * cols] (copied and converted); q8 in the
  * layout the active kernel set reads. */
 int mg_mat_from_f32(mg_mat *m, const float *w, int rows, int cols, int fmt, char *err, size_t errlen);

@@ -136,9 +136,13 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 	} else {
 		m->backend = MG_BACKEND_CPU;
 		snprintf(m->backend_name, sizeof m->backend_name, "cpu");
-		if (mg_t5_bind(&m->t5, m->st, &cfg->t5, m->weights, err, errlen) ||
-		    mg_decoder_bind(&m->dec, m->st, cfg, m->weights, err, errlen) ||
-		    mg_encodec_bind_decoder(&m->codec, m->st, &cfg->codec, err, errlen)) {
+		/* The weights are converted on the model's threads. */
+		mg_pool *was = mg_linear_convert_pool(m->pool);
+		int bad = mg_t5_bind(&m->t5, m->st, &cfg->t5, m->weights, err, errlen) ||
+		          mg_decoder_bind(&m->dec, m->st, cfg, m->weights, err, errlen) ||
+		          mg_encodec_bind_decoder(&m->codec, m->st, &cfg->codec, err, errlen);
+		if (bad) {
+			mg_linear_convert_pool(was);
 			mg_model_free(m);
 			return MG_ERR_FORMAT;
 		}
@@ -146,8 +150,10 @@ int mg_model_load_st(mg_model **out, st_set *weights, const mg_config *cfg, cons
 		 * matrices (its sequential part) in halves, or in q8 with q8
 		 * weights. */
 		int wf = mg_weights_resolve(m->weights);
-		if ((wf == MG_WEIGHTS_F16 && mg_encodec_lstm_half(&m->codec, err, errlen)) ||
-		    (wf == MG_WEIGHTS_Q8 && mg_encodec_lstm_q8(&m->codec, err, errlen))) {
+		bad = (wf == MG_WEIGHTS_F16 && mg_encodec_lstm_half(&m->codec, err, errlen)) ||
+		      (wf == MG_WEIGHTS_Q8 && mg_encodec_lstm_q8(&m->codec, err, errlen));
+		mg_linear_convert_pool(was);
+		if (bad) {
 			mg_model_free(m);
 			return MG_ERR_NOMEM; /* the only way a bound matrix fails to convert */
 		}

@@ -137,11 +137,6 @@ size_t mg_kv_head_bytes(int fmt, int cap, int hd)
 typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
 typedef int32_t v4i __attribute__((vector_size(4 * sizeof(int32_t))));
 
-/* Round to the nearest integer, ties to even (lrintf in the default mode),
- * exact for |v| < 2^22: adding and subtracting 1.5 * 2^23 leaves the
- * rounded value. */
-#define RNE_MAGIC 12582912.0f
-
 /* x[hd] as int8 codes c[d * stride] and their scale (max |x| / 127, 0 for
  * a zero row); a non-finite x gives a NaN scale, so that it still shows
  * in the logits. Four lanes at a time: the same scale and codes as the
@@ -180,7 +175,7 @@ static float q8_codes(const float *x, int hd, int8_t *c, size_t stride)
 		return finite ? 0.0f : NAN;
 	}
 	float inv = 127.0f / amax;
-	const v4f magic = {RNE_MAGIC, RNE_MAGIC, RNE_MAGIC, RNE_MAGIC};
+	const v4f magic = {MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC};
 	const v4i top = {127, 127, 127, 127};
 	for (d = 0; d + 4 <= hd; d += 4) {
 		v4f v;

@@ -577,6 +577,38 @@ uint16_t st_f32_to_f16(float f)
 	return (uint16_t)(sign | h);
 }
 
+/* n halves at p (any alignment) to floats, st_f16_to_f32's values, four
+ * at a time: normal numbers and infinities / NaN by moving their bits,
+ * subnormals (and zeros) as their integer times 2^-24, which is exact. */
+typedef uint16_t v4h __attribute__((vector_size(4 * sizeof(uint16_t))));
+typedef int32_t v4s __attribute__((vector_size(4 * sizeof(int32_t))));
+typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
+
+static void halves_to_f32(const uint8_t *p, float *dst, int64_t n)
+{
+	const v4s mag = {0x7fff, 0x7fff, 0x7fff, 0x7fff}, inf = {0x7c00, 0x7c00, 0x7c00, 0x7c00},
+	          norm = {0x400, 0x400, 0x400, 0x400}, bias = {112 << 23, 112 << 23, 112 << 23, 112 << 23},
+	          special = {224 << 23, 224 << 23, 224 << 23, 224 << 23};
+	const v4f tiny = {0x1p-24f, 0x1p-24f, 0x1p-24f, 0x1p-24f};
+	int64_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		v4h h;
+		memcpy(&h, p + 2 * i, sizeof h);
+		v4s x = __builtin_convertvector(h, v4s), em = x & mag;
+		v4s sign = (x ^ em) << 16;
+		v4s moved = (em << 13) + ((em >= inf) & special) + ((em < inf) & bias);
+		v4s sub = (v4s)(__builtin_convertvector(em, v4f) * tiny);
+		v4s is_norm = em >= norm;
+		v4s bits = sign | (is_norm & moved) | (~is_norm & sub);
+		memcpy(dst + i, &bits, sizeof bits);
+	}
+	for (; i < n; i++) {
+		uint16_t h;
+		memcpy(&h, p + 2 * i, 2);
+		dst[i] = st_f16_to_f32(h);
+	}
+}
+
 int st_to_f32(const st_tensor *t, float *dst, char *err, size_t errlen)
 {
 	const uint8_t *p = t->data;
@@ -586,11 +618,7 @@ int st_to_f32(const st_tensor *t, float *dst, char *err, size_t errlen)
 		memcpy(dst, p, (size_t)n * 4);
 		return 0;
 	case ST_F16:
-		for (int64_t i = 0; i < n; i++) {
-			uint16_t h;
-			memcpy(&h, p + 2 * i, 2);
-			dst[i] = st_f16_to_f32(h);
-		}
+		halves_to_f32(p, dst, n);
 		return 0;
 	case ST_BF16:
 		for (int64_t i = 0; i < n; i++) {

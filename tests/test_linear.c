@@ -608,6 +608,133 @@ static void test_threads(void)
 	free(b);
 }
 
+/* The q8 rounding as the loader has always done it, with libm: per block
+ * of 64, scale = absmax / 127, code = lrintf(w * 127 / absmax) within
+ * +-127. */
+static void ref_quantize(const float *w, int cols, int ld, int8_t *q, float *sc)
+{
+	for (int b = 0; b * MG_Q8_BLOCK < ld; b++) {
+		int c0 = b * MG_Q8_BLOCK;
+		float amax = 0;
+		for (int c = c0; c < c0 + MG_Q8_BLOCK && c < cols; c++)
+			amax = fmaxf(amax, fabsf(w[c]));
+		float inv = amax > 0 ? 127.0f / amax : 0.0f;
+		sc[b] = amax / 127.0f;
+		for (int c = c0; c < c0 + MG_Q8_BLOCK; c++) {
+			long v = c < cols ? lrintf(w[c] * inv) : 0;
+			q[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+		}
+	}
+}
+
+/* Matrices converted on pools of 2 and 3 threads hold the bytes converted
+ * on the calling thread alone, in every format and q8 layout, for shapes
+ * that do and do not fill a tile group or a block; the q8 codes and
+ * scales are the libm rounding's (ref_quantize), rows of zeros, denormals
+ * (whose inverse scale overflows), ties and infinities included; stacked
+ * half-precision tensors convert as their floats stacked, and a NaN in
+ * the second of them is reported with its name. */
+static void test_convert(void)
+{
+	static const int shapes[][2] = {{37, 100}, {64, 1024}, {300, 130}, {16, 64}};
+	int same = 1, as_libm = 1;
+	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+		int rows = shapes[si][0], cols = shapes[si][1];
+		float *w = rand_vec((size_t)rows * cols, 2.0f);
+		for (int c = 0; c < cols; c++) {
+			w[c] = 0.0f;                                     /* a zero row */
+			w[(size_t)cols + c] = c % 3 ? 1e-41f : -2e-42f;   /* denormals */
+			if (rows > 2)
+				w[2 * (size_t)cols + c] = (float)(c % 9) - 4.0f + 0.5f * (c % 2); /* ties */
+		}
+		if (rows > 3) {
+			w[3 * (size_t)cols + 5] = INFINITY;
+			w[3 * (size_t)cols + 70 % cols] = NAN;
+		}
+		for (int v = 0; v < 5; v++) {
+			int fmt = v == 0 ? MG_WEIGHTS_F32 : v == 1 ? MG_WEIGHTS_F16 : MG_WEIGHTS_Q8;
+			int layout = v == 2 ? MG_Q8_ROWS : v == 3 ? MG_Q8_TILES : MG_Q8_PAIRS;
+			char err[256];
+			mg_mat a;
+			if (mg_mat_from_f32_layout(&a, w, rows, cols, fmt, layout, err, sizeof err)) {
+				same = 0;
+				continue;
+			}
+			for (int t = 2; t <= 3; t++) {
+				mg_pool *p = mg_pool_new(t);
+				mg_pool *was = mg_linear_convert_pool(p);
+				mg_mat b;
+				int rc = mg_mat_from_f32_layout(&b, w, rows, cols, fmt, layout, err, sizeof err);
+				mg_linear_convert_pool(was);
+				same &= rc == 0 && b.bytes == a.bytes && memcmp(a.data, b.data, a.bytes) == 0;
+				if (!rc)
+					mg_mat_free(&b);
+				mg_pool_free(p);
+			}
+			if (fmt == MG_WEIGHTS_Q8 && layout == MG_Q8_ROWS) {
+				int8_t *q = malloc((size_t)a.ld);
+				float *sc = malloc((size_t)a.ld / MG_Q8_BLOCK * sizeof *sc);
+				for (int r = 0; r < rows; r++) {
+					ref_quantize(w + (size_t)r * cols, cols, a.ld, q, sc);
+					as_libm &= memcmp(q, (int8_t *)a.data + (size_t)r * a.ld, (size_t)a.ld) == 0;
+					as_libm &= memcmp(sc, a.scales + (size_t)r * (a.ld / MG_Q8_BLOCK),
+					                  (size_t)a.ld / MG_Q8_BLOCK * sizeof *sc) == 0;
+				}
+				free(q), free(sc);
+			}
+			mg_mat_free(&a);
+		}
+		free(w);
+	}
+	tap_ok(same, "weights converted on pools of 2 and 3 threads: the bytes of one thread (f32, halves, q8 rows, "
+	             "tiles, pairs)");
+	tap_ok(as_libm, "q8 codes and scales as lrintf / fmaxf give them (zeros, denormals, ties, infinities, NaN)");
+
+	/* Three stacked half-precision tensors, on a pool and not. */
+	enum { R = 40, C = 192 };
+	st_set *s = st_new_memory();
+	int64_t shape[2] = {R, C};
+	float *all = malloc(3 * R * C * sizeof *all);
+	const char *names[3] = {"a", "b", "c"};
+	for (int i = 0; i < 3; i++) {
+		uint16_t *h = malloc(R * C * sizeof *h);
+		for (int k = 0; k < R * C; k++) {
+			h[k] = st_f32_to_f16(frand());
+			all[i * R * C + k] = st_f16_to_f32(h[k]);
+		}
+		st_add_owned(s, names[i], ST_F16, 2, shape, h);
+	}
+	const st_tensor *t[3] = {st_find(s, "a"), st_find(s, "b"), st_find(s, "c")};
+	int stacked = 1;
+	char err[256];
+	for (int fmt = MG_WEIGHTS_F32; fmt <= MG_WEIGHTS_Q8; fmt++) {
+		mg_mat ref, m;
+		mg_pool *p = mg_pool_new(2);
+		mg_pool *was = mg_linear_convert_pool(p);
+		int rc = mg_mat_from_tensors(&m, t, 3, fmt, err, sizeof err);
+		mg_linear_convert_pool(was);
+		mg_pool_free(p);
+		int rc2 = mg_mat_from_f32(&ref, all, 3 * R, C, fmt, err, sizeof err);
+		stacked &= rc == 0 && rc2 == 0 && m.rows == 3 * R && m.bytes == ref.bytes &&
+		           memcmp(m.data, ref.data, ref.bytes) == 0;
+		if (!rc)
+			mg_mat_free(&m);
+		if (!rc2)
+			mg_mat_free(&ref);
+	}
+	tap_ok(stacked, "three stacked f16 tensors convert as their floats stacked (f32, halves, q8)");
+	uint16_t *hb = (uint16_t *)t[1]->data;
+	hb[R * C - 7] = 0x7e00; /* a NaN near the end of "b" */
+	mg_mat m;
+	int rc = mg_mat_from_tensors(&m, t, 3, MG_WEIGHTS_Q8, err, sizeof err);
+	tap_ok(rc != 0 && strstr(err, "'b'") && strstr(err, "NaN"), "a NaN in a stacked tensor is reported by name: %s",
+	       err);
+	if (!rc)
+		mg_mat_free(&m);
+	free(all);
+	st_close(s);
+}
+
 /* mg_attention over a blocked cache through pools of 1..3 threads gives
  * what it gives without a pool, bit for bit, every output written: the
  * text's attention of guidance (a row with keys, a row with none, which
@@ -692,5 +819,6 @@ int main(void)
 	       mg_linear_kernels());
 	test_threads();
 	test_attention_threads();
+	test_convert();
 	return tap_done();
 }

@@ -410,6 +410,32 @@ static void test_f16(void)
 	tap_ok(exact, "F16 -> F32 exact for all 63488 non-NaN halves (zeros, subnormals, normals, inf)");
 	tap_ok(nan_ok, "F16 NaNs stay NaN with sign and payload, and map back to NaN");
 	tap_ok(round_trip, "F32 -> F16 round-trips every non-NaN half");
+	/* A tensor's bulk conversion (four at a time, any alignment, any tail)
+	 * gives st_f16_to_f32's bits for every half, NaN payloads included. */
+	int bulk = 1;
+	for (int off = 0; off < 2; off++) {
+		st_set *s = st_new_memory();
+		int64_t n = 65536 - off - 1; /* not a multiple of 4 */
+		uint16_t *all = malloc((size_t)n * sizeof *all);
+		float *got = malloc((size_t)n * sizeof *got);
+		for (int64_t i = 0; i < n; i++)
+			all[i] = (uint16_t)(i * 40503u + (unsigned)off); /* every half but one, shuffled */
+		st_add_owned(s, "h", ST_F16, 1, &n, all);
+		st_tensor t = *st_find(s, "h");
+		t.data += 2 * off; /* from an odd half on: unaligned for four */
+		t.numel -= off;
+		t.nbytes -= 2 * (size_t)off;
+		t.shape[0] -= off;
+		char err[128];
+		bulk &= st_to_f32(&t, got, err, sizeof err) == 0;
+		for (int64_t i = 0; bulk && i < t.numel; i++) {
+			float want = st_f16_to_f32(all[i + off]);
+			bulk &= memcmp(&want, &got[i], 4) == 0;
+		}
+		free(got);
+		st_close(s);
+	}
+	tap_ok(bulk, "F16 tensors convert to st_f16_to_f32's bits for every half (NaN payloads, odd start and length)");
 	tap_ok(st_f16_to_f32(0x0001) == ldexpf(1, -24) && st_f16_to_f32(0x03ff) == ldexpf(1023, -24) &&
 	           st_f16_to_f32(0x0200) == ldexpf(1, -15) && st_f16_to_f32(0x8001) == -ldexpf(1, -24),
 	       "F16 subnormals: 0x0001 = 2^-24, 0x03ff = 1023 x 2^-24, 0x0200 = 2^-15, 0x8001 = -2^-24");
