@@ -116,15 +116,18 @@ const mg_kernels *mg_kernels_for(int isa)
 	}
 }
 
-/* Two weight rows per pass and the f32 / f16 weights prefetched once, as
- * measured on Intel CPUs (items 32, 43). On AMD two interleaved row
- * streams lose the prefetchers: one row per pass read f32 weights 1.2-1.4
- * times as fast, a second prefetch into L2 8 KiB further on gave f32 and
- * f16 another 10-40%, q8 keeps two rows per pass (sharing the loads of X)
- * by storing each pair of rows as one stream, and the attention's cache
- * read 25% faster asked for into L2 only (items 46-49). */
+/* (docs/PERFORMANCE.md, items 46-50.) On AMD two interleaved row streams
+ * lose the prefetchers: one row per pass read f32 weights 1.2-1.4 times as
+ * fast, a second prefetch into L2 8 KiB further on gave f32 and f16
+ * another 10-40%, q8 keeps two rows per pass (sharing the loads of X) by
+ * storing each pair of rows as one stream, and the attention's cache read
+ * 25% faster asked for into L2 only. On Intel the f32 and f16 products
+ * read 8-15% faster with one row per pass and the second prefetch
+ * together (either alone was no faster), the half-precision ones too;
+ * the q8 rows and the attention's L1 prefetch stay as measured there
+ * (items 32, 43, 45). */
 static const mg_tuning tunings[] = {
-	{"default", {0, 2, 2, 2}, {0, 0, 0, 0}, 0, 1},
+	{"default", {0, 1, 1, 2}, {0, 8192, 8192, 0}, 0, 1},
 	{"amd", {0, 1, 2, 2}, {0, 8192, 8192, 0}, 1, 0},
 };
 static const mg_tuning *tuning = &tunings[0];
