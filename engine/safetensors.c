@@ -581,25 +581,27 @@ uint16_t st_f32_to_f16(float f)
  * at a time: normal numbers and infinities / NaN by moving their bits,
  * subnormals (and zeros) as their integer times 2^-24, which is exact. */
 typedef uint16_t v4h __attribute__((vector_size(4 * sizeof(uint16_t))));
+typedef uint32_t v4u __attribute__((vector_size(4 * sizeof(uint32_t))));
 typedef int32_t v4s __attribute__((vector_size(4 * sizeof(int32_t))));
 typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
 
 static void halves_to_f32(const uint8_t *p, float *dst, int64_t n)
 {
-	const v4s mag = {0x7fff, 0x7fff, 0x7fff, 0x7fff}, inf = {0x7c00, 0x7c00, 0x7c00, 0x7c00},
-	          norm = {0x400, 0x400, 0x400, 0x400}, bias = {112 << 23, 112 << 23, 112 << 23, 112 << 23},
-	          special = {224 << 23, 224 << 23, 224 << 23, 224 << 23};
+	const v4u mag = {0x7fff, 0x7fff, 0x7fff, 0x7fff}, inf = {0x7c00, 0x7c00, 0x7c00, 0x7c00},
+	          norm = {0x400, 0x400, 0x400, 0x400}, bias = {112u << 23, 112u << 23, 112u << 23, 112u << 23},
+	          special = {224u << 23, 224u << 23, 224u << 23, 224u << 23};
 	const v4f tiny = {0x1p-24f, 0x1p-24f, 0x1p-24f, 0x1p-24f};
 	int64_t i = 0;
 	for (; i + 4 <= n; i += 4) {
 		v4h h;
 		memcpy(&h, p + 2 * i, sizeof h);
-		v4s x = __builtin_convertvector(h, v4s), em = x & mag;
-		v4s sign = (x ^ em) << 16;
-		v4s moved = (em << 13) + ((em >= inf) & special) + ((em < inf) & bias);
-		v4s sub = (v4s)(__builtin_convertvector(em, v4f) * tiny);
-		v4s is_norm = em >= norm;
-		v4s bits = sign | (is_norm & moved) | (~is_norm & sub);
+		v4u x = __builtin_convertvector(h, v4u), em = x & mag;
+		v4u sign = (x ^ em) << 16;
+		v4u moved = (em << 13) + ((v4u)(em >= inf) & special) + ((v4u)(em < inf) & bias);
+		/* em < 2^15: exact as a signed integer and as a float */
+		v4u sub = (v4u)(__builtin_convertvector((v4s)em, v4f) * tiny);
+		v4u is_norm = (v4u)(em >= norm);
+		v4u bits = sign | (is_norm & moved) | (~is_norm & sub);
 		memcpy(dst + i, &bits, sizeof bits);
 	}
 	for (; i < n; i++) {
