@@ -70,6 +70,54 @@ static inline void mg_weight_prefetch(const char *pf, int lines, int l2)
  * rounded value (the q8 weight and cache codes, without a library call). */
 #define MG_RNE_MAGIC 12582912.0f
 
+/* The q8 codes of weights (linear.c) and of the cache (nn.c), in portable
+ * code four lanes at a time: SSE2's width, where eight lanes of GCC
+ * vectors spill to the stack at each lane read. */
+typedef float mg_v4f __attribute__((vector_size(4 * sizeof(float))));
+typedef int32_t mg_v4i __attribute__((vector_size(4 * sizeof(int32_t))));
+
+/* |x[0..3]| (x at any alignment). */
+static inline mg_v4f mg_abs4(const float *x)
+{
+	const mg_v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+	mg_v4i b;
+	memcpy(&b, x, sizeof b);
+	return (mg_v4f)(b & abs_mask);
+}
+
+/* The lanes' larger of m and a, a NaN in a passed over (as by fmaxf). */
+static inline mg_v4f mg_max4(mg_v4f m, mg_v4f a)
+{
+	mg_v4i gt = a > m;
+	return (mg_v4f)((gt & (mg_v4i)a) | (~gt & (mg_v4i)m));
+}
+
+/* The q8 code of x: x * inv rounded to nearest even (as lrintf), within
+ * +-127; a NaN or infinite x * inv (an infinite x, or an inverse scale
+ * that overflowed) gives -127, as lrintf's out-of-range value does. */
+static inline int mg_q8_code1(float x, float inv)
+{
+	float r = (x * inv + MG_RNE_MAGIC) - MG_RNE_MAGIC;
+	int v = fabsf(r) <= 128.0f ? (int)r : -127;
+	return v > 127 ? 127 : v < -127 ? -127 : v;
+}
+
+/* mg_q8_code1 of x[0..3] (x at any alignment). */
+static inline mg_v4i mg_q8_code4(const float *x, float inv)
+{
+	const mg_v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff}, top = {127, 127, 127, 127};
+	const mg_v4f magic = {MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC},
+	             lim = {128, 128, 128, 128}, out = {-127, -127, -127, -127};
+	mg_v4f v;
+	memcpy(&v, x, sizeof v);
+	mg_v4f r = (v * inv + magic) - magic;
+	mg_v4i ok = (mg_v4f)((mg_v4i)r & abs_mask) <= lim; /* false for NaN */
+	r = (mg_v4f)((ok & (mg_v4i)r) | (~ok & (mg_v4i)out));
+	mg_v4i q = __builtin_convertvector(r, mg_v4i);
+	mg_v4i hi = q > top, lo = q < -top;
+	return (hi & top) | (lo & -top) | (~(hi | lo) & q);
+}
+
 /* Positions per key block of a decoder KV cache (kv_scores). */
 #define MG_KV_BLOCK 16
 
@@ -351,9 +399,10 @@ const mg_kernels *mg_kernels_for(int isa);
 const mg_kernels *mg_kernels_active(void);
 
 /* How the SIMD sets' products walk the weights, by weight format
- * (MG_WEIGHTS_*), and of the attention, chosen once for the CPU
- * (docs/PERFORMANCE.md, items 46-49). The results never depend on it: a row's sums do not depend on
- * its neighbour, and a prefetch is only a hint. */
+ * (MG_WEIGHTS_*), and the attention its cache, chosen once for the CPU
+ * (docs/PERFORMANCE.md, items 46-52). The results never depend on it: a
+ * row's sums do not depend on its neighbour, and a prefetch is only a
+ * hint. */
 typedef struct mg_tuning {
 	const char *name;
 	/* Weight rows per pass, 1 or 2: two share each load of X; one makes

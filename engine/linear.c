@@ -318,60 +318,33 @@ static void *alloc64(size_t bytes)
 	return aligned_alloc(64, bytes ? bytes : 64);
 }
 
-/* Four lanes at a time: SSE2's width (as nn.c's cache codes). */
-typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
-typedef int32_t v4i __attribute__((vector_size(4 * sizeof(int32_t))));
-
 /* One block of q8: codes and its scale, scale = absmax / 127, code =
- * round(w * 127 / absmax) (to nearest even, as lrintf) within +-127; a NaN
- * or infinite quotient (an infinite weight, or an inverse scale that
- * overflows) gives -127, as lrintf's out-of-range value did. n < block:
- * the rest of the codes 0. */
+ * mg_q8_code1(w, 127 / absmax). n < block: the rest of the codes 0. */
 static float quantize_block(const float *w, int n, int8_t *q)
 {
 	float amax = 0;
 	int c = 0;
 	if (n == MG_Q8_BLOCK) {
-		const v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
-		v4f vmax = {0, 0, 0, 0};
-		for (; c < MG_Q8_BLOCK; c += 4) {
-			v4i b;
-			memcpy(&b, w + c, sizeof b);
-			v4f a = (v4f)(b & abs_mask);
-			v4i gt = a > vmax; /* a NaN is passed over, as by fmaxf */
-			vmax = (v4f)((gt & (v4i)a) | (~gt & (v4i)vmax));
-		}
+		mg_v4f m = {0, 0, 0, 0};
+		for (; c < MG_Q8_BLOCK; c += 4)
+			m = mg_max4(m, mg_abs4(w + c));
 		for (int k = 0; k < 4; k++)
-			amax = vmax[k] > amax ? vmax[k] : amax;
+			amax = m[k] > amax ? m[k] : amax;
 	}
 	for (; c < n; c++) {
 		float a = fabsf(w[c]);
-		amax = a > amax ? a : amax;
+		amax = a > amax ? a : amax; /* a NaN is passed over, as by fmaxf */
 	}
 	float inv = amax > 0 ? 127.0f / amax : 0.0f;
 	c = 0;
-	if (n == MG_Q8_BLOCK) {
-		const v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff}, top = {127, 127, 127, 127};
-		const v4f magic = {MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC}, lim = {128, 128, 128, 128},
-		          out = {-127, -127, -127, -127}, vi = {inv, inv, inv, inv};
+	if (n == MG_Q8_BLOCK)
 		for (; c < MG_Q8_BLOCK; c += 4) {
-			v4f v;
-			memcpy(&v, w + c, sizeof v);
-			v4f r = (v * vi + magic) - magic;
-			v4i ok = (v4f)((v4i)r & abs_mask) <= lim; /* false for NaN */
-			r = (v4f)((ok & (v4i)r) | (~ok & (v4i)out));
-			v4i iv = __builtin_convertvector(r, v4i);
-			v4i hi = iv > top, lo = iv < -top;
-			iv = (hi & top) | (lo & -top) | (~(hi | lo) & iv);
+			mg_v4i iv = mg_q8_code4(w + c, inv);
 			for (int k = 0; k < 4; k++)
 				q[c + k] = (int8_t)iv[k];
 		}
-	}
-	for (; c < n; c++) {
-		float r = (w[c] * inv + MG_RNE_MAGIC) - MG_RNE_MAGIC;
-		int v = fabsf(r) <= 128.0f ? (int)r : -127;
-		q[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-	}
+	for (; c < n; c++)
+		q[c] = (int8_t)mg_q8_code1(w[c], inv);
 	for (; c < MG_Q8_BLOCK; c++)
 		q[c] = 0;
 	return amax / 127.0f;

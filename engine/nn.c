@@ -132,37 +132,24 @@ size_t mg_kv_head_bytes(int fmt, int cap, int hd)
 	return (size_t)(cap / MG_KV_BLOCK) * mg_kv_block_bytes(fmt, hd);
 }
 
-/* q8_codes works four lanes at a time: SSE2's native width, where eight
- * lanes of GCC vectors spill to the stack at each lane read. */
-typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
-typedef int32_t v4i __attribute__((vector_size(4 * sizeof(int32_t))));
-
 /* x[hd] as int8 codes c[d * stride] and their scale (max |x| / 127, 0 for
  * a zero row); a non-finite x gives a NaN scale, so that it still shows
  * in the logits. Four lanes at a time: the same scale and codes as the
  * scalar expressions (the tail's). */
 static float q8_codes(const float *x, int hd, int8_t *c, size_t stride)
 {
-	const v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
-	v4f vmax = {0, 0, 0, 0};
-	v4i fin = {-1, -1, -1, -1};
+	mg_v4f vmax = {0, 0, 0, 0};
+	mg_v4i fin = {-1, -1, -1, -1};
 	float amax = 0;
 	int finite = 1, d = 0;
 	for (; d + 4 <= hd; d += 4) {
-		v4i b;
-		memcpy(&b, x + d, sizeof b);
-		v4f m = (v4f)(b & abs_mask);
+		mg_v4f m = mg_abs4(x + d);
 		fin &= m <= FLT_MAX; /* false for inf and NaN */
-		v4i gt = m > vmax;
-		vmax = (v4f)((gt & (v4i)m) | (~gt & (v4i)vmax));
+		vmax = mg_max4(vmax, m);
 	}
-	float lm[4];
-	int32_t lf[4];
-	memcpy(lm, &vmax, sizeof lm);
-	memcpy(lf, &fin, sizeof lf);
 	for (int k = 0; k < 4; k++) {
-		finite &= lf[k] != 0;
-		amax = lm[k] > amax ? lm[k] : amax;
+		finite &= fin[k] != 0;
+		amax = vmax[k] > amax ? vmax[k] : amax;
 	}
 	for (; d < hd; d++) {
 		float m = fabsf(x[d]);
@@ -175,25 +162,13 @@ static float q8_codes(const float *x, int hd, int8_t *c, size_t stride)
 		return finite ? 0.0f : NAN;
 	}
 	float inv = 127.0f / amax;
-	const v4f magic = {MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC, MG_RNE_MAGIC};
-	const v4i top = {127, 127, 127, 127};
 	for (d = 0; d + 4 <= hd; d += 4) {
-		v4f v;
-		memcpy(&v, x + d, sizeof v);
-		v = v * inv;
-		v = (v + magic) - magic;
-		v4i q = __builtin_convertvector(v, v4i);
-		v4i hi = q > top, lo = q < -top;
-		q = (hi & top) | (lo & -top) | (~(hi | lo) & q);
-		int32_t lq[4];
-		memcpy(lq, &q, sizeof lq);
+		mg_v4i q = mg_q8_code4(x + d, inv);
 		for (int k = 0; k < 4; k++)
-			c[(size_t)(d + k) * stride] = (int8_t)lq[k];
+			c[(size_t)(d + k) * stride] = (int8_t)q[k];
 	}
-	for (; d < hd; d++) {
-		long q = lrintf(x[d] * inv);
-		c[(size_t)d * stride] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
-	}
+	for (; d < hd; d++)
+		c[(size_t)d * stride] = (int8_t)mg_q8_code1(x[d], inv);
 	return amax / 127.0f;
 }
 
