@@ -22,6 +22,7 @@
 #include <unistd.h>
 #endif
 
+#include "engine/bind.h" /* mg_all_finite */
 #include "engine/kernels.h"
 #include "engine/linear.h"
 
@@ -501,18 +502,6 @@ struct convert_job {
 	atomic_int nomem;
 };
 
-/* Whether n floats are all finite (their exponent bits never all set). */
-static int finite_floats(const float *x, size_t n)
-{
-	uint32_t any = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t b;
-		memcpy(&b, x + i, sizeof b);
-		any |= (b & 0x7f800000u) == 0x7f800000u;
-	}
-	return !any;
-}
-
 static void convert_task(void *arg, int r0, int r1)
 {
 	struct convert_job *j = arg;
@@ -545,7 +534,7 @@ static void convert_task(void *arg, int r0, int r1)
 		piece.shape[0] = (int64_t)k;
 		/* The dtype was checked by the caller: cannot fail. */
 		(void)st_to_f32(&piece, buf, NULL, 0);
-		if (!finite_floats(buf, k)) {
+		if (!mg_all_finite(buf, k)) {
 			atomic_store(&j->bad, ti + 1);
 			r = e;
 			continue;
@@ -591,7 +580,7 @@ int mg_mat_from_tensors(mg_mat *m, const st_tensor *const *t, int n, int fmt, ch
 			         i ? " of the shape of the ones stacked with it" : "");
 			return -1;
 		}
-		if (a->dtype != ST_F32 && a->dtype != ST_F16 && a->dtype != ST_BF16 && a->dtype != ST_F64) {
+		if (!st_dtype_is_float(a->dtype)) {
 			snprintf(err, errlen, "%s: tensor '%s' has dtype %s, which cannot be used as floating point",
 			         a->file, a->name, st_dtype_name(a->dtype));
 			return -1;

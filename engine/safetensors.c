@@ -60,6 +60,11 @@ size_t st_dtype_size(st_dtype dt)
 	return 0;
 }
 
+int st_dtype_is_float(st_dtype dt)
+{
+	return dt == ST_F32 || dt == ST_F16 || dt == ST_BF16 || dt == ST_F64;
+}
+
 const char *st_dtype_name(st_dtype dt)
 {
 	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)

@@ -52,6 +52,8 @@ void st_release(const st_set *s, const st_tensor *t);
 
 size_t st_dtype_size(st_dtype dt);
 const char *st_dtype_name(st_dtype dt);
+/* Whether st_to_f32 converts dt (F32, F16, BF16, F64). */
+int st_dtype_is_float(st_dtype dt);
 
 /* Converts t (F32, F16, BF16 or F64) to float32 into dst[t->numel]. */
 int st_to_f32(const st_tensor *t, float *dst, char *err, size_t errlen);
