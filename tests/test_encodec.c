@@ -330,14 +330,19 @@ int main(void)
 		free(ecodes);
 	}
 
-	/* The parametrizations spelling of weight norm gives the same numbers. */
+	/* The parametrizations spelling of weight norm gives the same numbers
+	 * as the weight_g / weight_v spelling, decoded the same way (the
+	 * tapped decode above runs its products at other sizes, which some
+	 * BLAS kernels sum in another order). */
 	st_set *renamed = copy_set(model, to_parametrizations, NULL, NULL, NULL, 0);
 	mg_encodec e2;
-	if (renamed && codes && audio && !st_find(renamed, "audio_encoder.decoder.layers.0.conv.weight_g") &&
+	float *audio3 = audio ? malloc((size_t)na * sizeof(float)) : NULL;
+	if (renamed && codes && audio3 && !st_find(renamed, "audio_encoder.decoder.layers.0.conv.weight_g") &&
 	    st_find(renamed, "audio_encoder.decoder.layers.0.conv.parametrizations.weight.original1") &&
 	    !mg_encodec_bind(&e2, renamed, &cfg.codec, err, sizeof err)) {
-		int rc = mg_encodec_decode_n(&e2, pool, codes, nq, F, audio2, err, sizeof err);
-		tap_ok(!rc && !memcmp(audio, audio2, (size_t)na * sizeof(float)),
+		int rc = mg_encodec_decode_n(&e, pool, codes, nq, F, audio3, err, sizeof err);
+		rc = rc ? rc : mg_encodec_decode_n(&e2, pool, codes, nq, F, audio2, err, sizeof err);
+		tap_ok(!rc && !memcmp(audio3, audio2, (size_t)na * sizeof(float)),
 		       "parametrizations.weight.original0/1 give identical audio %s", err);
 		mg_encodec_free(&e2);
 	} else {
@@ -495,6 +500,7 @@ int main(void)
 	free(codes);
 	free(audio);
 	free(audio2);
+	free(audio3);
 	free(input);
 	mg_encodec_free(&e);
 	mg_pool_free(pool);
