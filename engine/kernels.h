@@ -54,15 +54,21 @@ static inline void mg_prefetch_l2(const void *p, size_t n)
 		__builtin_prefetch((const char *)p + c, 0, 2);
 }
 
-/* The prefetches of one weight row for one step of an f32 / f16 tile: the
- * `lines` lines at pf into L1, then, where l2 > 0 (mg_tuning), the same
- * lines l2 bytes further on into L2. */
-static inline void mg_weight_prefetch(const char *pf, int lines, int l2)
+/* How far ahead of its loads a product asks for its weight lines, in
+ * bytes (mg_tuning): into L1 l1 ahead, into L2 l1 + l2 ahead; 0 leaves
+ * that level to the hardware prefetchers. */
+typedef struct mg_ahead {
+	int l1, l2;
+} mg_ahead;
+
+/* The prefetches of one weight row for one step of a tile that reads the
+ * `lines` lines at p. */
+static inline void mg_weight_prefetch(const char *p, int lines, mg_ahead a)
 {
-	for (int i = 0; i < lines; i++)
-		__builtin_prefetch(pf + 64 * i, 0, 3);
-	for (int i = 0; l2 && i < lines; i++)
-		__builtin_prefetch(pf + l2 + 64 * i, 0, 2);
+	for (int i = 0; a.l1 && i < lines; i++)
+		__builtin_prefetch(p + a.l1 + 64 * i, 0, 3);
+	for (int i = 0; a.l2 && i < lines; i++)
+		__builtin_prefetch(p + a.l1 + a.l2 + 64 * i, 0, 2);
 }
 
 /* Round to the nearest integer, ties to even (lrintf in the default mode),
@@ -408,8 +414,11 @@ typedef struct mg_tuning {
 	/* Weight rows per pass, 1 or 2: two share each load of X; one makes
 	 * each thread's read of the weights a single sequential stream. */
 	int pass_rows[4];
-	/* f32 and f16: a second prefetch of every weight line, into L2, this
-	 * many bytes beyond the first (0: none; q8 always has one). */
+	/* How far ahead of its loads each weight line is asked for (the
+	 * AVX2 and AVX-512 sets' row tiles, mg_ahead): into L1 l1_ahead
+	 * bytes ahead, and a second time, into L2, l2_ahead bytes beyond
+	 * that (0: not at that level). */
+	int l1_ahead[4];
 	int l2_ahead[4];
 	/* q8 in the pair layout for the sets that read it (1), else rows. */
 	int q8_pairs;
@@ -424,6 +433,12 @@ int mg_q8_layout_for(const mg_kernels *k);
 /* The tuning in use: "amd" on AMD CPUs, else "default"; the environment
  * variable MG_TUNING (default, amd) names one. */
 const mg_tuning *mg_tuning_active(void);
+/* The prefetch distances of the tuning in use for weight format fmt. */
+static inline mg_ahead mg_ahead_for(int fmt)
+{
+	const mg_tuning *t = mg_tuning_active();
+	return (mg_ahead){t->l1_ahead[fmt], t->l2_ahead[fmt]};
+}
 /* A tuning by name, NULL if unknown. */
 const mg_tuning *mg_tuning_named(const char *name);
 /* Makes t the one in use (tests compare them; not while products run). */

@@ -46,15 +46,6 @@ INLINE float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* How far ahead in its row each weight line is asked for (bytes): every
- * line is touched once before its load, as in the AVX-512 set (f32 1 KiB,
- * f16 6 KiB ahead); q8 lines twice, into L1 1 KiB ahead and into L2 8 KiB
- * beyond that (docs/PERFORMANCE.md, items 32, 34 and 43). */
-#define PF_F32 1024
-#define PF_F16 6144
-#define PF_Q8 1024
-#define PF_Q8_L2 (PF_Q8 + 8192)
-
 /* Columns c .. c+15 of weight rows w[0..NW) against X rows x[0..NX): the
  * first eight into a0, the next eight into a1. */
 INLINE void tile16(int F, int NW, int NX, const void *const *w, const float *const *x, int c, __m256 (*a0)[4],
@@ -80,7 +71,7 @@ INLINE void tile16(int F, int NW, int NX, const void *const *w, const float *con
 /* Output rows r .. r+NW-1 for X rows i .. i+NX-1: each row's sums in the
  * same order whatever NW (the X loads shared by the rows). */
 INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i,
-                 int l2)
+                 mg_ahead a)
 {
 	const int cols = W->cols, ld = W->ld;
 	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : 2;
@@ -102,10 +93,8 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 	/* 32 columns a step (one line of f16, two of f32), then 16. */
 	for (; c + 32 <= cols; c += 32) {
 		UNROLL
-		for (int k = 0; k < NW; k++) {
-			const char *pf = (const char *)w[k] + (size_t)c * esz + (F == MG_WEIGHTS_F32 ? PF_F32 : PF_F16);
-			mg_weight_prefetch(pf, F == MG_WEIGHTS_F32 ? 2 : 1, l2);
-		}
+		for (int k = 0; k < NW; k++) /* as far ahead as the tuning says */
+			mg_weight_prefetch((const char *)w[k] + (size_t)c * esz, F == MG_WEIGHTS_F32 ? 2 : 1, a);
 		tile16(F, NW, NX, w, x, c, a0, a1);
 		tile16(F, NW, NX, w, x, c + 16, a0, a1);
 	}
@@ -168,8 +157,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		UNROLL                                                                                              \
 		for (int k = 0; k < NW; k++) {                                                                      \
 			wb[k] = w[k] + (size_t)b * step - c0;                                                       \
-			_mm_prefetch((const char *)(wb[k] + c0) + PF_Q8, _MM_HINT_T0);                              \
-			_mm_prefetch((const char *)(wb[k] + c0) + PF_Q8_L2, _MM_HINT_T1);                           \
+			mg_weight_prefetch((const char *)(wb[k] + c0), 1, a);                              \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++)                                                                \
 				d[k][j] = _mm256_setzero_si256();                                                   \
@@ -206,7 +194,8 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 }
 
 #define ADD_MADD(a, w, x) _mm256_add_epi32((a), _mm256_madd_epi16((w), (x)))
-INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i,
+                  mg_ahead a)
 TILE_Q8_BODY(ADD_MADD)
 
 #ifdef HAVE_AVXVNNI_INTRINSICS
@@ -215,15 +204,15 @@ TILE_Q8_BODY(ADD_MADD)
 #define TARGET_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define INLINE_VNNI static inline __attribute__((always_inline)) TARGET_VNNI
 INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r,
-                              int i)
+                              int i, mg_ahead a)
 TILE_Q8_BODY(_mm256_dpwssd_avx_epi32)
 #endif
 
 /* Rows r .. r+NW-1 for all n rows of X, up to 4 at a time. */
 INLINE void rows_tile(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
-                      float *Y, int r, int l2)
+                      float *Y, int r, mg_ahead a)
 {
-#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i, l2))
+#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i, a) : tile(F, NW, NX, W, bias, X, Y, r, i, a))
 	MG_X_GROUPS(n, TILE);
 #undef TILE
 }
@@ -236,18 +225,20 @@ INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, 
                      int r0, int r1)
 {
 	const mg_tuning *t = mg_tuning_active();
-	int r = r0, two = n <= 2 && t->pass_rows[F] == 2, l2 = t->l2_ahead[F];
+	int r = r0, two = n <= 2 && t->pass_rows[F] == 2;
+	const mg_ahead a = mg_ahead_for(F);
 	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
-		rows_tile(F, 2, W, bias, X, xq, n, Y, r, l2);
+		rows_tile(F, 2, W, bias, X, xq, n, Y, r, a);
 	for (; r < r1; r++)
-		rows_tile(F, 1, W, bias, X, xq, n, Y, r, l2);
+		rows_tile(F, 1, W, bias, X, xq, n, Y, r, a);
 }
 
 #ifdef HAVE_AVXVNNI_INTRINSICS
 /* rows_fmt for q8 with AVX-VNNI. */
-INLINE_VNNI void rows_tile_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r)
+INLINE_VNNI void rows_tile_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r,
+                                   mg_ahead a)
 {
-#define TILE(NX, i) tile_q8_vnni(NW, NX, W, bias, xq, Y, r, i)
+#define TILE(NX, i) tile_q8_vnni(NW, NX, W, bias, xq, Y, r, i, a)
 	MG_X_GROUPS(n, TILE);
 #undef TILE
 }
@@ -257,10 +248,11 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
 {
 	(void)X;
 	int r = r0, two = n <= 2 && mg_tuning_active()->pass_rows[MG_WEIGHTS_Q8] == 2;
+	const mg_ahead a = mg_ahead_for(MG_WEIGHTS_Q8);
 	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
-		rows_tile_q8_vnni(2, W, bias, xq, n, Y, r);
+		rows_tile_q8_vnni(2, W, bias, xq, n, Y, r, a);
 	for (; r < r1; r++)
-		rows_tile_q8_vnni(1, W, bias, xq, n, Y, r);
+		rows_tile_q8_vnni(1, W, bias, xq, n, Y, r, a);
 }
 #endif
 

@@ -39,7 +39,7 @@ INLINE __m512 wload_tail(int F, const void *w, int c, __mmask16 m)
 
 /* Output rows r .. r+NW-1 for X rows i .. i+NX-1. */
 INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, const float *X, float *Y, int r, int i,
-                 int l2)
+                 mg_ahead a)
 {
 	const int cols = W->cols, ld = W->ld;
 	const size_t esz = F == MG_WEIGHTS_F32 ? 4 : 2;
@@ -62,13 +62,9 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		__m512 wa[2], wb[2];
 		UNROLL
 		for (int k = 0; k < NW; k++) {
-			/* Every line ahead of its loads (docs/PERFORMANCE.md, item
-			 * 32: a line touched twice streams faster than a line read
-			 * once; f32 one prefetch per line 1 KiB ahead in its row,
-			 * f16 6 KiB ahead, where distances that are multiples of
-			 * 4 KiB were slow). */
-			const char *pf = (const char *)w[k] + (size_t)c * esz + (F == MG_WEIGHTS_F32 ? 1024 : 6144);
-			mg_weight_prefetch(pf, F == MG_WEIGHTS_F32 ? 2 : 1, l2);
+			/* Every line ahead of its loads, as far as the tuning says
+			 * (docs/PERFORMANCE.md, items 32, 34, 47 and 54). */
+			mg_weight_prefetch((const char *)w[k] + (size_t)c * esz, F == MG_WEIGHTS_F32 ? 2 : 1, a);
 			wa[k] = wload(F, w[k], c);
 			wb[k] = wload(F, w[k], c + 16);
 		}
@@ -119,12 +115,6 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		}
 }
 
-/* How far ahead the q8 tiles ask for each weight line: into L1 1 KiB
- * ahead, and into L2 8 KiB beyond that (two touches per line, as the AMX
- * kernel: docs/PERFORMANCE.md, items 34 and 45). */
-#define Q8_PF 1024
-#define Q8_PF_L2 (Q8_PF + 8192)
-
 /* The body of a q8 tile: DOT_ACC(acc, w, x) adds the pair sums of w * x
  * (int16 lanes) to the int32 lanes of acc. One body for both sets, so the
  * two compute the same exact integer sums the same way. */
@@ -149,8 +139,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		UNROLL                                                                                              \
 		for (int k = 0; k < NW; k++) {                                                                      \
 			wb[k] = w[k] + (size_t)b * step - c0;                                                       \
-			_mm_prefetch((const char *)(wb[k] + c0) + Q8_PF, _MM_HINT_T0);                              \
-			_mm_prefetch((const char *)(wb[k] + c0) + Q8_PF_L2, _MM_HINT_T1);                           \
+			mg_weight_prefetch((const char *)(wb[k] + c0), 1, a);                              \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++)                                                                \
 				d[k][j] = _mm512_setzero_si512();                                                   \
@@ -194,18 +183,21 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
  * converted once per block and scaled by the block's weight scale. The
  * row's activation scale multiplies the sum at the end. */
 #define ADD_MADD(a, w, x) _mm512_add_epi32((a), _mm512_madd_epi16((w), (x)))
-INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i,
+                  mg_ahead a)
 TILE_Q8_BODY(ADD_MADD)
 
 /* The same with AVX-512 VNNI: vpdpwssd multiplies, sums the pairs and
  * accumulates in one instruction (the same exact int32 sums). */
-INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i)
+INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i,
+                  mg_ahead a)
 TILE_Q8_BODY(_mm512_dpwssd_epi32)
 
 /* All X rows against weight rows r .. r+NW-1 (q8, VNNI). */
-INLINE_VNNI void rows_of_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r)
+INLINE_VNNI void rows_of_q8_vnni(int NW, const mg_mat *W, const float *bias, const mg_xq *xq, int n, float *Y, int r,
+                                 mg_ahead a)
 {
-#define TILE(NX, i) tile_q8_vnni(NW, NX, W, bias, xq, Y, r, i)
+#define TILE(NX, i) tile_q8_vnni(NW, NX, W, bias, xq, Y, r, i, a)
 	MG_X_GROUPS(n, TILE);
 #undef TILE
 }
@@ -215,17 +207,18 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
 {
 	(void)X;
 	int r = r0, two = mg_tuning_active()->pass_rows[MG_WEIGHTS_Q8] == 2;
+	const mg_ahead a = mg_ahead_for(MG_WEIGHTS_Q8);
 	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
-		rows_of_q8_vnni(2, W, bias, xq, n, Y, r);
+		rows_of_q8_vnni(2, W, bias, xq, n, Y, r, a);
 	for (; r < r1; r++)
-		rows_of_q8_vnni(1, W, bias, xq, n, Y, r);
+		rows_of_q8_vnni(1, W, bias, xq, n, Y, r, a);
 }
 
 /* All X rows against weight rows r .. r+NW-1: groups of 4, then the rest. */
 INLINE void rows_of(int F, int NW, const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n,
-                    float *Y, int r, int l2)
+                    float *Y, int r, mg_ahead a)
 {
-#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i) : tile(F, NW, NX, W, bias, X, Y, r, i, l2))
+#define TILE(NX, i) (F == MG_WEIGHTS_Q8 ? tile_q8(NW, NX, W, bias, xq, Y, r, i, a) : tile(F, NW, NX, W, bias, X, Y, r, i, a))
 	MG_X_GROUPS(n, TILE);
 #undef TILE
 }
@@ -234,11 +227,12 @@ INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, 
                      int r0, int r1)
 {
 	const mg_tuning *t = mg_tuning_active();
-	int r = r0, two = t->pass_rows[F] == 2, l2 = t->l2_ahead[F];
+	int r = r0, two = t->pass_rows[F] == 2;
+	const mg_ahead a = mg_ahead_for(F);
 	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
-		rows_of(F, 2, W, bias, X, xq, n, Y, r, l2);
+		rows_of(F, 2, W, bias, X, xq, n, Y, r, a);
 	for (; r < r1; r++)
-		rows_of(F, 1, W, bias, X, xq, n, Y, r, l2);
+		rows_of(F, 1, W, bias, X, xq, n, Y, r, a);
 }
 
 static TARGET void rows_f32(const mg_mat *W, const float *bias, const float *X, const mg_xq *xq, int n, float *Y,

@@ -126,10 +126,13 @@ const mg_kernels *mg_kernels_for(int isa)
  * read 8-15% faster with one row per pass and the second prefetch
  * together (either alone was no faster), the half-precision ones too;
  * the q8 rows and the attention's L1 prefetch stay as measured there
- * (items 32, 43, 45). */
+ * (items 32, 43, 45). On Zen 5 (item 54) the prefetches into L1 made
+ * the f32 and q8 products slower, and pairs of rows the f16 and q8 ones:
+ * one row per pass, and f32 and q8 lines asked for into L2 only. */
 static const mg_tuning tunings[] = {
-	{"default", {0, 1, 1, 2}, {0, 8192, 8192, 0}, 0, 1},
-	{"amd", {0, 1, 2, 2}, {0, 8192, 8192, 0}, 1, 0},
+	{"default", {0, 1, 1, 2}, {0, 1024, 6144, 1024}, {0, 8192, 8192, 8192}, 0, 1},
+	{"amd", {0, 1, 2, 2}, {0, 1024, 6144, 1024}, {0, 8192, 8192, 8192}, 1, 0},
+	{"zen5", {0, 1, 1, 1}, {0, 0, 6144, 0}, {0, 5120, 8192, 9216}, 0, 0},
 };
 static const mg_tuning *tuning = &tunings[0];
 
@@ -141,6 +144,19 @@ const mg_tuning *mg_tuning_named(const char *name)
 	return NULL;
 }
 
+#ifdef MG_KERNELS_X86
+/* The CPU's family as CPUID leaf 1 gives it (base + extended): 0x19 Zen 3
+ * and 4, 0x1a Zen 5. */
+static unsigned cpu_family(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	unsigned f = (a >> 8) & 0xf;
+	return f == 0xf ? f + ((a >> 20) & 0xff) : f;
+}
+#endif
+
 static void choose_tuning(void)
 {
 	const mg_tuning *t = mg_tuning_named(getenv("MG_TUNING"));
@@ -148,7 +164,7 @@ static void choose_tuning(void)
 	if (!t) {
 		__builtin_cpu_init();
 		if (__builtin_cpu_is("amd"))
-			t = mg_tuning_named("amd");
+			t = mg_tuning_named(cpu_family() >= 0x1a ? "zen5" : "amd");
 	}
 #endif
 	if (t)

@@ -230,7 +230,7 @@ static void test_kernel(const mg_kernels *k, int fmt, int layout, int rows, int 
 	       rows, cols, nmax);
 	/* Every tuning (rows per pass, prefetches): the same bits. */
 	const mg_tuning *was = mg_tuning_active();
-	static const char *const tunings[] = {"default", "amd"};
+	static const char *const tunings[] = {"default", "amd", "zen5"};
 	float *Yt = calloc((size_t)nmax * rows, sizeof *Yt);
 	for (size_t t = 0; t < sizeof tunings / sizeof tunings[0]; t++) {
 		int same = 1;
