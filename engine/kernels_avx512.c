@@ -139,10 +139,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		UNROLL                                                                                              \
 		for (int k = 0; k < NW; k++) {                                                                      \
 			wb[k] = w[k] + (size_t)b * step - c0;                                                       \
-			mg_weight_prefetch((const char *)(wb[k] + c0), 1, a);                              \
-			UNROLL                                                                                      \
-			for (int j = 0; j < NX; j++)                                                                \
-				d[k][j] = _mm512_setzero_si512();                                                   \
+			mg_weight_prefetch((const char *)(wb[k] + c0), 1, a);                                        \
 		}                                                                                                   \
 		/* The block in pieces of 32 columns, summed exactly in int32. */                                   \
 		UNROLL                                                                                              \
@@ -155,9 +152,8 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 			for (int j = 0; j < NX; j++) {                                                              \
 				__m512i xv = _mm512_loadu_si512(x[j] + c);                                          \
 				UNROLL                                                                              \
-				for (int k = 0; k < NW; k++) {                                                      \
-					d[k][j] = DOT_ACC(d[k][j], wv[k], xv);                                      \
-				}                                                                                   \
+				for (int k = 0; k < NW; k++) /* the first piece starts the sums */                \
+					d[k][j] = c == c0 ? _mm512_madd_epi16(wv[k], xv) : DOT_ACC(d[k][j], wv[k], xv); \
 			}                                                                                           \
 		}                                                                                                   \
 		UNROLL                                                                                              \
