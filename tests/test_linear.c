@@ -740,6 +740,68 @@ static void test_convert(void)
  * text's attention of guidance (a row with keys, a row with none, which
  * the threads split by keys, not by rows) and a causal one of several
  * positions per sequence. */
+/* The norms' arithmetic, one lane at a time: sums of doubles over eight
+ * interleaved lanes (element i in lane i % 8), the lanes added in order, the
+ * tail after them; then the element-wise float expression. */
+static double lanes_sum(const float *x, int d, double shift, int squares)
+{
+	double lane[8] = {0};
+	int i = 0;
+	for (; i + 8 <= d; i += 8)
+		for (int k = 0; k < 8; k++) {
+			double c = (double)x[i + k] - shift;
+			lane[k] += squares ? c * c : c;
+		}
+	double s = 0;
+	for (int k = 0; k < 8; k++)
+		s += lane[k];
+	for (; i < d; i++) {
+		double c = (double)x[i] - shift;
+		s += squares ? c * c : c;
+	}
+	return s;
+}
+
+/* mg_layer_norm and mg_rms_norm (whichever copy the CPU got: nn.c) give
+ * exactly the bits of that arithmetic. */
+static void test_norms(void)
+{
+	static const int dims[] = {1, 7, 8, 9, 768, 1024, 1027};
+	int same_ln = 1, same_rms = 1;
+	for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+		int d = dims[t], n = 3;
+		float *x = malloc((size_t)n * d * sizeof *x), *w = malloc((size_t)d * sizeof *w),
+		      *b = malloc((size_t)d * sizeof *b), *y = malloc((size_t)n * d * sizeof *y);
+		for (int i = 0; i < n * d; i++)
+			x[i] = 4.0f * frand() + 0.5f;
+		for (int i = 0; i < d; i++)
+			w[i] = 1.0f + 0.1f * frand(), b[i] = 0.1f * frand();
+		const float eps = 1e-5f;
+		mg_layer_norm(x, w, b, eps, n, d, y);
+		for (int r = 0; r < n; r++) {
+			const float *xr = x + (size_t)r * d;
+			double mean = lanes_sum(xr, d, 0.0, 0) / d, ss = lanes_sum(xr, d, mean, 1);
+			volatile float m = (float)mean, inv = (float)(1.0 / sqrt(ss / d + (double)eps));
+			for (int i = 0; i < d; i++) {
+				volatile float c = xr[i] - m, e = c * inv, f = e * w[i], g = f + b[i];
+				same_ln &= memcmp((const void *)&g, &y[(size_t)r * d + i], sizeof g) == 0;
+			}
+		}
+		mg_rms_norm(x, w, eps, n, d, y);
+		for (int r = 0; r < n; r++) {
+			const float *xr = x + (size_t)r * d;
+			volatile float var = (float)(lanes_sum(xr, d, 0.0, 1) / d), inv = 1.0f / sqrtf(var + eps);
+			for (int i = 0; i < d; i++) {
+				volatile float e = xr[i] * inv, f = w[i] * e;
+				same_rms &= memcmp((const void *)&f, &y[(size_t)r * d + i], sizeof f) == 0;
+			}
+		}
+		free(x), free(w), free(b), free(y);
+	}
+	tap_ok(same_ln, "mg_layer_norm: the bits of eight double lanes then the float expression, d = 1 .. 1027");
+	tap_ok(same_rms, "mg_rms_norm: the same, d = 1 .. 1027");
+}
+
 static void test_attention_threads(void)
 {
 	enum { H = 4, HD = 24, S = 3, CAP = 48 };
@@ -819,6 +881,7 @@ int main(void)
 	       mg_linear_kernels());
 	test_threads();
 	test_attention_threads();
+	test_norms();
 	test_convert();
 	return tap_done();
 }
