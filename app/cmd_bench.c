@@ -4,7 +4,8 @@
  * A decoder step reads every weight of the decoder once plus the KV cache,
  * so its floor is (bytes read per step) / (memory bandwidth). bench measures
  * the bandwidth in the same run (a multi-threaded streaming read over a
- * buffer larger than the caches), generates 10 s of audio (T5, the decoder
+ * buffer larger than the caches, before, four times during and after the
+ * decoder's steps), generates 10 s of audio (T5, the decoder
  * steps with classifier-free guidance, EnCodec) and reports the median step
  * time against that floor, the real-time factor, peak memory and load time.
  *
@@ -402,19 +403,20 @@ static void bw_read(void *arg, int b, int e)
 }
 
 /* Streaming read bandwidth in bytes/s with `threads` threads over a 1 GiB
- * buffer (larger than the last-level cache), best of 5 passes. */
-static double bandwidth(int threads, char *err, size_t errlen)
+ * buffer (larger than the last-level cache), best of 5 passes; on `shared`
+ * (the model's pool, between two steps) or on a pool of its own. */
+static double bandwidth_on(mg_pool *shared, int threads, char *err, size_t errlen)
 {
 	size_t bytes = (size_t)1 << 30;
 	/* On huge pages where the system grants them, as the weights and the KV
 	 * cache (engine/linear.c): the floor is what the memory gives at best. */
 	float *buf = mg_big_alloc(bytes);
-	mg_pool *pool = mg_pool_new(threads);
+	mg_pool *own = shared ? NULL : mg_pool_new(threads), *pool = shared ? shared : own;
 	double best = 0;
 	if (!buf || !pool) {
 		snprintf(err, errlen, "cannot set up the bandwidth measurement (1 GiB, %d threads)", threads);
 		mg_big_free(buf, bytes);
-		mg_pool_free(pool);
+		mg_pool_free(own);
 		return 0;
 	}
 	for (size_t i = 0; i < bytes / sizeof *buf; i++)
@@ -428,25 +430,59 @@ static double bandwidth(int threads, char *err, size_t errlen)
 		if (pass && bytes / t > best)
 			best = (double)bytes / t;
 	}
-	mg_pool_free(pool);
+	mg_pool_free(own);
 	mg_big_free(buf, bytes);
 	return best;
 }
 
+static double bandwidth(int threads, char *err, size_t errlen)
+{
+	return bandwidth_on(NULL, threads, err, errlen);
+}
+
 /* ------------------------------------------------------------ timing */
+
+/* Readings of the bandwidth while the steps run (besides the ones before and
+ * after): on a machine others share, the memory's speed moves from one
+ * second to the next (one host here read 40-50 GB/s for a while, then 70-79,
+ * then 40-50 again), so the floor is taken from readings spread over the
+ * same minutes as the steps whose median it is compared with. */
+#define BW_DURING 4
+#define BW_READINGS (BW_DURING + 2)
 
 struct step_clock {
 	double *t;
 	int n, cap;
+	/* Readings between steps: every `every` steps (0: none), on the
+	 * model's pool; each step's interval leaves its reading out. */
+	mg_pool *pool;
+	int threads, every;
+	double bw[BW_READINGS];
+	int nbw;
+	double paused; /* seconds spent in those readings */
+	double hwm;    /* peak resident bytes before each reading */
 };
 
 static void on_step(int step, int total, void *user)
 {
-	(void)step;
-	(void)total;
 	struct step_clock *c = user;
 	if (c->n < c->cap)
 		c->t[c->n++] = mono_seconds();
+	if (!c->every || step % c->every || step >= total || c->nbw >= 1 + BW_DURING || c->n < 1)
+		return;
+	/* The reading's 1 GiB is not the model's memory: the peak so far is
+	 * kept, and the peak starts over once the buffer is gone again. */
+	double h = status_bytes("VmHWM"), t0 = mono_seconds();
+	if (h > c->hwm)
+		c->hwm = h;
+	char err[MG_ERR_LEN];
+	double b = bandwidth_on(c->pool, c->threads, err, sizeof err);
+	if (b > 0)
+		c->bw[c->nbw++] = b;
+	reset_peak_rss();
+	double d = mono_seconds() - t0;
+	c->paused += d;
+	c->t[c->n - 1] += d;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -843,7 +879,10 @@ int cmd_bench(int argc, char **argv)
 	p.seed = 1;
 	if (p.guidance <= 1)
 		p.guidance = 3;
-	struct step_clock clk = {malloc((size_t)(steps + 1) * sizeof(double)), 0, steps + 1};
+	struct step_clock clk = {
+		.t = malloc((size_t)(steps + 1) * sizeof(double)), .cap = steps + 1, .pool = m->pool, .threads = threads,
+		.bw = {bw}, .nbw = 1,
+	};
 	double *dt = malloc((size_t)(steps + 1) * sizeof(double));
 	mg_callbacks cb = {on_step, NULL, NULL, &clk};
 	mg_take *warm = NULL, *take = NULL;
@@ -857,13 +896,18 @@ int cmd_bench(int argc, char **argv)
 	if (mg_generate_tokens(m, &p, ids, mask, PROMPT_TOKENS, NULL, &warm, err, sizeof err))
 		goto fail;
 	p.frames = frames;
+	/* Readings during the run where it is long enough for them (not the
+	 * few steps of a smoke test). */
+	clk.every = steps >= 10 * (BW_DURING + 1) ? steps / (BW_DURING + 1) : 0;
 	clk.n = 0;
 	clk.t[clk.n++] = mono_seconds();
 	double t0 = clk.t[0];
 	if (mg_generate_tokens(m, &p, ids, mask, PROMPT_TOKENS, &cb, &take, err, sizeof err))
 		goto fail;
-	double wall = mono_seconds() - t0;
+	double wall = mono_seconds() - t0 - clk.paused;
 	double rss = status_bytes("VmHWM");
+	if (clk.hwm > rss)
+		rss = clk.hwm;
 
 	/* Step times: between consecutive progress calls (the first step also
 	 * waits for T5, so it is left out). */
@@ -872,11 +916,21 @@ int cmd_bench(int argc, char **argv)
 		dt[nd++] = clk.t[i] - clk.t[i - 1];
 	double ms_step = median(dt, nd) * 1e3;
 	/* The bandwidth once more, after the run (its buffer is freed again;
-	 * the peak is read above): on a machine others share, the better of
-	 * the two is the floor, so a busy moment never flatters the ratio. */
+	 * the peak is read above). The floor takes the median of the readings
+	 * before, during and after the steps, as the step time is their median:
+	 * the best one alone came from a quiet moment as often as not, and
+	 * when the steps had missed it the ratio said 1.9 for steps as fast as
+	 * in a run whose readings all fell in the busy stretch (1.2). */
 	double bw2 = bandwidth(threads, err, sizeof err);
-	if (bw2 > bw)
-		bw = bw2;
+	if (bw2 > 0 && clk.nbw < BW_READINGS)
+		clk.bw[clk.nbw++] = bw2;
+	double bw_min = clk.bw[0], bw_max = clk.bw[0];
+	for (int i = 1; i < clk.nbw; i++) {
+		bw_min = clk.bw[i] < bw_min ? clk.bw[i] : bw_min;
+		bw_max = clk.bw[i] > bw_max ? clk.bw[i] : bw_max;
+	}
+	int n_bw = clk.nbw;
+	bw = median(clk.bw, n_bw);
 	double audio_s = (double)take->n_samples / take->sample_rate;
 	int N = 2; /* one take, guided: the conditional and the null row */
 	/* On an OpenCL device the CPU decoder's matrices are not bound: the
@@ -893,8 +947,9 @@ int cmd_bench(int argc, char **argv)
 
 	printf("model              %s (%s weights, %d threads, %s, kernels %s, tuning %s)\n", src, info.weights,
 	       info.threads, info.backend, mg_linear_kernels(), mg_tuning_active()->name);
-	printf("memory bandwidth   %.1f GB/s (streaming read, %d threads, better of before and after)\n", bw / 1e9,
-	       threads);
+	printf("memory bandwidth   %.1f GB/s (streaming read, %d threads, median of %d readings before, during and "
+	       "after the steps: %.1f-%.1f)\n",
+	       bw / 1e9, threads, n_bw, bw_min / 1e9, bw_max / 1e9);
 	printf("load + convert     %.2f s\n", load_s);
 	printf("T5 encode          %.1f ms (%d tokens)\n", take->t5_seconds * 1e3, PROMPT_TOKENS);
 	printf("decoder step       %.2f ms median of %d steps (2 rows, guidance)\n", ms_step, nd);
@@ -917,11 +972,12 @@ int cmd_bench(int argc, char **argv)
 		       "\"weights\": \"%s\", \"threads\": %d, \"backend\": \"%s\", \"model\": \"%s\", "
 		       "\"bandwidth_gb_s\": %.2f, \"bytes_per_step\": %.0f, \"products_ms\": %.6g, "
 		       "\"products_floor_ms\": %.6g, \"steps\": %d, \"audio_s\": %.3f, \"kernels\": \"%s\", "
-		       "\"tuning\": \"%s\"}\n",
+		       "\"tuning\": \"%s\", \"bandwidth_readings\": %d, \"bandwidth_min_gb_s\": %.2f, "
+		       "\"bandwidth_max_gb_s\": %.2f}\n",
 		       ms_step, floor_ms, floor_ms > 0 ? ms_step / floor_ms : 0.0, rtf, take->t5_seconds * 1e3,
 		       take->encodec_seconds * 1e3 / audio_s, load_s, rss / 1048576.0, info.weights, info.threads,
 		       info.backend, src, bw / 1e9, wbytes + cbytes, prod_ms, prod_floor, nd, audio_s,
-		       mg_linear_kernels(), mg_tuning_active()->name);
+		       mg_linear_kernels(), mg_tuning_active()->name, n_bw, bw_min / 1e9, bw_max / 1e9);
 	rc = 0;
 	goto out;
 fail:

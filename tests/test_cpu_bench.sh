@@ -76,6 +76,24 @@ for w in f32 q8; do
 	fi
 done
 
+# A run of 50 steps or more reads the bandwidth four times between its steps
+# as well as before and after; the floor's reading is their median, and the
+# peak memory leaves the readings' buffers out (tiny-a in f32: well under 1 GiB).
+if "$bin" bench --model "$model" --weights f32 --steps 60 --threads 2 --json >"$tmp/out" 2>"$tmp/err" &&
+	tail -n 1 "$tmp/out" | awk '{
+		match($0, /"bandwidth_readings": [0-9]+/); n = substr($0, RSTART + 22, RLENGTH - 22) + 0
+		match($0, /"bandwidth_gb_s": [0-9.e+-]+/); b = substr($0, RSTART + 18, RLENGTH - 18) + 0
+		match($0, /"bandwidth_min_gb_s": [0-9.e+-]+/); lo = substr($0, RSTART + 22, RLENGTH - 22) + 0
+		match($0, /"bandwidth_max_gb_s": [0-9.e+-]+/); hi = substr($0, RSTART + 22, RLENGTH - 22) + 0
+		match($0, /"peak_rss_mb": [0-9.e+-]+/); rss = substr($0, RSTART + 15, RLENGTH - 15) + 0
+		exit !(n == 6 && lo > 0 && lo <= b + 0.01 && b <= hi + 0.01 && rss > 0 && rss < 1024) }' &&
+	grep -q "median of 6 readings before, during and after the steps" "$tmp/out"; then
+	ok "60 steps: six bandwidth readings, the floor's their median, the peak without their buffers"
+else
+	notok "60 steps: six bandwidth readings, the floor's their median, the peak without their buffers"
+	tail -n 1 "$tmp/out" | sed 's/^/# /'
+fi
+
 if "$bin" bench --accuracy --model "$model" --threads 2 >"$tmp/out" 2>"$tmp/err"; then
 	ok "--accuracy runs"
 else
