@@ -430,8 +430,9 @@ typedef struct mg_tuning {
 /* The q8 layout a matrix gets for set k under the tuning in use. */
 int mg_q8_layout_for(const mg_kernels *k);
 
-/* The tuning in use: "amd" on AMD CPUs, else "default"; the environment
- * variable MG_TUNING (default, amd) names one. */
+/* The tuning in use: "zen5" on AMD CPUs of family 0x1a, "amd" on other AMD
+ * CPUs, else "default"; the environment variable MG_TUNING (default, amd,
+ * zen5) names one. */
 const mg_tuning *mg_tuning_active(void);
 /* The prefetch distances of the tuning in use for weight format fmt. */
 static inline mg_ahead mg_ahead_for(int fmt)

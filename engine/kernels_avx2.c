@@ -157,7 +157,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 		UNROLL                                                                                              \
 		for (int k = 0; k < NW; k++) {                                                                      \
 			wb[k] = w[k] + (size_t)b * step - c0;                                                       \
-			mg_weight_prefetch((const char *)(wb[k] + c0), 1, a);                              \
+			mg_weight_prefetch((const char *)(wb[k] + c0), 1, a);                                        \
 			UNROLL                                                                                      \
 			for (int j = 0; j < NX; j++)                                                                \
 				d[k][j] = _mm256_setzero_si256();                                                   \
@@ -195,7 +195,7 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
 
 #define ADD_MADD(a, w, x) _mm256_add_epi32((a), _mm256_madd_epi16((w), (x)))
 INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i,
-                  mg_ahead a)
+                    mg_ahead a)
 TILE_Q8_BODY(ADD_MADD)
 
 #ifdef HAVE_AVXVNNI_INTRINSICS

@@ -180,13 +180,13 @@ INLINE void tile(int F, int NW, int NX, const mg_mat *W, const float *bias, cons
  * row's activation scale multiplies the sum at the end. */
 #define ADD_MADD(a, w, x) _mm512_add_epi32((a), _mm512_madd_epi16((w), (x)))
 INLINE void tile_q8(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i,
-                  mg_ahead a)
+                    mg_ahead a)
 TILE_Q8_BODY(ADD_MADD)
 
 /* The same with AVX-512 VNNI: vpdpwssd multiplies, sums the pairs and
  * accumulates in one instruction (the same exact int32 sums). */
-INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r, int i,
-                  mg_ahead a)
+INLINE_VNNI void tile_q8_vnni(int NW, int NX, const mg_mat *W, const float *bias, const mg_xq *xq, float *Y, int r,
+                              int i, mg_ahead a)
 TILE_Q8_BODY(_mm512_dpwssd_epi32)
 
 /* All X rows against weight rows r .. r+NW-1 (q8, VNNI). */
