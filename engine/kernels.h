@@ -434,10 +434,9 @@ int mg_q8_layout_for(const mg_kernels *k);
  * CPUs, else "default"; the environment variable MG_TUNING (default, amd,
  * zen5) names one. */
 const mg_tuning *mg_tuning_active(void);
-/* The prefetch distances of the tuning in use for weight format fmt. */
-static inline mg_ahead mg_ahead_for(int fmt)
+/* Tuning t's prefetch distances for weight format fmt. */
+static inline mg_ahead mg_ahead_for(const mg_tuning *t, int fmt)
 {
-	const mg_tuning *t = mg_tuning_active();
 	return (mg_ahead){t->l1_ahead[fmt], t->l2_ahead[fmt]};
 }
 /* A tuning by name, NULL if unknown. */

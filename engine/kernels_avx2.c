@@ -226,7 +226,7 @@ INLINE void rows_fmt(int F, const mg_mat *W, const float *bias, const float *X, 
 {
 	const mg_tuning *t = mg_tuning_active();
 	int r = r0, two = n <= 2 && t->pass_rows[F] == 2;
-	const mg_ahead a = mg_ahead_for(F);
+	const mg_ahead a = mg_ahead_for(t, F);
 	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
 		rows_tile(F, 2, W, bias, X, xq, n, Y, r, a);
 	for (; r < r1; r++)
@@ -247,8 +247,9 @@ static TARGET_VNNI void rows_q8_vnni(const mg_mat *W, const float *bias, const f
                                      float *Y, int r0, int r1)
 {
 	(void)X;
-	int r = r0, two = n <= 2 && mg_tuning_active()->pass_rows[MG_WEIGHTS_Q8] == 2;
-	const mg_ahead a = mg_ahead_for(MG_WEIGHTS_Q8);
+	const mg_tuning *t = mg_tuning_active();
+	int r = r0, two = n <= 2 && t->pass_rows[MG_WEIGHTS_Q8] == 2;
+	const mg_ahead a = mg_ahead_for(t, MG_WEIGHTS_Q8);
 	for (; two && r + 2 <= r1 && mg_rows_pass2(W, r); r += 2)
 		rows_tile_q8_vnni(2, W, bias, xq, n, Y, r, a);
 	for (; r < r1; r++)

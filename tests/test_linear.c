@@ -735,11 +735,6 @@ static void test_convert(void)
 	st_close(s);
 }
 
-/* mg_attention over a blocked cache through pools of 1..3 threads gives
- * what it gives without a pool, bit for bit, every output written: the
- * text's attention of guidance (a row with keys, a row with none, which
- * the threads split by keys, not by rows) and a causal one of several
- * positions per sequence. */
 /* The norms' arithmetic, one lane at a time: sums of doubles over eight
  * interleaved lanes (element i in lane i % 8), the lanes added in order, the
  * tail after them; then the element-wise float expression. */
@@ -802,6 +797,11 @@ static void test_norms(void)
 	tap_ok(same_rms, "mg_rms_norm: the same, d = 1 .. 1027");
 }
 
+/* mg_attention over a blocked cache through pools of 1..3 threads gives
+ * what it gives without a pool, bit for bit, every output written: the
+ * text's attention of guidance (a row with keys, a row with none, which
+ * the threads split by keys, not by rows) and a causal one of several
+ * positions per sequence. */
 static void test_attention_threads(void)
 {
 	enum { H = 4, HD = 24, S = 3, CAP = 48 };
